@@ -1,0 +1,108 @@
+# smqtt — secure MQTT toolkit for smart-grid metering.
+# make            build bin/smqtt-*
+# make check      install missing Debian packages, build, run the bats suite
+# make sanitize   the same suite against an ASan + UBSan build
+# make memcheck   a full pipeline under valgrind
+# make bench      benchmarks against openssl speed and sqlite3 .import
+# make install PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PROGRAMS = smqtt-keygen smqtt-sign smqtt-verify smqtt-store
+MAN1 = $(PROGRAMS:%=man/%.1)
+MAN5 = man/smqtt-frame.5
+MAN7 = man/smqtt.7
+
+PKGS = libcrypto sqlite3
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsqlite3)
+
+WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD = build/sanitize
+BIN = $(BUILD)/bin
+OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDOPT = -fsanitize=address,undefined
+else
+BUILD = build/release
+BIN = bin
+OPT = -O2 -g -D_FORTIFY_SOURCE=2
+LDOPT =
+endif
+
+HARDEN = -fstack-protector-strong -fPIE
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon
+CFLAGS += -std=c11 $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(LDOPT)
+
+COMMON_SRC = $(wildcard common/*.c)
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+LIB = $(BUILD)/libsmqtt.a
+BINS = $(PROGRAMS:%=$(BIN)/%)
+
+.PHONY: all deps check sanitize memcheck bench install uninstall clean lint
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(COMMON_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/%: $(BUILD)/cmd/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
+
+-include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d)
+
+# Debian packages the build, the tests and the benchmarks need; installed when missing.
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	$(MAKE) all
+	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/run.sh
+
+sanitize:
+	$(MAKE) check SANITIZE=1
+
+memcheck: deps all
+	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/memcheck.sh
+
+bench: deps all
+	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/bench.sh
+
+lint:
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
+
+install: all
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man5" \
+		"$(DESTDIR)$(MANDIR)/man7" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)"
+	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)"
+	install -m 644 $(MAN1) "$(DESTDIR)$(MANDIR)/man1"
+	install -m 644 $(MAN5) "$(DESTDIR)$(MANDIR)/man5"
+	install -m 644 $(MAN7) "$(DESTDIR)$(MANDIR)/man7"
+	for p in $(PROGRAMS); do install -m 644 completions/smqtt.bash "$(DESTDIR)$(BASHCOMPDIR)/$$p"; done
+	install -m 644 completions/_smqtt "$(DESTDIR)$(ZSHCOMPDIR)/_smqtt"
+
+uninstall:
+	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BINDIR)/$$p" "$(DESTDIR)$(MANDIR)/man1/$$p.1" \
+		"$(DESTDIR)$(BASHCOMPDIR)/$$p"; done
+	rm -f "$(DESTDIR)$(MANDIR)/man5/smqtt-frame.5" "$(DESTDIR)$(MANDIR)/man7/smqtt.7" \
+		"$(DESTDIR)$(ZSHCOMPDIR)/_smqtt"
+
+clean:
+	rm -rf build bin

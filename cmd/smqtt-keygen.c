@@ -1,0 +1,156 @@
+/* smqtt-keygen: create a signing key pair for a meter, auditor or control center. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+
+#include "error.h"
+#include "keys.h"
+#include "options.h"
+
+static const char usage_text[] =
+	"usage: smqtt-keygen [-f] [-t p256|p384|ed25519] [--passfile FILE | --passenv VAR |\n"
+	"                    --passfd FD] -k KEYFILE\n"
+	"\n"
+	"Create a private key in KEYFILE (mode 0600, never overwritten unless -f)\n"
+	"and write its public key as PEM to stdout.\n"
+	"\n"
+	"  -k, --key FILE      private key file to create\n"
+	"  -t, --type TYPE     p256 (default), p384 or ed25519\n"
+	"  -f, --force         replace KEYFILE if it exists\n"
+	"      --passfile FILE encrypt the key with the first line of FILE\n"
+	"      --passenv VAR   encrypt the key with the value of variable VAR\n"
+	"      --passfd FD     encrypt the key with the first line read from descriptor FD\n"
+	"      --help          show this help\n"
+	"      --version       show the version\n"
+	"\n"
+	"Exit status: 0 done, 2 usage error, 3 key file exists or passphrase unusable,\n"
+	"4 system error.\n";
+
+static _Noreturn void usage(void)
+{
+	fputs(usage_text, stderr);
+	exit(EXIT_USAGE);
+}
+
+static const struct option long_options[] = {
+	{"key", required_argument, NULL, 'k'},
+	{"type", required_argument, NULL, 't'},
+	{"force", no_argument, NULL, 'f'},
+	PASSPHRASE_LONG_OPTIONS,
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/*
+ * Create the key file without any window where another user could open it:
+ * O_EXCL with mode 0600, or with --force a private temporary file renamed over.
+ */
+static int create_key_file(const char *path, bool force, char **tmp_path)
+{
+	*tmp_path = NULL;
+	if (!force) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd < 0 && errno == EEXIST)
+			die(EXIT_CONFIG, "key file %s: already exists (use -f to replace it)", path);
+		if (fd < 0)
+			die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+		return fd;
+	}
+	size_t n = strlen(path) + sizeof ".XXXXXX";
+	*tmp_path = xmalloc(n);
+	snprintf(*tmp_path, n, "%s.XXXXXX", path);
+	int fd = mkstemp(*tmp_path);
+	if (fd < 0)
+		die(EXIT_SYSTEM, "key file %s: creating temporary file: %s", path, strerror(errno));
+	return fd;
+}
+
+static void write_key(int fd, const char *path, const char *tmp_path, EVP_PKEY *pkey, const char *pass)
+{
+	BIO *bio = BIO_new_fd(fd, BIO_NOCLOSE);
+	const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
+	int ok = bio && PEM_write_bio_PrivateKey(bio, pkey, cipher, (const unsigned char *)pass,
+						  pass ? (int)strlen(pass) : 0, NULL, NULL) &&
+		 BIO_flush(bio) == 1;
+	BIO_free(bio);
+	if (!ok) {
+		if (tmp_path)
+			unlink(tmp_path);
+		else
+			unlink(path);
+		die_ssl(EXIT_SYSTEM, "key file %s: writing", path);
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		unlink(tmp_path ? tmp_path : path);
+		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+	}
+	if (tmp_path && rename(tmp_path, path) < 0) {
+		unlink(tmp_path);
+		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *key_path = NULL;
+	enum key_type type = KEY_P256;
+	bool force = false;
+	struct passphrase_source pass_src = PASSPHRASE_SOURCE_NONE;
+	int c;
+
+	error_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "k:t:f", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			key_path = optarg;
+			break;
+		case 't':
+			if (!key_type_parse(optarg, &type))
+				die(EXIT_USAGE, "-t %s: unknown key type (p256, p384 or ed25519)", optarg);
+			break;
+		case 'f':
+			force = true;
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		case OPT_VERSION:
+			print_version();
+			return EXIT_OK;
+		default:
+			if (!passphrase_option(&pass_src, c, optarg))
+				usage();
+		}
+	}
+	if (optind != argc) {
+		warnx("unexpected argument: %s", argv[optind]);
+		usage();
+	}
+	if (!key_path) {
+		warnx("no key file given (-k KEYFILE)");
+		usage();
+	}
+
+	char pass[PASSPHRASE_MAX];
+	bool encrypt = passphrase_read(&pass_src, pass, sizeof pass);
+	EVP_PKEY *pkey = key_generate(type);
+	char *tmp_path;
+	int fd = create_key_file(key_path, force, &tmp_path);
+	write_key(fd, key_path, tmp_path, pkey, encrypt ? pass : NULL);
+	OPENSSL_cleanse(pass, sizeof pass);
+	free(tmp_path);
+
+	if (!PEM_write_PUBKEY(stdout, pkey) || fflush(stdout) == EOF)
+		die(EXIT_SYSTEM, "writing public key to stdout: %s", strerror(errno));
+	EVP_PKEY_free(pkey);
+	return EXIT_OK;
+}

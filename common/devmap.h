@@ -1,0 +1,19 @@
+/* A map from device id to a caller-owned value: open addressing, grows as needed. */
+#ifndef SMQTT_DEVMAP_H
+#define SMQTT_DEVMAP_H
+
+#include <stddef.h>
+
+struct devmap;
+
+struct devmap *devmap_new(void);
+/* Frees the map and its copies of the keys; values are the caller's (free_value may be NULL). */
+void devmap_free(struct devmap *m, void (*free_value)(void *));
+void *devmap_get(const struct devmap *m, const char *id, size_t len);
+/* Insert or replace; returns the previous value, if any. */
+void *devmap_put(struct devmap *m, const char *id, size_t len, void *value);
+size_t devmap_count(const struct devmap *m);
+/* Visit every entry; stop early when fn returns non-zero. */
+void devmap_each(const struct devmap *m, int (*fn)(const char *id, void *value, void *arg), void *arg);
+
+#endif

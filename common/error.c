@@ -1,0 +1,119 @@
+#include "error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/opensslv.h>
+
+static const char *program = "smqtt";
+
+void error_init(const char *progname)
+{
+	const char *slash = strrchr(progname, '/');
+	program = slash ? slash + 1 : progname;
+}
+
+const char *error_progname(void)
+{
+	return program;
+}
+
+static void vreport(const char *fmt, va_list ap, const char *suffix)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (suffix)
+		fprintf(stderr, "%s: %s: %s\n", program, msg, suffix);
+	else
+		fprintf(stderr, "%s: %s\n", program, msg);
+}
+
+void warnx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap, NULL);
+	va_end(ap);
+}
+
+_Noreturn void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap, NULL);
+	va_end(ap);
+	exit(code);
+}
+
+/* OpenSSL's reason string for the oldest queued error, without its library prefix. */
+static const char *ssl_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_error();
+	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+	if (reason)
+		snprintf(buf, len, "%s", reason);
+	else if (e)
+		snprintf(buf, len, "OpenSSL error %lx", e);
+	else
+		snprintf(buf, len, "unknown OpenSSL error");
+	ERR_clear_error();
+	return buf;
+}
+
+void warnx_ssl(const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap, ssl_reason(reason, sizeof reason));
+	va_end(ap);
+}
+
+_Noreturn void die_ssl(int code, const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(fmt, ap, ssl_reason(reason, sizeof reason));
+	va_end(ap);
+	exit(code);
+}
+
+void print_version(void)
+{
+	printf("%s %s (%s)\n", program, SMQTT_VERSION, OPENSSL_VERSION_TEXT);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		die(EXIT_SYSTEM, "out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		die(EXIT_SYSTEM, "out of memory allocating %zu x %zu bytes", n, size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		die(EXIT_SYSTEM, "out of memory allocating %zu bytes", n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}

@@ -1,0 +1,44 @@
+/* Diagnostics and the exit-code table shared by every smqtt program. */
+#ifndef SMQTT_ERROR_H
+#define SMQTT_ERROR_H
+
+#include <stddef.h>
+
+/*
+ * One table for all programs, documented in smqtt(7) and in every man page.
+ * A pipeline can tell from the status alone whether data was refused (1),
+ * the command line was wrong (2), a key/certificate/config file is unusable (3),
+ * or the system failed under it (4).
+ */
+enum exit_code {
+	EXIT_OK = 0,       /* every input line was accepted */
+	EXIT_REJECTED = 1, /* some input lines were rejected; the rest was processed */
+	EXIT_USAGE = 2,    /* bad option or argument */
+	EXIT_CONFIG = 3,   /* key, certificate, trust or configuration file unusable */
+	EXIT_SYSTEM = 4,   /* I/O, database, memory or other system failure */
+};
+
+#define SMQTT_VERSION "0.1.0"
+
+/* Set once by main(); every message starts with it. */
+void error_init(const char *progname);
+const char *error_progname(void);
+
+/* "prog: message\n" on stderr. */
+void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "prog: message\n" on stderr, then exit(code). */
+_Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like warnx/die, with the first queued OpenSSL error appended as ": reason". */
+void warnx_ssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void die_ssl(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "prog: --version" output, shared so every program prints the same line. */
+void print_version(void);
+
+/* Allocation that cannot fail: out of memory ends the program with EXIT_SYSTEM. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+#endif

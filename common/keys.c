@@ -1,0 +1,353 @@
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+
+#include "error.h"
+
+static void read_first_line(int fd, const char *what, char *buf, size_t len)
+{
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, len - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(EXIT_CONFIG, "reading passphrase from %s: %s", what, strerror(errno));
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (memchr(buf, '\n', n) || n == len - 1)
+			break;
+	}
+	buf[n] = '\0';
+	char *nl = strchr(buf, '\n');
+	if (nl)
+		*nl = '\0';
+	else if (n == len - 1)
+		die(EXIT_CONFIG, "passphrase from %s: longer than %zu bytes", what, len - 2);
+	size_t l = strlen(buf);
+	if (l > 0 && buf[l - 1] == '\r')
+		buf[l - 1] = '\0';
+	if (buf[0] == '\0')
+		die(EXIT_CONFIG, "passphrase from %s: empty", what);
+}
+
+bool passphrase_read(const struct passphrase_source *src, char *buf, size_t len)
+{
+	if (src->file) {
+		int fd = open(src->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			die(EXIT_CONFIG, "passphrase file %s: %s", src->file, strerror(errno));
+		read_first_line(fd, src->file, buf, len);
+		close(fd);
+		return true;
+	}
+	if (src->env) {
+		const char *v = getenv(src->env);
+		if (!v)
+			die(EXIT_CONFIG, "passphrase variable %s: not set", src->env);
+		if (!*v)
+			die(EXIT_CONFIG, "passphrase variable %s: empty", src->env);
+		if (strlen(v) >= len)
+			die(EXIT_CONFIG, "passphrase variable %s: longer than %zu bytes", src->env, len - 1);
+		strcpy(buf, v);
+		/* Keep it out of any process this one starts and out of environment dumps. */
+		unsetenv(src->env);
+		return true;
+	}
+	if (src->fd >= 0) {
+		char what[32];
+		snprintf(what, sizeof what, "descriptor %d", src->fd);
+		read_first_line(src->fd, what, buf, len);
+		return true;
+	}
+	return false;
+}
+
+bool key_type_parse(const char *name, enum key_type *type)
+{
+	if (strcmp(name, "p256") == 0)
+		*type = KEY_P256;
+	else if (strcmp(name, "p384") == 0)
+		*type = KEY_P384;
+	else if (strcmp(name, "ed25519") == 0)
+		*type = KEY_ED25519;
+	else
+		return false;
+	return true;
+}
+
+const char *key_type_name(enum key_type type)
+{
+	switch (type) {
+	case KEY_P256:
+		return "p256";
+	case KEY_P384:
+		return "p384";
+	case KEY_ED25519:
+		return "ed25519";
+	}
+	return "?";
+}
+
+bool key_type_of(const EVP_PKEY *pkey, enum key_type *type)
+{
+	if (EVP_PKEY_is_a(pkey, "ED25519")) {
+		*type = KEY_ED25519;
+		return true;
+	}
+	if (!EVP_PKEY_is_a(pkey, "EC"))
+		return false;
+	char group[64];
+	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL))
+		return false;
+	if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+		*type = KEY_P256;
+	else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+		*type = KEY_P384;
+	else
+		return false;
+	return true;
+}
+
+EVP_PKEY *key_generate(enum key_type type)
+{
+	EVP_PKEY *pkey = NULL;
+	switch (type) {
+	case KEY_P256:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		break;
+	case KEY_P384:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		break;
+	case KEY_ED25519:
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		break;
+	}
+	if (!pkey)
+		die_ssl(EXIT_SYSTEM, "generating %s key", key_type_name(type));
+	return pkey;
+}
+
+struct password_request {
+	const struct passphrase_source *src;
+	bool asked;
+};
+
+static int password_callback(char *buf, int size, int rwflag, void *u)
+{
+	(void)rwflag;
+	struct password_request *req = u;
+	req->asked = true;
+	char pass[PASSPHRASE_MAX];
+	if (!passphrase_read(req->src, pass, sizeof pass))
+		return -1;
+	size_t n = strlen(pass);
+	if (n > (size_t)size) {
+		OPENSSL_cleanse(pass, sizeof pass);
+		return -1;
+	}
+	memcpy(buf, pass, n);
+	OPENSSL_cleanse(pass, sizeof pass);
+	return (int)n;
+}
+
+EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pass)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		die(EXIT_CONFIG, "private key %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		die(EXIT_CONFIG, "private key %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die(EXIT_CONFIG, "private key %s: not a regular file", path);
+	if (st.st_mode & 077)
+		die(EXIT_CONFIG, "private key %s: accessible by group or others (mode %04o); run chmod 600 %s",
+		    path, (unsigned)(st.st_mode & 07777), path);
+
+	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
+	if (!bio)
+		die_ssl(EXIT_SYSTEM, "private key %s", path);
+	struct password_request req = {pass, false};
+	ERR_clear_error();
+	EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, password_callback, &req);
+	BIO_free(bio);
+	if (!pkey) {
+		bool have_pass = pass->file || pass->env || pass->fd >= 0;
+		if (req.asked && !have_pass)
+			die(EXIT_CONFIG, "private key %s: encrypted; give the passphrase with --passfile, "
+					 "--passenv or --passfd",
+			    path);
+		if (req.asked)
+			die(EXIT_CONFIG, "private key %s: wrong passphrase or damaged key", path);
+		die_ssl(EXIT_CONFIG, "private key %s: not a PEM private key", path);
+	}
+	enum key_type type;
+	if (!key_type_of(pkey, &type))
+		die(EXIT_CONFIG, "private key %s: unsupported key type (use p256, p384 or ed25519)", path);
+	return pkey;
+}
+
+struct signing_key {
+	EVP_PKEY *pkey;
+	enum key_type type;
+	EVP_PKEY_CTX *ctx;  /* ECDSA: one context reused for every digest */
+	EVP_MD_CTX *mdctx;  /* Ed25519: one-shot interface */
+	BIGNUM *order;      /* ECDSA: group order n and n/2 for low-S */
+	BIGNUM *half_order;
+	BIGNUM *scratch;
+	bool for_signing;
+};
+
+struct signing_key *signing_key_new(EVP_PKEY *pkey, bool for_signing)
+{
+	struct signing_key *k = xcalloc(1, sizeof *k);
+	if (!key_type_of(pkey, &k->type))
+		return free(k), NULL;
+	k->pkey = pkey;
+	k->for_signing = for_signing;
+	if (k->type == KEY_ED25519) {
+		k->mdctx = EVP_MD_CTX_new();
+		if (!k->mdctx)
+			die_ssl(EXIT_SYSTEM, "setting up Ed25519");
+		return k;
+	}
+	int nid = k->type == KEY_P256 ? NID_X9_62_prime256v1 : NID_secp384r1;
+	EC_GROUP *group = EC_GROUP_new_by_curve_name(nid);
+	k->order = group ? BN_dup(EC_GROUP_get0_order(group)) : NULL;
+	k->half_order = k->order ? BN_dup(k->order) : NULL;
+	k->scratch = BN_new();
+	EC_GROUP_free(group);
+	if (!k->half_order || !k->scratch || !BN_rshift1(k->half_order, k->order))
+		die_ssl(EXIT_SYSTEM, "setting up ECDSA");
+	k->ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	if (!k->ctx || (for_signing ? EVP_PKEY_sign_init(k->ctx) : EVP_PKEY_verify_init(k->ctx)) <= 0)
+		die_ssl(EXIT_SYSTEM, "setting up ECDSA");
+	return k;
+}
+
+void signing_key_free(struct signing_key *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_CTX_free(k->ctx);
+	EVP_MD_CTX_free(k->mdctx);
+	BN_free(k->order);
+	BN_free(k->half_order);
+	BN_free(k->scratch);
+	EVP_PKEY_free(k->pkey);
+	free(k);
+}
+
+const EVP_PKEY *signing_key_pkey(const struct signing_key *k)
+{
+	return k->pkey;
+}
+
+void signature_create(struct signing_key *k, const unsigned char digest[DIGEST_LEN], char *out)
+{
+	unsigned char sig[SIGNATURE_MAX];
+	size_t sig_len = sizeof sig;
+
+	if (k->type == KEY_ED25519) {
+		if (EVP_DigestSignInit_ex(k->mdctx, NULL, NULL, NULL, NULL, k->pkey, NULL) <= 0 ||
+		    EVP_DigestSign(k->mdctx, sig, &sig_len, digest, DIGEST_LEN) <= 0)
+			die_ssl(EXIT_SYSTEM, "Ed25519 signing failed");
+	} else {
+		if (EVP_PKEY_sign(k->ctx, sig, &sig_len, digest, DIGEST_LEN) <= 0)
+			die_ssl(EXIT_SYSTEM, "ECDSA signing failed");
+		/* Both (r, s) and (r, n - s) verify; emit only the low-S form so the text is unique. */
+		const unsigned char *p = sig;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
+		if (!es)
+			die_ssl(EXIT_SYSTEM, "ECDSA signing failed");
+		const BIGNUM *r, *s;
+		ECDSA_SIG_get0(es, &r, &s);
+		if (BN_cmp(s, k->half_order) > 0) {
+			BIGNUM *low_s = BN_new(), *r_copy = BN_dup(r);
+			if (!low_s || !r_copy || !BN_sub(low_s, k->order, s) || !ECDSA_SIG_set0(es, r_copy, low_s))
+				die_ssl(EXIT_SYSTEM, "ECDSA signing failed");
+			unsigned char *q = sig;
+			int n = i2d_ECDSA_SIG(es, NULL);
+			if (n <= 0 || (size_t)n > sizeof sig || i2d_ECDSA_SIG(es, &q) != n)
+				die_ssl(EXIT_SYSTEM, "ECDSA signing failed");
+			sig_len = (size_t)n;
+		}
+		ECDSA_SIG_free(es);
+	}
+	EVP_EncodeBlock((unsigned char *)out, sig, (int)sig_len);
+}
+
+bool base64_decode_strict(const char *b64, size_t b64_len, unsigned char *out, size_t out_max,
+			  size_t *out_len)
+{
+	unsigned char check[SIGNATURE_B64_MAX + 4];
+	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > SIGNATURE_B64_MAX || b64_len / 4 * 3 > out_max)
+		return false;
+	int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)b64_len);
+	if (n < 0)
+		return false;
+	size_t pad = 0;
+	if (b64[b64_len - 1] == '=')
+		pad++;
+	if (b64[b64_len - 2] == '=')
+		pad++;
+	size_t len = (size_t)n - pad;
+	/* Re-encoding must give back the very same text (no stray bits, no misplaced '='). */
+	int m = EVP_EncodeBlock(check, out, (int)len);
+	if (m < 0 || (size_t)m != b64_len || memcmp(check, b64, b64_len) != 0)
+		return false;
+	*out_len = len;
+	return true;
+}
+
+enum verdict signature_verify(struct signing_key *k, const unsigned char digest[DIGEST_LEN],
+			      const char *b64, size_t b64_len)
+{
+	unsigned char sig[SIGNATURE_B64_MAX];
+	size_t sig_len;
+	if (!base64_decode_strict(b64, b64_len, sig, sizeof sig, &sig_len))
+		return SIGNATURE_MALFORMED;
+
+	if (k->type == KEY_ED25519) {
+		if (sig_len != 64)
+			return SIGNATURE_MALFORMED;
+		int ok = EVP_DigestVerifyInit_ex(k->mdctx, NULL, NULL, NULL, NULL, k->pkey, NULL) > 0 &&
+			 EVP_DigestVerify(k->mdctx, sig, sig_len, digest, DIGEST_LEN) == 1;
+		ERR_clear_error();
+		return ok ? SIGNATURE_VALID : SIGNATURE_INVALID;
+	}
+
+	const unsigned char *p = sig;
+	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
+	if (!es) {
+		ERR_clear_error();
+		return SIGNATURE_MALFORMED;
+	}
+	enum verdict v = SIGNATURE_MALFORMED;
+	unsigned char der[SIGNATURE_B64_MAX];
+	unsigned char *q = der;
+	int n = i2d_ECDSA_SIG(es, NULL);
+	const BIGNUM *s;
+	ECDSA_SIG_get0(es, NULL, &s);
+	if (p == sig + sig_len && n > 0 && (size_t)n == sig_len && i2d_ECDSA_SIG(es, &q) == n &&
+	    memcmp(der, sig, sig_len) == 0 && BN_cmp(s, k->half_order) <= 0)
+		v = EVP_PKEY_verify(k->ctx, sig, sig_len, digest, DIGEST_LEN) == 1 ? SIGNATURE_VALID
+										   : SIGNATURE_INVALID;
+	ECDSA_SIG_free(es);
+	ERR_clear_error();
+	return v;
+}

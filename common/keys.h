@@ -1,0 +1,60 @@
+/* Key files, passphrases and frame signatures (ECDSA P-256/P-384 with low-S, Ed25519). */
+#ifndef SMQTT_KEYS_H
+#define SMQTT_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "frame.h"
+
+enum key_type { KEY_P256, KEY_P384, KEY_ED25519 };
+
+/* Where a passphrase comes from; never argv. At most one of the three is set. */
+struct passphrase_source {
+	const char *file; /* first line of this file */
+	const char *env;  /* value of this environment variable */
+	int fd;           /* first line read from this descriptor; -1 if unset */
+};
+#define PASSPHRASE_SOURCE_NONE {NULL, NULL, -1}
+#define PASSPHRASE_MAX 1024
+
+/* Fill buf with the passphrase (NUL-terminated); false if no source is set. Dies on error. */
+bool passphrase_read(const struct passphrase_source *src, char *buf, size_t len);
+
+bool key_type_parse(const char *name, enum key_type *type);
+const char *key_type_name(enum key_type type);
+/* The smqtt type of a loaded key; false for key types smqtt does not sign with. */
+bool key_type_of(const EVP_PKEY *pkey, enum key_type *type);
+
+EVP_PKEY *key_generate(enum key_type type);
+
+/*
+ * Load a PEM private key, refusing files readable by group or others.
+ * Dies with EXIT_CONFIG naming the file on every failure.
+ */
+EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pass);
+
+/* A key ready to sign or verify many digests: contexts and curve order set up once. */
+struct signing_key;
+struct signing_key *signing_key_new(EVP_PKEY *pkey, bool for_signing);
+void signing_key_free(struct signing_key *k);
+const EVP_PKEY *signing_key_pkey(const struct signing_key *k);
+
+/* Sign a frame digest; writes strict base64 of the signature into out (SIGNATURE_B64_MAX + 1). */
+void signature_create(struct signing_key *k, const unsigned char digest[DIGEST_LEN], char *out);
+
+enum verdict { SIGNATURE_VALID, SIGNATURE_INVALID, SIGNATURE_MALFORMED };
+/*
+ * Verify base64 signature text against a digest. Only the canonical encoding is
+ * accepted: strict padded base64, DER that re-encodes to the same bytes, low S.
+ */
+enum verdict signature_verify(struct signing_key *k, const unsigned char digest[DIGEST_LEN],
+			      const char *b64, size_t b64_len);
+
+/* Strict base64 decode: the only accepted text is the one EVP_EncodeBlock produces. */
+bool base64_decode_strict(const char *b64, size_t b64_len, unsigned char *out, size_t out_max,
+			  size_t *out_len);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * Line-oriented stdin/stdout for filters. Input lines are bounded: an
+ * over-long line is reported once and skipped whole, never split into records,
+ * so memory stays flat whatever the input. Output is flushed before the reader
+ * blocks, so a slow trickle of input still flows through a pipeline promptly.
+ */
+#ifndef SMQTT_LINEIO_H
+#define SMQTT_LINEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum line_status {
+	LINE_OK,          /* a line is ready in line/len */
+	LINE_TOO_LONG,    /* a line over the limit was skipped; lineno names it */
+	LINE_EOF,         /* end of input */
+	LINE_TIMEOUT,     /* no complete line within the timeout */
+	LINE_INTERRUPTED, /* a signal arrived while waiting */
+};
+
+struct line_reader {
+	int fd;
+	const char *name;   /* for messages: "stdin" */
+	char *buf;
+	size_t cap, start, end;
+	size_t max;         /* longest accepted line, without newline */
+	unsigned long long lineno;
+	bool eof, skipping, strip_bom;
+	FILE *flush_before_wait; /* flushed before blocking for more input */
+};
+
+void line_reader_init(struct line_reader *r, int fd, const char *name, size_t max);
+void line_reader_free(struct line_reader *r);
+
+/*
+ * Next line without its LF; a trailing CR is removed (CRLF input), and a UTF-8
+ * byte-order mark at the start of input is dropped when strip_bom is set.
+ * timeout_ms < 0 waits forever. Read errors end the program with EXIT_SYSTEM.
+ */
+enum line_status line_read(struct line_reader *r, char **line, size_t *len, int timeout_ms);
+
+/*
+ * Write one line plus LF to stdout. Returns false when the reader downstream
+ * has gone away (EPIPE): the caller should stop quietly. Other write errors
+ * (disk full, /dev/full) end the program with EXIT_SYSTEM.
+ */
+bool output_line(const char *line, size_t len);
+/* Flush stdout with the same error handling. */
+bool output_flush(void);
+/* Ignore SIGPIPE and give stdout a large buffer; call once from main(). */
+void output_init(void);
+
+#endif

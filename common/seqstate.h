@@ -1,0 +1,24 @@
+/*
+ * The signer's sequence-number state file. A number is never handed out twice
+ * for one state file, across restarts and crashes: numbers are reserved in
+ * blocks written and synced to disk before use, and a clean close records the
+ * exact next number so a normal restart leaves no gap. A crash leaves a gap
+ * of at most SEQ_RESERVE_BLOCK numbers, which smqtt-store reports.
+ */
+#ifndef SMQTT_SEQSTATE_H
+#define SMQTT_SEQSTATE_H
+
+#include <stdint.h>
+
+#define SEQ_RESERVE_BLOCK 1024
+
+struct seq_state;
+
+/* Open (creating with mode 0600) and lock the state file; dies if another process holds it. */
+struct seq_state *seq_state_open(const char *path);
+/* The next unused sequence number. */
+uint64_t seq_state_next(struct seq_state *s);
+/* Record the exact next number, sync, unlock and free. */
+void seq_state_close(struct seq_state *s);
+
+#endif

@@ -1,0 +1,84 @@
+#include "x509.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "error.h"
+
+static BIO *open_pem(const char *what, const char *path)
+{
+	errno = 0;
+	BIO *bio = BIO_new_file(path, "r");
+	if (!bio)
+		die(EXIT_CONFIG, "%s %s: %s", what, path, errno ? strerror(errno) : "cannot open");
+	return bio;
+}
+
+X509 *x509_load_cert(const char *path)
+{
+	BIO *bio = open_pem("certificate", path);
+	X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (!cert)
+		die_ssl(EXIT_CONFIG, "certificate %s: not a PEM certificate", path);
+	return cert;
+}
+
+bool x509_common_name(X509 *cert, char *buf, size_t len)
+{
+	X509_NAME *name = X509_get_subject_name(cert);
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+		return false;
+	ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+	unsigned char *utf8 = NULL;
+	int n = ASN1_STRING_to_UTF8(&utf8, data);
+	bool ok = n > 0 && (size_t)n < len && !memchr(utf8, '\0', (size_t)n);
+	if (ok) {
+		memcpy(buf, utf8, (size_t)n);
+		buf[n] = '\0';
+	}
+	OPENSSL_free(utf8);
+	return ok;
+}
+
+EVP_PKEY *x509_load_public(const char *path, X509 **cert)
+{
+	BIO *bio = open_pem("trust file", path);
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len = 0;
+	*cert = NULL;
+	if (!PEM_read_bio(bio, &name, &header, &data, &len)) {
+		BIO_free(bio);
+		die_ssl(EXIT_CONFIG, "trust file %s: no PEM certificate or public key", path);
+	}
+	BIO_free(bio);
+	EVP_PKEY *pkey = NULL;
+	const unsigned char *p = data;
+	if (strcmp(name, "CERTIFICATE") == 0) {
+		*cert = d2i_X509(NULL, &p, len);
+		if (*cert)
+			pkey = X509_get_pubkey(*cert);
+	} else if (strcmp(name, "PUBLIC KEY") == 0) {
+		pkey = d2i_PUBKEY(NULL, &p, len);
+	} else {
+		char kind[64];
+		snprintf(kind, sizeof kind, "%s", name);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		die(EXIT_CONFIG, "trust file %s: holds a %s, not a certificate or public key", path, kind);
+	}
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	if (!pkey)
+		die_ssl(EXIT_CONFIG, "trust file %s: damaged certificate or public key", path);
+	return pkey;
+}

@@ -1,0 +1,23 @@
+/* Certificates: loading trust files and reading the device id (CN) out of them. */
+#ifndef SMQTT_X509_H
+#define SMQTT_X509_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* Load one PEM certificate; dies with EXIT_CONFIG naming the file. */
+X509 *x509_load_cert(const char *path);
+
+/* Copy the subject CN into buf; false if absent, repeated or longer than len - 1. */
+bool x509_common_name(X509 *cert, char *buf, size_t len);
+
+/*
+ * Load a PEM file holding either a certificate or a public key. *cert is set
+ * (and owned by the caller) when it was a certificate. Dies with EXIT_CONFIG.
+ */
+EVP_PKEY *x509_load_public(const char *path, X509 **cert);
+
+#endif
