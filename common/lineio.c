@@ -21,6 +21,7 @@ void line_reader_init(struct line_reader *r, int fd, const char *name, size_t ma
 	r->cap = max + 2 + READ_CHUNK;
 	r->buf = xmalloc(r->cap);
 	r->strip_bom = true;
+	r->strip_cr = true;
 }
 
 void line_reader_free(struct line_reader *r)
@@ -97,7 +98,7 @@ enum line_status line_read(struct line_reader *r, char **line, size_t *len, int 
 				begin += 3;
 				n -= 3;
 			}
-			if (n > 0 && begin[n - 1] == '\r')
+			if (r->strip_cr && n > 0 && begin[n - 1] == '\r')
 				n--;
 			if (n > r->max)
 				return LINE_TOO_LONG;
@@ -146,4 +147,27 @@ bool output_flush(void)
 	if (fflush(stdout) == EOF)
 		return output_failed();
 	return true;
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void stop_on_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: interrupt blocking reads */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+bool stop_requested(void)
+{
+	return stop_signal != 0;
 }

@@ -26,7 +26,8 @@ struct line_reader {
 	size_t cap, start, end;
 	size_t max;         /* longest accepted line, without newline */
 	unsigned long long lineno;
-	bool eof, skipping, strip_bom;
+	bool eof, skipping;
+	bool strip_bom, strip_cr; /* both on by default; frames readers turn them off */
 	FILE *flush_before_wait; /* flushed before blocking for more input */
 };
 
@@ -34,8 +35,9 @@ void line_reader_init(struct line_reader *r, int fd, const char *name, size_t ma
 void line_reader_free(struct line_reader *r);
 
 /*
- * Next line without its LF; a trailing CR is removed (CRLF input), and a UTF-8
- * byte-order mark at the start of input is dropped when strip_bom is set.
+ * Next line without its LF; a trailing CR is removed when strip_cr is set
+ * (CRLF input), and a UTF-8 byte-order mark at the start of input is dropped
+ * when strip_bom is set.
  * timeout_ms < 0 waits forever. Read errors end the program with EXIT_SYSTEM.
  */
 enum line_status line_read(struct line_reader *r, char **line, size_t *len, int timeout_ms);
@@ -50,5 +52,12 @@ bool output_line(const char *line, size_t len);
 bool output_flush(void);
 /* Ignore SIGPIPE and give stdout a large buffer; call once from main(). */
 void output_init(void);
+
+/*
+ * Catch SIGINT and SIGTERM without restarting reads, so a blocked line_read()
+ * returns LINE_INTERRUPTED and the program can finish its work and exit cleanly.
+ */
+void stop_on_signals(void);
+bool stop_requested(void);
 
 #endif
