@@ -1,0 +1,222 @@
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "error.h"
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	const struct schema *schema;
+	sqlite3_stmt *insert, *last_seq, *begin, *commit;
+	bool in_transaction;
+};
+
+static _Noreturn void die_db(struct store *st, const char *doing)
+{
+	die(EXIT_SYSTEM, "database %s: %s: %s", st->path, doing, sqlite3_errmsg(st->db));
+}
+
+static void exec(struct store *st, const char *sql, const char *doing)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		char copy[256];
+		snprintf(copy, sizeof copy, "%s", msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		die(EXIT_SYSTEM, "database %s: %s: %s", st->path, doing, copy);
+	}
+}
+
+static sqlite3_stmt *prepare(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+		die_db(st, "preparing statement");
+	return stmt;
+}
+
+static const char *column_sql_type(enum column_type t)
+{
+	return t == COLUMN_INTEGER ? "INTEGER" : t == COLUMN_REAL ? "REAL" : "TEXT";
+}
+
+/* Append to a growing SQL string. */
+static void append(char **sql, size_t *len, const char *text)
+{
+	size_t n = strlen(text);
+	*sql = xrealloc(*sql, *len + n + 1);
+	memcpy(*sql + *len, text, n + 1);
+	*len += n;
+}
+
+static void create_tables(struct store *st, const char *schema_text)
+{
+	char *sql = NULL;
+	size_t len = 0;
+	append(&sql, &len, "BEGIN;\nCREATE TABLE smqtt_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+			   "CREATE TABLE readings (\n  device TEXT NOT NULL,\n  seq INTEGER NOT NULL,\n");
+	for (size_t i = 0; i < st->schema->ncolumns; i++) {
+		char col[128];
+		snprintf(col, sizeof col, "  \"%s\" %s,\n", st->schema->columns[i].name,
+			 column_sql_type(st->schema->columns[i].type));
+		append(&sql, &len, col);
+	}
+	append(&sql, &len, "  frame TEXT NOT NULL,\n  PRIMARY KEY (device, seq)\n) WITHOUT ROWID;\n");
+	char *meta = sqlite3_mprintf("INSERT INTO smqtt_meta VALUES ('schema_version', '%d'), ('columns', %Q);\n"
+				     "PRAGMA user_version = %d;\nCOMMIT;",
+				     STORE_SCHEMA_VERSION, schema_text, STORE_SCHEMA_VERSION);
+	if (!meta)
+		die(EXIT_SYSTEM, "out of memory");
+	append(&sql, &len, meta);
+	sqlite3_free(meta);
+	exec(st, sql, "creating tables");
+	free(sql);
+}
+
+static int query_int(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt = prepare(st, sql);
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW)
+		die_db(st, "reading schema");
+	int v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static void check_schema(struct store *st, const char *schema_text)
+{
+	int version = query_int(st, "PRAGMA user_version");
+	if (version == 0) {
+		if (query_int(st, "SELECT count(*) FROM sqlite_master") != 0)
+			die(EXIT_CONFIG, "database %s: not an smqtt database (it has other tables)", st->path);
+		create_tables(st, schema_text);
+		return;
+	}
+	if (version != STORE_SCHEMA_VERSION)
+		die(EXIT_CONFIG, "database %s: schema version %d; this smqtt-store handles version %d", st->path,
+		    version, STORE_SCHEMA_VERSION);
+	sqlite3_stmt *stmt = prepare(st, "SELECT value FROM smqtt_meta WHERE key = 'columns'");
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		die(EXIT_CONFIG, "database %s: damaged: no column schema recorded", st->path);
+	const char *stored = (const char *)sqlite3_column_text(stmt, 0);
+	if (!stored || strcmp(stored, schema_text) != 0)
+		die(EXIT_CONFIG, "database %s: created with columns \"%s\", not \"%s\" (use -s \"%s\")", st->path,
+		    stored ? stored : "", schema_text, stored ? stored : "");
+	sqlite3_finalize(stmt);
+}
+
+struct store *store_open(const char *path, const struct schema *schema, const char *schema_text)
+{
+	struct store *st = xcalloc(1, sizeof *st);
+	st->path = xstrdup(path);
+	st->schema = schema;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+		die_db(st, "opening");
+	/* Wait for another writer (or a reader holding a checkpoint) instead of failing at once. */
+	sqlite3_busy_timeout(st->db, 10000);
+	exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
+	exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
+	check_schema(st, schema_text);
+
+	char *sql = NULL;
+	size_t len = 0;
+	append(&sql, &len, "INSERT OR IGNORE INTO readings VALUES (?, ?");
+	for (size_t i = 0; i < schema->ncolumns; i++)
+		append(&sql, &len, ", ?");
+	append(&sql, &len, ", ?)");
+	st->insert = prepare(st, sql);
+	free(sql);
+	st->last_seq = prepare(st, "SELECT max(seq) FROM readings WHERE device = ?");
+	st->begin = prepare(st, "BEGIN IMMEDIATE");
+	st->commit = prepare(st, "COMMIT");
+	return st;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_finalize(st->insert);
+	sqlite3_finalize(st->last_seq);
+	sqlite3_finalize(st->begin);
+	sqlite3_finalize(st->commit);
+	if (sqlite3_close(st->db) != SQLITE_OK)
+		die_db(st, "closing");
+	free(st->path);
+	free(st);
+}
+
+void store_begin(struct store *st)
+{
+	if (st->in_transaction)
+		return;
+	int rc = sqlite3_step(st->begin);
+	sqlite3_reset(st->begin);
+	if (rc != SQLITE_DONE)
+		die_db(st, "beginning transaction");
+	st->in_transaction = true;
+}
+
+bool store_commit(struct store *st)
+{
+	if (!st->in_transaction)
+		return true;
+	int rc = sqlite3_step(st->commit);
+	sqlite3_reset(st->commit);
+	if (rc != SQLITE_DONE) {
+		warnx("database %s: commit: %s", st->path, sqlite3_errmsg(st->db));
+		return false;
+	}
+	st->in_transaction = false;
+	return true;
+}
+
+bool store_in_transaction(const struct store *st)
+{
+	return st->in_transaction;
+}
+
+bool store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
+		  const struct field *fields)
+{
+	sqlite3_stmt *s = st->insert;
+	int i = 1;
+	sqlite3_bind_text(s, i++, f->device, (int)f->device_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, i++, (sqlite3_int64)f->seq);
+	for (size_t c = 0; c < st->schema->ncolumns; c++, i++) {
+		const struct field *fld = &fields[c];
+		if (fld->is_null)
+			sqlite3_bind_null(s, i);
+		else if (st->schema->columns[c].type == COLUMN_INTEGER)
+			sqlite3_bind_int64(s, i, fld->integer);
+		else if (st->schema->columns[c].type == COLUMN_REAL)
+			sqlite3_bind_double(s, i, fld->real);
+		else
+			sqlite3_bind_text(s, i, fld->text, (int)fld->len, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(s, i, line, (int)len, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		die_db(st, "inserting");
+	return sqlite3_changes(st->db) > 0;
+}
+
+uint64_t store_last_seq(struct store *st, const char *device, size_t len)
+{
+	sqlite3_stmt *s = st->last_seq;
+	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	uint64_t v = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		die_db(st, "reading last sequence number");
+	return v;
+}
