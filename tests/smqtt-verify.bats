@@ -184,7 +184,7 @@ PY
 }
 
 @test "verify: rejected lines go to the rejects file too" {
-	{ sed -n 1p good; echo junk; sed -n 1p good | sed 's/r/R/g'; sed -n 2p good; } > in
+	{ sed -n 1p good; echo junk; sed -n 1p good | sed 's/$/9/'; sed -n 2p good; } > in
 	run smqtt-verify -p ABC=m.pub -r rej < in
 	assert_status 1
 	[ "$(wc -l < rej)" -eq 2 ]
