@@ -1,0 +1,187 @@
+#!/usr/bin/env bats
+# smqtt-store: typed rows, whole frames kept, idempotent, gaps reported, clean shutdown.
+
+load test_helper
+
+setup() {
+	common_setup
+	make_key m
+	meter_records 6 | smqtt-sign -k m.key -i ABC > frames
+}
+
+q() { sqlite3 -batch -noheader db "$@"; }
+
+@test "store: one typed row per frame, with the whole frame kept" {
+	run smqtt-store -d db < frames
+	assert_status 0
+	assert_contains "smqtt-store: 6 stored, 0 duplicates, 0 rejected, 0 gaps (0 frames missing)"
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+	[ "$(q "select meter, time, channel, value from readings where seq = 2" )" = "ABC|2013-11-02 00:15:00|1|7.0" ]
+	[ "$(q "select typeof(channel) || ',' || typeof(value) from readings limit 1")" = "integer,real" ]
+	[ "$(q 'select frame from readings order by seq')" = "$(cat frames)" ]
+}
+
+@test "store: stored frames verify again straight from SQLite" {
+	smqtt-store -d db < frames 2> /dev/null
+	q 'select frame from readings order by device, seq' | smqtt-verify -p ABC=m.pub > again
+	cmp again frames
+}
+
+@test "store: schema is versioned, WAL mode is on" {
+	smqtt-store -d db < frames 2> /dev/null
+	[ "$(q 'pragma user_version')" -eq 1 ]
+	[ "$(q 'pragma journal_mode')" = wal ]
+	[ "$(q "select value from smqtt_meta where key = 'schema_version'")" -eq 1 ]
+	[ "$(q "select value from smqtt_meta where key = 'columns'")" = "meter:text,time:text,channel:integer,value:real" ]
+}
+
+@test "store: duplicates are ignored and counted; a re-run stores nothing twice" {
+	smqtt-store -d db < frames 2> /dev/null
+	run smqtt-store -d db < frames
+	assert_status 0
+	assert_contains "0 stored, 6 duplicates, 0 rejected"
+	{ cat frames; cat frames; } > twice
+	rm -f db db-wal db-shm
+	run smqtt-store -d db < twice
+	assert_contains "6 stored, 6 duplicates"
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+}
+
+@test "store: a gap in a device's sequence is reported with its range" {
+	sed '3,4d' frames > holes
+	run smqtt-store -d db < holes
+	assert_status 0
+	assert_contains "smqtt-store: line 3: device ABC seq 5: gap: 2 frames missing (seq 3..4)"
+	assert_contains "4 stored, 0 duplicates, 0 rejected, 1 gaps (2 frames missing)"
+	# the late frames fill the gap without a new report
+	run smqtt-store -d db < frames
+	assert_contains "2 stored, 4 duplicates, 0 rejected, 0 gaps"
+	# a gap against what an earlier run stored
+	meter_records 3 | smqtt-sign -k m.key -i ABC > more
+	sed 1d more > later
+	run smqtt-store -d db < later
+	assert_contains "line 1: device ABC seq 8: gap: 1 frames missing (seq 7..7)"
+}
+
+@test "store: bad lines are rejected by number, nothing from them stored, the rest kept" {
+	make_key x
+	printf 'XYZ,t,notint,1.0\nXYZ,t,1\nXYZ,t,1,2,3\nXYZ,t,1,abc\n"XYZ,t,1,2\nXYZ,t,1,1e999\nXYZ,t, 1,2\nXYZ,"quoted, text",1,2.5\n' \
+		| smqtt-sign -k x.key -i XYZ > bad
+	{ sed -n 1p frames; cat bad; echo garbage; sed -n 2p frames; } > in
+	run smqtt-store -d db < in
+	assert_status 1
+	assert_contains "line 2: device XYZ seq 1: record: field 3 (channel): not an integer: \"notint\""
+	assert_contains "line 3: device XYZ seq 2: record: 3 fields, schema has 4"
+	assert_contains "line 4: device XYZ seq 3: record: more than 4 fields"
+	assert_contains "line 5: device XYZ seq 4: record: field 4 (value): not a real number"
+	assert_contains "line 6: device XYZ seq 5: record: field 1: unterminated quote"
+	assert_contains "line 7: device XYZ seq 6: record: field 4 (value): not a real number"
+	assert_contains "line 8: device XYZ seq 7: record: field 3 (channel): not an integer"
+	assert_contains "line 10: malformed frame: not an smqtt1 frame"
+	assert_contains "3 stored, 0 duplicates, 8 rejected"
+	[ "$(q "select count(*) from readings where device = 'XYZ'")" -eq 1 ]
+	[ "$(q "select time || '|' || value from readings where device = 'XYZ'")" = "quoted, text|2.5" ]
+}
+
+@test "store: empty fields are NULL and quotes are unescaped" {
+	printf 'A,,1,\n"say ""hi""",t,,2\n' | smqtt-sign -k m.key -i N -S n.seq > f
+	smqtt-store -d db < f 2> /dev/null
+	[ "$(q "select quote(time) || ' ' || quote(value) from readings where seq = 1")" = "NULL NULL" ]
+	[ "$(q "select meter || ' ' || quote(channel) from readings where seq = 2")" = 'say "hi" NULL' ]
+}
+
+@test "store: a custom column schema, and a schema mismatch refused" {
+	printf '12.5,a\n13,b\n' | smqtt-sign -k m.key -i T > f
+	run smqtt-store -d db -s 'celsius:real,label:text' < f
+	assert_status 0
+	[ "$(q 'select sum(celsius) from readings')" = 25.5 ]
+	run smqtt-store -d db < f
+	assert_status 3
+	assert_contains "database db: created with columns \"celsius:real,label:text\""
+}
+
+@test "store: bad schemas and options are usage errors" {
+	for s in 'a' 'a:blob' '1a:text' 'seq:integer' 'a:text,A:real' 'a:text,' "a b:text"; do
+		run smqtt-store -d db -s "$s" < /dev/null
+		assert_status 2
+		assert_contains "smqtt-store: -s $s: "
+	done
+	run smqtt-store < /dev/null
+	assert_status 2
+	run smqtt-store -d db -b 0 < /dev/null
+	assert_status 2
+	run smqtt-store -d db -w soon < /dev/null
+	assert_status 2
+	[ ! -e db ]
+}
+
+@test "store: database problems are named" {
+	run smqtt-store -d no/such/dir/db < frames
+	assert_status 4
+	assert_contains "database no/such/dir/db"
+	sqlite3 other.db 'create table t(x)'
+	run smqtt-store -d other.db < frames
+	assert_status 3
+	assert_contains "database other.db: not an smqtt database"
+	head -c 4096 /dev/urandom > noise.db
+	run smqtt-store -d noise.db < frames
+	assert_status 4
+	assert_contains "database noise.db"
+}
+
+@test "store: rows are committed within the wait time while input stays open" {
+	mkfifo in
+	smqtt-store -d db -w 200 < in 2> err &
+	pid=$!
+	exec 7> in
+	head -n 3 frames >&7
+	n=0
+	for _ in $(seq 100); do
+		n=$(q 'select count(*) from readings' 2> /dev/null || echo 0)
+		[ "$n" = 3 ] && break
+		sleep 0.05
+	done
+	[ "$n" = 3 ] || fail "rows not committed while the pipe stayed open (saw $n)"
+	kill -TERM "$pid"
+	wait "$pid"
+	exec 7>&-
+	grep -q "smqtt-store: 3 stored" err
+}
+
+@test "store: SIGINT commits what was read and exits cleanly" {
+	mkfifo in
+	smqtt-store -d db -w 3600000 -b 1000000 < in 2> err &
+	pid=$!
+	exec 7> in
+	cat frames >&7
+	# the rows are in an open transaction, invisible to readers until the signal
+	for _ in $(seq 100); do
+		grep -q . db-wal 2> /dev/null && break
+		sleep 0.05
+	done
+	sleep 0.2
+	kill -INT "$pid"
+	wait "$pid"
+	exec 7>&-
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+	grep -q "smqtt-store: 6 stored" err
+}
+
+@test "store: small batches commit as they go" {
+	meter_records 250 | smqtt-sign -k m.key -i B > f
+	run smqtt-store -d db -b 7 < f
+	assert_status 0
+	[ "$(q 'select count(*) from readings')" -eq 250 ]
+}
+
+@test "store: waits for another writer's lock instead of failing" {
+	sqlite3 db 'select 1' > /dev/null
+	smqtt-store -d db < /dev/null 2> /dev/null
+	( sqlite3 db "begin immediate; select 1; " ".shell sleep 1" "commit;" > /dev/null ) &
+	locker=$!
+	sleep 0.3
+	run smqtt-store -d db < frames
+	wait "$locker"
+	assert_status 0
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+}
