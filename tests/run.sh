@@ -1,13 +1,22 @@
 #!/bin/sh
 # Run the bats suite; end with a "N passed, N failed" line. Fails unless every
-# planned test ran and passed.
+# planned test ran and passed, and no sanitizer report was written anywhere
+# (including by a program whose status a pipeline hid).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT INT TERM
-bats --tap "$here"/*.bats | tee "$log"
-planned=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$log" | head -n 1)
-passed=$(grep -c '^ok ' "$log" || true)
-failed=$(grep -c '^not ok ' "$log" || true)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+mkdir "$work/sanitizer"
+export SMQTT_SANITIZER_LOG="$work/sanitizer"
+bats --tap "$here"/*.bats | tee "$work/log"
+planned=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$work/log" | head -n 1)
+passed=$(grep -c '^ok ' "$work/log" || true)
+failed=$(grep -c '^not ok ' "$work/log" || true)
+reports=$(ls "$work/sanitizer")
+if [ -n "$reports" ]; then
+	echo "sanitizer reports:" >&2
+	cat "$work/sanitizer"/* >&2
+	failed=$((failed + 1))
+fi
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] && [ "$passed" = "${planned:-x}" ]
