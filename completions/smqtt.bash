@@ -1,0 +1,119 @@
+# bash completion for the smqtt programs: smqtt-keygen, smqtt-sign,
+# smqtt-verify and smqtt-store.
+#
+# Installed once per program name in bash-completion's completions
+# directory; whichever copy is loaded registers all four programs. It uses
+# no helper from the bash-completion package, so it also works sourced on
+# its own.
+
+# _smqtt_files PREFIX CUR: complete file names starting with CUR, each
+# preceded by PREFIX (used for "--opt=FILE" and "DEVICE=FILE" words).
+_smqtt_files()
+{
+	compopt -o filenames 2>/dev/null
+	mapfile -t COMPREPLY < <(compgen -f -P "$1" -- "$2")
+}
+
+# _smqtt_words WORDLIST PREFIX CUR: complete from a fixed list of words.
+_smqtt_words()
+{
+	mapfile -t COMPREPLY < <(compgen -W "$1" -P "$2" -- "$3")
+}
+
+_smqtt()
+{
+	local program=${COMP_WORDS[0]##*/}
+	local cword=$COMP_CWORD
+	local cur=${COMP_WORDS[cword]} prev= prefix= left=
+	((cword > 0)) && prev=${COMP_WORDS[cword - 1]}
+	COMPREPLY=()
+
+	# "--key=FILE" arrives as the three words "--key" "=" "FILE" while '='
+	# is in COMP_WORDBREAKS (the default), and as one word otherwise.
+	if [[ $cur == = ]]; then
+		cur=
+		left=$((cword - 1))
+	elif [[ $prev == = ]] && ((cword > 1)); then
+		left=$((cword - 2))
+	elif [[ $cur == --*=* ]]; then
+		prev=${cur%%=*}
+		prefix=$prev=
+		cur=${cur#*=}
+	fi
+	[[ -n $left ]] && prev=${COMP_WORDS[left]}
+
+	local options file_options= type_options= env_options= free_options=
+	case $program in
+	smqtt-keygen)
+		options='-k --key -t --type -f --force --passfile --passenv --passfd --help --version'
+		file_options='-k --key --passfile'
+		type_options='-t --type'
+		env_options='--passenv'
+		free_options='--passfd'
+		;;
+	smqtt-sign)
+		options='-k --key -i --id -c --cert -S --state --passfile --passenv --passfd --help --version'
+		file_options='-k --key -c --cert -S --state --passfile'
+		env_options='--passenv'
+		free_options='-i --id --passfd'
+		;;
+	smqtt-verify)
+		options='-c --cert -p --pubkey -r --rejects --help --version'
+		file_options='-c --cert -r --rejects'
+		free_options='-p --pubkey'
+		# -p DEVICE=FILE: the device id is free-form, the file a file name.
+		if [[ -n $left ]] && ((left > 0)); then
+			case ${COMP_WORDS[left - 1]} in
+			-p | --pubkey)
+				_smqtt_files '' "$cur"
+				return 0
+				;;
+			esac
+		elif [[ ($prev == -p || $prev == --pubkey) && $cur == *=* ]]; then
+			_smqtt_files "${cur%%=*}=" "${cur#*=}"
+			return 0
+		fi
+		;;
+	smqtt-store)
+		options='-d --db -s --schema -b --batch -w --wait --help --version'
+		file_options='-d --db'
+		free_options='-s --schema -b --batch -w --wait'
+		;;
+	*)
+		return 0
+		;;
+	esac
+
+	# The argument of an option.
+	local o
+	for o in $file_options; do
+		if [[ $prev == "$o" ]]; then
+			_smqtt_files "$prefix" "$cur"
+			return 0
+		fi
+	done
+	for o in $type_options; do
+		if [[ $prev == "$o" ]]; then
+			_smqtt_words 'p256 p384 ed25519' "$prefix" "$cur"
+			return 0
+		fi
+	done
+	for o in $env_options; do
+		if [[ $prev == "$o" ]]; then
+			mapfile -t COMPREPLY < <(compgen -e -P "$prefix" -- "$cur")
+			return 0
+		fi
+	done
+	for o in $free_options; do
+		# A free-form argument: nothing sensible to offer.
+		[[ $prev == "$o" ]] && return 0
+	done
+	# Right of an '=' that belongs to no known option.
+	[[ -n $left || -n $prefix ]] && return 0
+
+	# No program takes operands, so any other word is an option.
+	_smqtt_words "$options" '' "$cur"
+	return 0
+}
+
+complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store
