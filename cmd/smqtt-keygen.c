@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,8 @@ int main(int argc, char **argv)
 		usage();
 	}
 
+	/* A closed stdout must be reported, not end the program silently after the key is written. */
+	signal(SIGPIPE, SIG_IGN);
 	char pass[PASSPHRASE_MAX];
 	bool encrypt = passphrase_read(&pass_src, pass, sizeof pass);
 	EVP_PKEY *pkey = key_generate(type);

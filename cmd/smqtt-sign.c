@@ -102,8 +102,10 @@ static unsigned long long sign_stream(struct signing_key *key, const char *devic
 		}
 		if (blank(line, len))
 			continue;
-		if (memchr(line, '\0', len)) {
-			warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
+		if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
+			/* A frame is one line: its record may not hold NUL or CR (LF ends the line). */
+			warnx("stdin: line %llu: contains a %s byte; skipped", in.lineno,
+			      memchr(line, '\0', len) ? "NUL" : "CR");
 			rejected++;
 			continue;
 		}

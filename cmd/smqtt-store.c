@@ -135,7 +135,8 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 	k->stored++;
 	k->pending++;
 	track_sequence(k, lineno, &f, last);
-	if (k->pending >= k->batch_rows)
+	/* Input that never pauses must not hold rows back longer than -w either. */
+	if (k->pending >= k->batch_rows || now_ms() >= k->deadline_ms)
 		commit(k, lineno);
 }
 

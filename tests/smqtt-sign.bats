@@ -48,6 +48,15 @@ setup() {
 	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1')" -eq 2 ]
 }
 
+@test "sign: a CR inside a record is rejected by number" {
+	printf 'good\r\nba\rd\nx\r\r\nalso good\n' > in
+	run smqtt-sign -k m.key -i X < in
+	assert_status 1
+	assert_contains "line 2: contains a CR byte"
+	assert_contains "line 3: contains a CR byte"
+	[ "$(printf '%s\n' "$output" | grep '^smqtt1' | cut -d' ' -f5- | tr '\n' ' ')" = "good also good " ]
+}
+
 @test "sign: sequence numbers continue across runs with no gap" {
 	meter_records 3 | smqtt-sign -k m.key -i X > a
 	meter_records 2 | smqtt-sign -k m.key -i X > b
