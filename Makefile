@@ -83,7 +83,7 @@ memcheck: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/memcheck.sh
 
 bench: deps all
-	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/bench.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
@@ -106,3 +106,26 @@ uninstall:
 
 clean:
 	rm -rf build bin
+
+# libFuzzer harnesses for every parser (clang); FUZZ_SECONDS each, seed corpus in tests/fuzz/corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = frame record
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(CPPFLAGS) $(PKG_CFLAGS)
+FUZZ_COMMON = common/frame.c common/keys.c common/error.c common/record.c
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_COMMON) $(PKG_LIBS)
+
+.PHONY: fuzz
+fuzz: deps $(FUZZ_TARGETS:%=build/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t && \
+		echo "fuzz: $$t for $(FUZZ_SECONDS)s" && \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4400 -print_final_stats=1 \
+			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>build/fuzz/$$t.log || \
+			{ tail -n 60 build/fuzz/$$t.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$$t.log; \
+	done

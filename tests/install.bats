@@ -1,0 +1,32 @@
+#!/usr/bin/env bats
+# make install: every program, page and completion lands under DESTDIR and works from there.
+
+load test_helper
+
+setup() { common_setup; }
+
+@test "install: programs, man pages and completions under DESTDIR/PREFIX" {
+	root="$BATS_TEST_TMPDIR/root"
+	make -s -C "$REPO" install DESTDIR="$root" PREFIX=/usr > make.log 2>&1 || fail "$(cat make.log)"
+	for p in smqtt-keygen smqtt-sign smqtt-verify smqtt-store; do
+		[ -x "$root/usr/bin/$p" ] || fail "$p not installed"
+		[ -f "$root/usr/share/man/man1/$p.1" ] || fail "$p.1 not installed"
+		[ -f "$root/usr/share/bash-completion/completions/$p" ] || fail "$p completion not installed"
+		"$root/usr/bin/$p" --version | grep -q "^$p "
+	done
+	[ -f "$root/usr/share/man/man5/smqtt-frame.5" ]
+	[ -f "$root/usr/share/man/man7/smqtt.7" ]
+	[ -f "$root/usr/share/zsh/site-functions/_smqtt" ]
+	man -l "$root/usr/share/man/man1/smqtt-sign.1" > /dev/null 2>&1 || mandoc "$root/usr/share/man/man1/smqtt-sign.1" > /dev/null
+}
+
+@test "install: the installed programs run the chain" {
+	root="$BATS_TEST_TMPDIR/root"
+	make -s -C "$REPO" install DESTDIR="$root" PREFIX=/opt/smqtt > make.log 2>&1 || fail "$(cat make.log)"
+	b="$root/opt/smqtt/bin"
+	"$b/smqtt-keygen" -k m.key > m.pub
+	meter_records 10 | "$b/smqtt-sign" -k m.key -i ABC | "$b/smqtt-verify" -p ABC=m.pub | "$b/smqtt-store" -d db 2> err
+	grep -q "10 stored" err
+	make -s -C "$REPO" uninstall DESTDIR="$root" PREFIX=/opt/smqtt
+	[ -z "$(find "$root" -type f)" ] || fail "left behind: $(find "$root" -type f)"
+}
