@@ -175,9 +175,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			trust_free(v.trust);
 			return EXIT_OK;
 		case OPT_VERSION:
 			print_version();
+			trust_free(v.trust);
 			return EXIT_OK;
 		default:
 			usage();
