@@ -15,14 +15,15 @@ DESTDIR ?=
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PROGRAMS = smqtt-keygen smqtt-sign smqtt-verify smqtt-store
+# One program per cmd/smqtt-*.c.
+PROGRAMS = $(patsubst cmd/%.c,%,$(wildcard cmd/smqtt-*.c))
 MAN1 = $(PROGRAMS:%=man/%.1)
 MAN5 = man/smqtt-frame.5
 MAN7 = man/smqtt.7
 
-PKGS = libcrypto sqlite3
+PKGS = libcrypto sqlite3 libmosquitto yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsqlite3)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsqlite3 -lmosquitto -lyaml)
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla
 ifeq ($(WERROR),1)
@@ -44,7 +45,7 @@ endif
 HARDEN = -fstack-protector-strong -fPIE
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon
 CFLAGS += -std=c11 $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
-LDFLAGS += -pie -Wl,-z,relro,-z,now $(LDOPT)
+LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDOPT)
 
 COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
