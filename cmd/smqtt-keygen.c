@@ -51,55 +51,6 @@ static const struct option long_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/*
- * Create the key file without any window where another user could open it:
- * O_EXCL with mode 0600, or with --force a private temporary file renamed over.
- */
-static int create_key_file(const char *path, bool force, char **tmp_path)
-{
-	*tmp_path = NULL;
-	if (!force) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd < 0 && errno == EEXIST)
-			die(EXIT_CONFIG, "key file %s: already exists (use -f to replace it)", path);
-		if (fd < 0)
-			die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
-		return fd;
-	}
-	size_t n = strlen(path) + sizeof ".XXXXXX";
-	*tmp_path = xmalloc(n);
-	snprintf(*tmp_path, n, "%s.XXXXXX", path);
-	int fd = mkstemp(*tmp_path);
-	if (fd < 0)
-		die(EXIT_SYSTEM, "key file %s: creating temporary file: %s", path, strerror(errno));
-	return fd;
-}
-
-static void write_key(int fd, const char *path, const char *tmp_path, EVP_PKEY *pkey, const char *pass)
-{
-	BIO *bio = BIO_new_fd(fd, BIO_NOCLOSE);
-	const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
-	int ok = bio && PEM_write_bio_PrivateKey(bio, pkey, cipher, (const unsigned char *)pass,
-						  pass ? (int)strlen(pass) : 0, NULL, NULL) &&
-		 BIO_flush(bio) == 1;
-	BIO_free(bio);
-	if (!ok) {
-		if (tmp_path)
-			unlink(tmp_path);
-		else
-			unlink(path);
-		die_ssl(EXIT_SYSTEM, "key file %s: writing", path);
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		unlink(tmp_path ? tmp_path : path);
-		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
-	}
-	if (tmp_path && rename(tmp_path, path) < 0) {
-		unlink(tmp_path);
-		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *key_path = NULL;
@@ -146,11 +97,8 @@ int main(int argc, char **argv)
 	char pass[PASSPHRASE_MAX];
 	bool encrypt = passphrase_read(&pass_src, pass, sizeof pass);
 	EVP_PKEY *pkey = key_generate(type);
-	char *tmp_path;
-	int fd = create_key_file(key_path, force, &tmp_path);
-	write_key(fd, key_path, tmp_path, pkey, encrypt ? pass : NULL);
+	key_write_private(key_path, pkey, encrypt ? pass : NULL, force);
 	OPENSSL_cleanse(pass, sizeof pass);
-	free(tmp_path);
 
 	if (!PEM_write_PUBKEY(stdout, pkey) || fflush(stdout) == EOF)
 		die(EXIT_SYSTEM, "writing public key to stdout: %s", strerror(errno));

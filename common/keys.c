@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,6 +140,63 @@ EVP_PKEY *key_generate(enum key_type type)
 	if (!pkey)
 		die_ssl(EXIT_SYSTEM, "generating %s key", key_type_name(type));
 	return pkey;
+}
+
+/*
+ * Create the key file without any window where another user could open it:
+ * O_EXCL with mode 0600, or with --force a private temporary file renamed over.
+ */
+static int create_key_file(const char *path, bool force, char **tmp_path)
+{
+	*tmp_path = NULL;
+	if (!force) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd < 0 && errno == EEXIST)
+			die(EXIT_CONFIG, "key file %s: already exists (use -f to replace it)", path);
+		if (fd < 0)
+			die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+		return fd;
+	}
+	size_t n = strlen(path) + sizeof ".XXXXXX";
+	*tmp_path = xmalloc(n);
+	snprintf(*tmp_path, n, "%s.XXXXXX", path);
+	int fd = mkstemp(*tmp_path);
+	if (fd < 0)
+		die(EXIT_SYSTEM, "key file %s: creating temporary file: %s", path, strerror(errno));
+	return fd;
+}
+
+static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_PKEY *pkey, const char *pass)
+{
+	BIO *bio = BIO_new_fd(fd, BIO_NOCLOSE);
+	const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
+	int ok = bio && PEM_write_bio_PrivateKey(bio, pkey, cipher, (const unsigned char *)pass,
+						  pass ? (int)strlen(pass) : 0, NULL, NULL) &&
+		 BIO_flush(bio) == 1;
+	BIO_free(bio);
+	if (!ok) {
+		if (tmp_path)
+			unlink(tmp_path);
+		else
+			unlink(path);
+		die_ssl(EXIT_SYSTEM, "key file %s: writing", path);
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		unlink(tmp_path ? tmp_path : path);
+		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+	}
+	if (tmp_path && rename(tmp_path, path) < 0) {
+		unlink(tmp_path);
+		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+	}
+}
+
+void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace)
+{
+	char *tmp_path;
+	int fd = create_key_file(path, replace, &tmp_path);
+	write_key_file(fd, path, tmp_path, pkey, passphrase);
+	free(tmp_path);
 }
 
 struct password_request {

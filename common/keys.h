@@ -36,6 +36,15 @@ EVP_PKEY *key_generate(enum key_type type);
  */
 EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pass);
 
+/*
+ * Write a PEM private key (PKCS#8, AES-256-CBC encrypted when passphrase is not
+ * NULL) to a new file of mode 0600. Without replace an existing file is an
+ * error (EXIT_CONFIG); with replace a private temporary file is renamed over
+ * it, so there is never a moment when the file is readable by others or half
+ * written. Other failures end the program with EXIT_SYSTEM.
+ */
+void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace);
+
 /* A key ready to sign or verify many digests: contexts and curve order set up once. */
 struct signing_key;
 struct signing_key *signing_key_new(EVP_PKEY *pkey, bool for_signing);
