@@ -43,7 +43,7 @@ LDOPT =
 endif
 
 HARDEN = -fstack-protector-strong -fPIE
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon
+CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Icommon
 CFLAGS += -std=c11 $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDOPT)
 
