@@ -1,4 +1,5 @@
 /* smqtt-issue: the operator's CA: root certificate, batch device certificates, broker certificates, CRLs. */
+#define _GNU_SOURCE 1 /* syncfs */
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -121,6 +122,15 @@ static void make_dir(const char *dir)
 		die(EXIT_SYSTEM, "directory %s: not a directory", dir);
 }
 
+/* Put every file written into dir on disk before reporting them as issued. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) < 0 || fsync(fd) < 0)
+		die(EXIT_SYSTEM, "directory %s: syncing: %s", dir, strerror(errno));
+	close(fd);
+}
+
 /* Write a certificate atomically (temporary file renamed into place), mode 0644. */
 static void write_cert(const char *path, X509 *cert)
 {
@@ -186,7 +196,7 @@ static int make_ca(struct settings *s)
 	bool encrypt = passphrase_read(&s->pass, pass, sizeof pass);
 	EVP_PKEY *key = key_generate(s->type);
 	X509 *cert = ca_certificate_create(key, s->type, s->cn ? s->cn : "smqtt root CA", s->days ? s->days : 3650);
-	key_write_private(key_path, key, encrypt ? pass : NULL, s->force);
+	key_write_private(key_path, key, encrypt ? pass : NULL, s->force, true);
 	OPENSSL_cleanse(pass, sizeof pass);
 	write_cert(cert_path, cert);
 	FILE *index = open_index(s->ca_dir);
@@ -376,7 +386,7 @@ static void issue_device(struct batch *b, unsigned long line, const char *id, co
 		pkey = key_load_private(key_path, &none);
 	} else {
 		pkey = generate_device_key(b);
-		key_write_private(key_path, pkey, NULL, b->s->reissue);
+		key_write_private(key_path, pkey, NULL, b->s->reissue, false);
 	}
 	X509 *cert = ca_issue(&b->ca, pkey, id, PROFILE_DEVICE, NULL, b->s->days ? b->s->days : 3650);
 	write_cert(cert_path, cert);
@@ -468,6 +478,7 @@ static int issue_devices(struct settings *s)
 		line_reader_free(&in);
 	}
 	show_progress(&b, true);
+	sync_dir(s->out_dir);
 	if (fflush(stdout) == EOF)
 		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
 	if (fclose(b.index) == EOF)
@@ -494,7 +505,7 @@ static int issue_server(struct settings *s, const char *name)
 	char *cert_path = path_join(s->out_dir, name, ".crt"), *key_path = path_join(s->out_dir, name, ".key");
 	EVP_PKEY *pkey = key_generate(s->type);
 	X509 *cert = ca_issue(&ca, pkey, name, PROFILE_SERVER, s->san, s->days ? s->days : 825);
-	key_write_private(key_path, pkey, NULL, s->force || s->reissue);
+	key_write_private(key_path, pkey, NULL, s->force || s->reissue, true);
 	write_cert(cert_path, cert);
 	index_append(index, cert, name);
 	fclose(index);

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	char pass[PASSPHRASE_MAX];
 	bool encrypt = passphrase_read(&pass_src, pass, sizeof pass);
 	EVP_PKEY *pkey = key_generate(type);
-	key_write_private(key_path, pkey, encrypt ? pass : NULL, force);
+	key_write_private(key_path, pkey, encrypt ? pass : NULL, force, true);
 	OPENSSL_cleanse(pass, sizeof pass);
 
 	if (!PEM_write_PUBKEY(stdout, pkey) || fflush(stdout) == EOF)

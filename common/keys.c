@@ -166,7 +166,8 @@ static int create_key_file(const char *path, bool force, char **tmp_path)
 	return fd;
 }
 
-static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_PKEY *pkey, const char *pass)
+static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_PKEY *pkey, const char *pass,
+			   bool sync)
 {
 	BIO *bio = BIO_new_fd(fd, BIO_NOCLOSE);
 	const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
@@ -181,7 +182,7 @@ static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_P
 			unlink(path);
 		die_ssl(EXIT_SYSTEM, "key file %s: writing", path);
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
 		unlink(tmp_path ? tmp_path : path);
 		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
 	}
@@ -191,11 +192,11 @@ static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_P
 	}
 }
 
-void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace)
+void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync)
 {
 	char *tmp_path;
 	int fd = create_key_file(path, replace, &tmp_path);
-	write_key_file(fd, path, tmp_path, pkey, passphrase);
+	write_key_file(fd, path, tmp_path, pkey, passphrase, sync);
 	free(tmp_path);
 }
 

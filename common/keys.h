@@ -41,9 +41,11 @@ EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pas
  * NULL) to a new file of mode 0600. Without replace an existing file is an
  * error (EXIT_CONFIG); with replace a private temporary file is renamed over
  * it, so there is never a moment when the file is readable by others or half
- * written. Other failures end the program with EXIT_SYSTEM.
+ * written. With sync the file is on disk before this returns; batch writers
+ * pass false and sync the whole directory once at the end instead.
+ * Other failures end the program with EXIT_SYSTEM.
  */
-void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace);
+void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync);
 
 /* A key ready to sign or verify many digests: contexts and curve order set up once. */
 struct signing_key;
