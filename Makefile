@@ -44,7 +44,7 @@ endif
 
 HARDEN = -fstack-protector-strong -fPIE
 CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Icommon
-CFLAGS += -std=c11 $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
+CFLAGS += -std=c11 -pthread $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDOPT)
 
 COMMON_SRC = $(wildcard common/*.c)

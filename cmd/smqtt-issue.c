@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@
 static const char usage_text[] =
 	"usage: smqtt-issue ca -d CADIR [-t p256|p384] [--cn NAME] [--days N] [-f]\n"
 	"       smqtt-issue device -d CADIR -o OUTDIR [-t TYPE] [--days N]\n"
-	"                   [--manifest FILE] [--reissue]\n"
+	"                   [--manifest FILE] [--reissue] [--jobs N]\n"
 	"       smqtt-issue server -d CADIR -o OUTDIR [--days N] [--dns NAME]...\n"
 	"                   [--ip ADDRESS]... NAME\n"
 	"       smqtt-issue crl -d CADIR [--days N]\n"
@@ -51,6 +52,7 @@ static const char usage_text[] =
 	"      --days N         validity: CA 3650, device 3650, server 825, CRL 30\n"
 	"      --manifest FILE  read the devices from a YAML manifest\n"
 	"      --reissue        issue again for devices that already have a certificate\n"
+	"      --jobs N         worker threads for device issuance (default: CPUs)\n"
 	"      --dns NAME       add a DNS subjectAltName (server)\n"
 	"      --ip ADDRESS     add an IP subjectAltName (server)\n"
 	"  -f, --force          replace an existing CA\n"
@@ -76,6 +78,7 @@ enum {
 	OPT_REISSUE,
 	OPT_DNS,
 	OPT_IP,
+	OPT_JOBS,
 };
 
 static const struct option long_options[] = {
@@ -88,6 +91,7 @@ static const struct option long_options[] = {
 	{"reissue", no_argument, NULL, OPT_REISSUE},
 	{"dns", required_argument, NULL, OPT_DNS},
 	{"ip", required_argument, NULL, OPT_IP},
+	{"jobs", required_argument, NULL, OPT_JOBS},
 	{"force", no_argument, NULL, 'f'},
 	PASSPHRASE_LONG_OPTIONS,
 	{"help", no_argument, NULL, OPT_HELP},
@@ -100,6 +104,7 @@ struct settings {
 	enum key_type type;
 	bool type_given, force, reissue;
 	int days; /* 0: the mode's default */
+	int jobs; /* worker threads for device issuance */
 	char san[4096];
 	size_t san_len;
 	struct passphrase_source pass;
@@ -170,7 +175,7 @@ static FILE *open_index(const char *ca_dir)
 	return f;
 }
 
-static void index_append(FILE *index, X509 *cert, const char *subject)
+static void index_line(X509 *cert, const char *subject, char *out, size_t len)
 {
 	char serial[80];
 	cert_serial_hex(cert, serial, sizeof serial);
@@ -178,7 +183,14 @@ static void index_append(FILE *index, X509 *cert, const char *subject)
 	struct tm tm;
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm))
 		not_after = timegm(&tm);
-	if (fprintf(index, "%s %s %lld\n", serial, subject, (long long)not_after) < 0)
+	snprintf(out, len, "%s %s %lld\n", serial, subject, (long long)not_after);
+}
+
+static void index_append(FILE *index, X509 *cert, const char *subject)
+{
+	char line[192];
+	index_line(cert, subject, line, sizeof line);
+	if (fputs(line, index) == EOF)
 		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
 }
 
@@ -213,16 +225,45 @@ static int make_ca(struct settings *s)
 
 /* ---- device ---- */
 
+/*
+ * Devices are issued in chunks: the main thread reads and checks ids, worker
+ * threads make keys, certificates and files for a chunk in parallel, and the
+ * main thread then reports the chunk in input order (stdout, index, errors).
+ */
+#define CHUNK_DEVICES 512
+#define JOBS_MAX 16
+
+enum job_result { JOB_PENDING, JOB_ISSUED, JOB_EXISTING, JOB_REJECTED };
+
+struct job {
+	unsigned long line;
+	char id[DEVICE_ID_MAX + 1];
+	char *csr, *pubkey; /* owned; NULL if absent */
+	char attributes[MANIFEST_ATTRIBUTES_MAX];
+	enum job_result result;
+	char message[600];  /* why it was rejected */
+	char output[2048];  /* the stdout line */
+	char index_line[192];
+};
+
 struct batch {
 	struct settings *s;
 	struct ca ca;
 	FILE *index;
-	EVP_PKEY_CTX *keygen; /* reused for every generated device key */
-	struct devmap *seen;  /* id -> line it first appeared on */
-	const char *source;   /* "stdin" or the manifest path, for messages */
+	struct devmap *seen; /* id -> line it first appeared on */
+	const char *source;  /* "stdin" or the manifest path, for messages */
+	struct job *jobs;
+	size_t njobs;
+	int threads;
 	unsigned long long issued, existing, rejected;
 	long long progress_at_ms, started_ms;
 	bool progress;
+};
+
+struct worker {
+	struct batch *b;
+	int index;
+	EVP_PKEY_CTX *keygen; /* one per thread: contexts are not shared */
 };
 
 static long long now_ms(void)
@@ -246,20 +287,15 @@ static void show_progress(struct batch *b, bool final)
 		final ? "\n" : "");
 }
 
-static void reject_device(struct batch *b, unsigned long line, const char *id, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void reject_job(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void reject_device(struct batch *b, unsigned long line, const char *id, const char *fmt, ...)
+static void reject_job(struct job *j, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(j->message, sizeof j->message, fmt, ap);
 	va_end(ap);
-	if (b->progress)
-		fputc('\n', stderr);
-	warnx("%s: line %lu: device %s: %s", b->source, line, id, msg);
-	b->rejected++;
+	j->result = JOB_REJECTED;
 }
 
 /* The public key a CSR or public-key file supplies, or NULL with *why set. */
@@ -275,7 +311,6 @@ static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const 
 	EVP_PKEY *pkey = NULL;
 	if (csr_path) {
 		X509_REQ *req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-		char cn[DEVICE_ID_MAX + 2] = "";
 		if (!req) {
 			snprintf(why, len, "CSR %s: not a PEM certificate request", path);
 		} else if (!(pkey = X509_REQ_get_pubkey(req)) || X509_REQ_verify(req, pkey) != 1) {
@@ -287,9 +322,9 @@ static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const 
 			int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
 			if (i >= 0) {
 				ASN1_STRING *data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
-				snprintf(cn, sizeof cn, "%.*s", ASN1_STRING_length(data), ASN1_STRING_get0_data(data));
-				if (strcmp(cn, id) != 0) {
-					snprintf(why, len, "CSR %s: subject CN \"%s\" is not the device id", path, cn);
+				if (ASN1_STRING_length(data) != (int)strlen(id) ||
+				    memcmp(ASN1_STRING_get0_data(data), id, strlen(id)) != 0) {
+					snprintf(why, len, "CSR %s: subject CN is not the device id", path);
 					EVP_PKEY_free(pkey);
 					pkey = NULL;
 				}
@@ -312,46 +347,23 @@ static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const 
 	return pkey;
 }
 
-static EVP_PKEY *generate_device_key(struct batch *b)
-{
-	EVP_PKEY *pkey = NULL;
-	if (EVP_PKEY_keygen(b->keygen, &pkey) <= 0)
-		die_ssl(EXIT_SYSTEM, "generating a device key");
-	return pkey;
-}
-
-static void print_device(struct batch *b, const char *id, X509 *cert, const char *cert_path, const char *key_path,
-			 const char *attributes)
+static void describe(struct job *j, X509 *cert, const char *cert_path, const char *key_path)
 {
 	char serial[80], fingerprint[2 * EVP_MAX_MD_SIZE + 1];
 	cert_serial_hex(cert, serial, sizeof serial);
 	cert_fingerprint_hex(cert, fingerprint, sizeof fingerprint);
-	if (printf("%s serial=%s fingerprint=%s cert=%s", id, serial, fingerprint, cert_path) < 0 ||
-	    (key_path && printf(" key=%s", key_path) < 0) ||
-	    (attributes && *attributes && printf(" %s", attributes) < 0) || putchar('\n') == EOF)
-		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
-	(void)b;
+	snprintf(j->output, sizeof j->output, "%s serial=%s fingerprint=%s cert=%s%s%s%s%s", j->id, serial, fingerprint,
+		 cert_path, key_path ? " key=" : "", key_path ? key_path : "", j->attributes[0] ? " " : "",
+		 j->attributes);
 }
 
-static void issue_device(struct batch *b, unsigned long line, const char *id, const char *csr, const char *pubkey,
-			 const char *attributes)
+/* Make the key (unless supplied), the certificate and their files for one device. */
+static void run_job(struct worker *w, struct job *j)
 {
-	size_t id_len = strlen(id);
-	if (!device_id_valid(id, id_len)) {
-		reject_device(b, line, id, "invalid device id (1-64 of A-Z a-z 0-9 . _ -)");
-		return;
-	}
-	unsigned long *first = devmap_get(b->seen, id, id_len);
-	if (first) {
-		reject_device(b, line, id, "duplicate of line %lu", *first);
-		return;
-	}
-	first = xmalloc(sizeof *first);
-	*first = line;
-	devmap_put(b->seen, id, id_len, first);
+	struct batch *b = w->b;
+	char *cert_path = path_join(b->s->out_dir, j->id, ".crt"), *key_path = path_join(b->s->out_dir, j->id, ".key");
+	bool own_key = !j->csr && !j->pubkey;
 
-	char *cert_path = path_join(b->s->out_dir, id, ".crt"), *key_path = path_join(b->s->out_dir, id, ".key");
-	bool own_key = !csr && !pubkey;
 	if (!b->s->reissue && access(cert_path, F_OK) == 0) {
 		/* Already issued: describe it again so the output always covers the whole batch. */
 		BIO *bio = BIO_new_file(cert_path, "r");
@@ -359,10 +371,10 @@ static void issue_device(struct batch *b, unsigned long line, const char *id, co
 		BIO_free(bio);
 		ERR_clear_error();
 		if (!cert) {
-			reject_device(b, line, id, "%s exists but is not a readable certificate (use --reissue)", cert_path);
+			reject_job(j, "%s exists but is not a readable certificate (use --reissue)", cert_path);
 		} else {
-			print_device(b, id, cert, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL, attributes);
-			b->existing++;
+			describe(j, cert, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL);
+			j->result = JOB_EXISTING;
 			X509_free(cert);
 		}
 		free(cert_path);
@@ -370,12 +382,12 @@ static void issue_device(struct batch *b, unsigned long line, const char *id, co
 		return;
 	}
 
-	char why[512];
-	EVP_PKEY *pkey;
+	EVP_PKEY *pkey = NULL;
 	if (!own_key) {
-		pkey = supplied_key(csr, pubkey, id, why, sizeof why);
+		char why[512];
+		pkey = supplied_key(j->csr, j->pubkey, j->id, why, sizeof why);
 		if (!pkey) {
-			reject_device(b, line, id, "%s", why);
+			reject_job(j, "%s", why);
 			free(cert_path);
 			free(key_path);
 			return;
@@ -385,28 +397,118 @@ static void issue_device(struct batch *b, unsigned long line, const char *id, co
 		struct passphrase_source none = PASSPHRASE_SOURCE_NONE;
 		pkey = key_load_private(key_path, &none);
 	} else {
-		pkey = generate_device_key(b);
+		if (EVP_PKEY_keygen(w->keygen, &pkey) <= 0)
+			die_ssl(EXIT_SYSTEM, "generating a key for %s", j->id);
 		key_write_private(key_path, pkey, NULL, b->s->reissue, false);
 	}
-	X509 *cert = ca_issue(&b->ca, pkey, id, PROFILE_DEVICE, NULL, b->s->days ? b->s->days : 3650);
+	X509 *cert = ca_issue(&b->ca, pkey, j->id, PROFILE_DEVICE, NULL, b->s->days ? b->s->days : 3650);
 	write_cert(cert_path, cert);
-	index_append(b->index, cert, id);
-	print_device(b, id, cert, cert_path, own_key ? key_path : NULL, attributes);
-	b->issued++;
+	describe(j, cert, cert_path, own_key ? key_path : NULL);
+	index_line(cert, j->id, j->index_line, sizeof j->index_line);
+	j->result = JOB_ISSUED;
 	X509_free(cert);
 	EVP_PKEY_free(pkey);
 	free(cert_path);
 	free(key_path);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (size_t i = (size_t)w->index; i < w->b->njobs; i += (size_t)w->b->threads)
+		if (w->b->jobs[i].result == JOB_PENDING)
+			run_job(w, &w->b->jobs[i]);
+	return NULL;
+}
+
+static EVP_PKEY_CTX *new_keygen(enum key_type type)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type == KEY_ED25519 ? "ED25519" : "EC", NULL);
+	if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 ||
+	    (type != KEY_ED25519 && EVP_PKEY_CTX_set_group_name(ctx, type == KEY_P384 ? "P-384" : "P-256") <= 0))
+		die_ssl(EXIT_SYSTEM, "setting up key generation");
+	return ctx;
+}
+
+/* Issue the queued chunk in parallel, then report it in input order. */
+static void run_chunk(struct batch *b, struct worker *workers)
+{
+	pthread_t tids[JOBS_MAX];
+	for (int t = 1; t < b->threads; t++)
+		if ((errno = pthread_create(&tids[t], NULL, worker_main, &workers[t])) != 0)
+			die(EXIT_SYSTEM, "starting a worker thread: %s", strerror(errno));
+	worker_main(&workers[0]);
+	for (int t = 1; t < b->threads; t++)
+		pthread_join(tids[t], NULL);
+
+	for (size_t i = 0; i < b->njobs; i++) {
+		struct job *j = &b->jobs[i];
+		if (j->result == JOB_REJECTED) {
+			if (b->progress)
+				fputc('\n', stderr);
+			warnx("%s: line %lu: device %s: %s", b->source, j->line, j->id, j->message);
+			b->rejected++;
+		} else {
+			if (puts(j->output) == EOF)
+				die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+			if (j->result == JOB_ISSUED) {
+				if (fputs(j->index_line, b->index) == EOF)
+					die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
+				b->issued++;
+			} else {
+				b->existing++;
+			}
+		}
+		free(j->csr);
+		free(j->pubkey);
+	}
+	b->njobs = 0;
 	show_progress(b, false);
 }
 
-static void issue_manifest_device(const struct manifest_device *d, void *arg)
+static void queue_device(struct batch *b, struct worker *workers, unsigned long line, const char *id, const char *csr,
+			 const char *pubkey, const char *attributes, const char *error)
 {
-	issue_device(arg, d->line, d->id, d->csr, d->pubkey, d->attributes);
+	struct job *j = &b->jobs[b->njobs++];
+	memset(j, 0, sizeof *j);
+	j->line = line;
+	snprintf(j->id, sizeof j->id, "%s", id);
+	snprintf(j->attributes, sizeof j->attributes, "%s", attributes ? attributes : "");
+	size_t id_len = strlen(id);
+	unsigned long *first = device_id_valid(id, id_len) ? devmap_get(b->seen, id, id_len) : NULL;
+	if (error) {
+		reject_job(j, "%s", error);
+	} else if (!device_id_valid(id, id_len)) {
+		snprintf(j->id, sizeof j->id, "%.*s", DEVICE_ID_MAX, id);
+		reject_job(j, "invalid device id (1-64 of A-Z a-z 0-9 . _ -)");
+	} else if (first) {
+		reject_job(j, "duplicate of line %lu", *first);
+	} else {
+		first = xmalloc(sizeof *first);
+		*first = line;
+		devmap_put(b->seen, id, id_len, first);
+		j->csr = csr ? xstrdup(csr) : NULL;
+		j->pubkey = pubkey ? xstrdup(pubkey) : NULL;
+		if (j->csr && j->pubkey)
+			reject_job(j, "give csr= or pubkey=, not both");
+	}
+	if (b->njobs == CHUNK_DEVICES)
+		run_chunk(b, workers);
+}
+
+struct manifest_queue {
+	struct batch *b;
+	struct worker *workers;
+};
+
+static void queue_manifest_device(const struct manifest_device *d, void *arg)
+{
+	struct manifest_queue *q = arg;
+	queue_device(q->b, q->workers, d->line, d->id, d->csr, d->pubkey, d->attributes, NULL);
 }
 
 /* "ID [name=value]..." with csr= and pubkey= taken out of the attributes. */
-static void issue_line(struct batch *b, unsigned long line, char *text)
+static void queue_line(struct batch *b, struct worker *workers, unsigned long line, char *text)
 {
 	char *save, *id = strtok_r(text, " \t", &save);
 	if (!id || *id == '#')
@@ -414,11 +516,12 @@ static void issue_line(struct batch *b, unsigned long line, char *text)
 	char attributes[MANIFEST_ATTRIBUTES_MAX] = "";
 	size_t used = 0;
 	const char *csr = NULL, *pubkey = NULL;
+	const char *bad = NULL;
 	for (char *tok; (tok = strtok_r(NULL, " \t", &save));) {
 		char *eq = strchr(tok, '=');
 		if (!eq || !attribute_name_valid(tok, (size_t)(eq - tok)) || !attribute_value_valid(eq + 1, strlen(eq + 1))) {
-			reject_device(b, line, id, "attribute \"%s\": expected name=value (name: a-z 0-9 _)", tok);
-			return;
+			bad = tok;
+			break;
 		}
 		if (strncmp(tok, "csr=", 4) == 0) {
 			csr = eq + 1;
@@ -427,41 +530,37 @@ static void issue_line(struct batch *b, unsigned long line, char *text)
 		} else {
 			int n = snprintf(attributes + used, sizeof attributes - used, "%s%s", used ? " " : "", tok);
 			if (n < 0 || (size_t)n >= sizeof attributes - used) {
-				reject_device(b, line, id, "attributes longer than %d bytes", MANIFEST_ATTRIBUTES_MAX);
-				return;
+				bad = "(too long)";
+				break;
 			}
 			used += (size_t)n;
 		}
 	}
-	if (csr && pubkey) {
-		reject_device(b, line, id, "give csr= or pubkey=, not both");
-		return;
-	}
-	issue_device(b, line, id, csr, pubkey, attributes);
+	char error[256] = "";
+	if (bad)
+		snprintf(error, sizeof error,
+			 "attribute \"%.64s\": expected name=value (name: a-z 0-9 _; value: no spaces; %d bytes in all)",
+			 bad, MANIFEST_ATTRIBUTES_MAX);
+	queue_device(b, workers, line, id, csr, pubkey, attributes, bad ? error : NULL);
 }
 
 static int issue_devices(struct settings *s)
 {
-	struct batch b = {.s = s, .source = s->manifest ? s->manifest : "stdin"};
-	if (s->type == KEY_P384 || s->type == KEY_P256) {
-		b.keygen = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-		if (!b.keygen || EVP_PKEY_keygen_init(b.keygen) <= 0 ||
-		    EVP_PKEY_CTX_set_group_name(b.keygen, s->type == KEY_P384 ? "P-384" : "P-256") <= 0)
-			die_ssl(EXIT_SYSTEM, "setting up key generation");
-	} else {
-		b.keygen = EVP_PKEY_CTX_new_from_name(NULL, "ED25519", NULL);
-		if (!b.keygen || EVP_PKEY_keygen_init(b.keygen) <= 0)
-			die_ssl(EXIT_SYSTEM, "setting up key generation");
-	}
+	struct batch b = {.s = s, .source = s->manifest ? s->manifest : "stdin", .threads = s->jobs};
+	struct worker workers[JOBS_MAX];
 	ca_load(&b.ca, s->ca_dir, &s->pass);
 	make_dir(s->out_dir);
 	b.index = open_index(s->ca_dir);
 	b.seen = devmap_new();
+	b.jobs = xcalloc(CHUNK_DEVICES, sizeof *b.jobs);
 	b.progress = isatty(STDERR_FILENO);
 	b.started_ms = now_ms();
+	for (int t = 0; t < b.threads; t++)
+		workers[t] = (struct worker){.b = &b, .index = t, .keygen = new_keygen(s->type)};
 
 	if (s->manifest) {
-		manifest_read(s->manifest, issue_manifest_device, &b);
+		struct manifest_queue q = {&b, workers};
+		manifest_read(s->manifest, queue_manifest_device, &q);
 	} else {
 		struct line_reader in;
 		char *text;
@@ -472,11 +571,12 @@ static int issue_devices(struct settings *s)
 				warnx("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
 				b.rejected++;
 			} else if (st == LINE_OK) {
-				issue_line(&b, (unsigned long)in.lineno, text);
+				queue_line(&b, workers, (unsigned long)in.lineno, text);
 			}
 		}
 		line_reader_free(&in);
 	}
+	run_chunk(&b, workers);
 	show_progress(&b, true);
 	sync_dir(s->out_dir);
 	if (fflush(stdout) == EOF)
@@ -484,8 +584,10 @@ static int issue_devices(struct settings *s)
 	if (fclose(b.index) == EOF)
 		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
 	warnx("%llu issued, %llu already issued, %llu rejected", b.issued, b.existing, b.rejected);
+	for (int t = 0; t < b.threads; t++)
+		EVP_PKEY_CTX_free(workers[t].keygen);
+	free(b.jobs);
 	devmap_free(b.seen, free);
-	EVP_PKEY_CTX_free(b.keygen);
 	ca_free(&b.ca);
 	return b.rejected ? EXIT_REJECTED : EXIT_OK;
 }
@@ -509,8 +611,10 @@ static int issue_server(struct settings *s, const char *name)
 	write_cert(cert_path, cert);
 	index_append(index, cert, name);
 	fclose(index);
-	print_device(NULL, name, cert, cert_path, key_path, NULL);
-	if (fflush(stdout) == EOF)
+	struct job j = {0};
+	snprintf(j.id, sizeof j.id, "%s", name);
+	describe(&j, cert, cert_path, key_path);
+	if (puts(j.output) == EOF || fflush(stdout) == EOF)
 		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
 	X509_free(cert);
 	EVP_PKEY_free(pkey);
@@ -711,6 +815,8 @@ static int make_crl(struct settings *s)
 int main(int argc, char **argv)
 {
 	struct settings s = {.type = KEY_P256, .pass = PASSPHRASE_SOURCE_NONE};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	s.jobs = cpus < 1 ? 1 : cpus > JOBS_MAX ? JOBS_MAX : (int)cpus;
 	int c;
 
 	error_init(argv[0]);
@@ -746,6 +852,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_IP:
 			add_san(&s, "ip", optarg);
+			break;
+		case OPT_JOBS:
+			s.jobs = (int)option_number("--jobs", optarg, 1, JOBS_MAX);
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
