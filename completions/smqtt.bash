@@ -79,6 +79,23 @@ _smqtt()
 		file_options='-d --db'
 		free_options='-s --schema -b --batch -w --wait'
 		;;
+	smqtt-issue)
+		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs --dns --ip -f --force
+			--passfile --passenv --passfd --help --version'
+		file_options='-d --ca-dir -o --out --manifest --passfile'
+		type_options='-t --type'
+		env_options='--passenv'
+		free_options='--cn --days --jobs --dns --ip --passfd'
+		# The command comes first: ca, device, server or crl.
+		local w has_command=
+		for w in "${COMP_WORDS[@]:1:cword-1}"; do
+			case $w in ca | device | server | crl) has_command=1 ;; esac
+		done
+		if [[ -z $has_command && $cur != -* && -z $prefix ]] && ! [[ " $file_options $type_options $free_options $env_options " == *" $prev "* ]]; then
+			_smqtt_words 'ca device server crl' '' "$cur"
+			return 0
+		fi
+		;;
 	*)
 		return 0
 		;;
@@ -116,4 +133,4 @@ _smqtt()
 	return 0
 }
 
-complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store
+complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue
