@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Issuance benchmark for smqtt-issue, run by `make bench` after tests/bench.sh.
+#
+#   issue     certificates/s of `smqtt-issue device` (key + certificate + files)
+#             on a 10k-device batch, median of 3, vs an openssl CLI loop doing
+#             the same per device (genpkey, req, x509) in the same run, timed
+#             on a sample of SMQTT_BENCH_OPENSSL_DEVICES devices (goal >= 100x)
+#   fleet     time to issue a fleet of SMQTT_BENCH_FLEET devices (default 1M)
+#             and, when smqtt-register exists, register it through a pipe
+#             (goal <= 120 s on a 2-core machine)
+#
+# Markdown table on stdout, also written to build/bench-issue.md.
+set -euo pipefail
+export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${SMQTT_BIN:-$root/bin}
+N=${SMQTT_BENCH_ISSUE_N:-10000}
+N_OPENSSL=${SMQTT_BENCH_OPENSSL_DEVICES:-200}
+FLEET=${SMQTT_BENCH_FLEET:-1000000}
+REPS=${SMQTT_BENCH_REPS:-3}
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+[ -x "$bin/smqtt-issue" ] || die "$bin/smqtt-issue not found (run make first)"
+[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later is needed (EPOCHREALTIME)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bench-issue.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+cd "$work"
+
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+
+"$bin/smqtt-issue" ca -d ca > /dev/null
+seq -f 'm%07g' 1 "$N" > ids
+
+rates=()
+for ((r = 1; r <= REPS; r++)); do
+	say "smqtt-issue: $N devices, run $r of $REPS"
+	rm -rf out
+	t0=$EPOCHREALTIME
+	"$bin/smqtt-issue" device -d ca -o out < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
+	t1=$EPOCHREALTIME
+	[ "$(wc -l < issued)" -eq "$N" ] || die "smqtt-issue printed $(wc -l < issued) lines, not $N"
+	[ "$(find out -name '*.crt' | wc -l)" -eq "$N" ] || die "smqtt-issue wrote the wrong number of certificates"
+	rates+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+done
+openssl verify -CAfile ca/ca.crt out/m0000001.crt "out/m$(printf %07d "$N").crt" > /dev/null || die "certificates do not verify"
+m_issue=$(median "${rates[@]}")
+
+say "openssl CLI loop: $N_OPENSSL devices"
+mkdir ossl
+t0=$EPOCHREALTIME
+for ((i = 1; i <= N_OPENSSL; i++)); do
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "ossl/d$i.key" 2> /dev/null
+	openssl req -new -key "ossl/d$i.key" -subj "/CN=d$i" -out "ossl/d$i.csr"
+	openssl x509 -req -in "ossl/d$i.csr" -CA ca/ca.crt -CAkey ca/ca.key -CAcreateserial -days 3650 \
+		-extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
+		-out "ossl/d$i.crt" 2> /dev/null
+done
+t1=$EPOCHREALTIME
+openssl verify -CAfile ca/ca.crt "ossl/d$N_OPENSSL.crt" > /dev/null || die "openssl loop certificates do not verify"
+m_openssl=$(rate "$N_OPENSSL" "$(elapsed "$t0" "$t1")")
+rm -rf ossl out
+
+fleet_secs=- fleet_register=no
+if [ "$FLEET" -gt 0 ]; then
+	seq -f 'f%07g' 1 "$FLEET" > fleet-ids
+	if [ -x "$bin/smqtt-register" ]; then
+		say "fleet: issuing and registering $FLEET devices through a pipe"
+		"$bin/smqtt-register" -r reg.db init --ca ca/ca.crt
+		t0=$EPOCHREALTIME
+		"$bin/smqtt-issue" device -d ca -o fleet < fleet-ids 2> issue.err |
+			"$bin/smqtt-register" -r reg.db add > /dev/null 2> register.err ||
+			{ tail -n 3 issue.err register.err >&2; die "issue | register failed"; }
+		t1=$EPOCHREALTIME
+		fleet_register=yes
+		n=$(sqlite3 reg.db 'select count(*) from devices' 2> /dev/null || echo "?")
+		[ "$n" = "$FLEET" ] || die "registry holds $n devices, not $FLEET"
+	else
+		say "fleet: issuing $FLEET devices (smqtt-register not built: issuance only)"
+		t0=$EPOCHREALTIME
+		"$bin/smqtt-issue" device -d ca -o fleet < fleet-ids > /dev/null 2> issue.err || die "smqtt-issue failed"
+		t1=$EPOCHREALTIME
+	fi
+	fleet_secs=$(elapsed "$t0" "$t1")
+fi
+
+{
+	echo "# smqtt issuance benchmark"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC') · $(uname -m) · $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) · nproc $(nproc) · $(openssl version | cut -d' ' -f1-2)"
+	echo
+	echo "| measurement | smqtt | anchor | ratio | goal | met? |"
+	echo "| --- | ---: | ---: | ---: | --- | --- |"
+	ratio=$(awk -v a="$m_issue" -v b="$m_openssl" 'BEGIN { printf "%.0f", a / b }')
+	met=$(awk -v r="$ratio" 'BEGIN { print (r >= 100 ? "yes" : "no") }')
+	echo "| issue, devices/s on $N devices, median of $REPS (anchor: openssl genpkey+req+x509 loop on $N_OPENSSL devices) | $m_issue | $m_openssl | $ratio | ratio >= 100 | $met |"
+	if [ "$fleet_secs" != - ]; then
+		what="issue"
+		[ "$fleet_register" = yes ] && what="issue | register"
+		met=$(awk -v s="$fleet_secs" 'BEGIN { print (s <= 120 ? "yes" : "no") }')
+		echo "| $what $FLEET devices, seconds | $fleet_secs | - | - | <= 120 s | $met |"
+	fi
+} | tee "$root/build/bench-issue.md"
