@@ -1,6 +1,7 @@
 #include "manifest.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ struct parser {
 	const char *path;
 	yaml_parser_t yaml;
 	yaml_event_t event;
+	jmp_buf fail; /* structural errors unwind to manifest_read_stream() */
+	char *error;
+	size_t error_len;
 };
 
 static _Noreturn void fail_at(struct parser *p, unsigned long line, const char *fmt, ...)
@@ -48,7 +52,8 @@ static _Noreturn void fail_at(struct parser *p, unsigned long line, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	die(EXIT_CONFIG, "%s:%lu: %s", p->path, line, msg);
+	snprintf(p->error, p->error_len, "%s:%lu: %s", p->path, line, msg);
+	longjmp(p->fail, 1);
 }
 
 /* Next event; syntax errors end the program naming the position. */
@@ -56,9 +61,11 @@ static yaml_event_type_t next(struct parser *p)
 {
 	yaml_event_delete(&p->event);
 	if (!yaml_parser_parse(&p->yaml, &p->event)) {
-		die(EXIT_CONFIG, "%s:%lu:%lu: %s", p->path, (unsigned long)p->yaml.problem_mark.line + 1,
-		    (unsigned long)p->yaml.problem_mark.column + 1,
-		    p->yaml.problem ? p->yaml.problem : "YAML syntax error");
+		memset(&p->event, 0, sizeof p->event);
+		snprintf(p->error, p->error_len, "%s:%lu:%lu: %s", p->path, (unsigned long)p->yaml.problem_mark.line + 1,
+			 (unsigned long)p->yaml.problem_mark.column + 1,
+			 p->yaml.problem ? p->yaml.problem : "YAML syntax error");
+		longjmp(p->fail, 1);
 	}
 	if (p->event.type == YAML_ALIAS_EVENT)
 		fail_at(p, p->event.start_mark.line + 1, "aliases are not supported in a manifest");
@@ -153,45 +160,64 @@ static void read_device(struct parser *p, void (*fn)(const struct manifest_devic
 	fn(&d, arg);
 }
 
+bool manifest_read_stream(FILE *f, const char *name, void (*fn)(const struct manifest_device *d, void *arg),
+			  void *arg, size_t *count, char *error, size_t error_len)
+{
+	/* volatile: read after longjmp */
+	struct parser *volatile p = xcalloc(1, sizeof *p);
+	volatile size_t n = 0;
+	volatile bool ok = false;
+	p->path = name;
+	p->error = error;
+	p->error_len = error_len;
+	if (!yaml_parser_initialize(&p->yaml))
+		die(EXIT_SYSTEM, "manifest %s: cannot start the YAML parser", name);
+	yaml_parser_set_input_file(&p->yaml, f);
+
+	if (setjmp(p->fail) == 0) {
+		bool seen_devices = false;
+		if (next(p) != YAML_STREAM_START_EVENT)
+			fail_at(p, line_of(p), "not a YAML stream");
+		if (next(p) == YAML_STREAM_END_EVENT)
+			fail_at(p, 1, "empty manifest (expected \"devices:\")");
+		if (next(p) != YAML_MAPPING_START_EVENT)
+			fail_at(p, line_of(p), "expected a mapping with a \"devices\" list");
+		while (next(p) != YAML_MAPPING_END_EVENT) {
+			if (p->event.type != YAML_SCALAR_EVENT || strcmp(scalar(p), "devices") != 0)
+				fail_at(p, line_of(p), "unknown top-level key \"%s\" (expected devices)",
+					p->event.type == YAML_SCALAR_EVENT ? scalar(p) : "?");
+			if (seen_devices)
+				fail_at(p, line_of(p), "\"devices\" given twice");
+			seen_devices = true;
+			if (next(p) != YAML_SEQUENCE_START_EVENT)
+				fail_at(p, line_of(p), "devices: expected a list");
+			while (next(p) != YAML_SEQUENCE_END_EVENT) {
+				read_device(p, fn, arg);
+				n++;
+			}
+		}
+		if (!seen_devices)
+			fail_at(p, line_of(p), "no \"devices\" list");
+		if (next(p) != YAML_DOCUMENT_END_EVENT || next(p) != YAML_STREAM_END_EVENT)
+			fail_at(p, line_of(p), "only one YAML document is allowed");
+		ok = true;
+	}
+	yaml_event_delete(&p->event);
+	yaml_parser_delete(&p->yaml);
+	free(p);
+	*count = n;
+	return ok;
+}
+
 size_t manifest_read(const char *path, void (*fn)(const struct manifest_device *d, void *arg), void *arg)
 {
-	struct parser p = {.path = path};
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		die(EXIT_CONFIG, "manifest %s: %s", path, strerror(errno));
-	if (!yaml_parser_initialize(&p.yaml))
-		die(EXIT_SYSTEM, "manifest %s: cannot start the YAML parser", path);
-	yaml_parser_set_input_file(&p.yaml, f);
-	memset(&p.event, 0, sizeof p.event);
-
-	size_t count = 0;
-	bool seen_devices = false;
-	if (next(&p) != YAML_STREAM_START_EVENT)
-		fail_at(&p, line_of(&p), "not a YAML stream");
-	if (next(&p) == YAML_STREAM_END_EVENT)
-		fail_at(&p, 1, "empty manifest (expected \"devices:\")");
-	if (next(&p) != YAML_MAPPING_START_EVENT)
-		fail_at(&p, line_of(&p), "expected a mapping with a \"devices\" list");
-	while (next(&p) != YAML_MAPPING_END_EVENT) {
-		if (p.event.type != YAML_SCALAR_EVENT || strcmp(scalar(&p), "devices") != 0)
-			fail_at(&p, line_of(&p), "unknown top-level key \"%s\" (expected devices)",
-				p.event.type == YAML_SCALAR_EVENT ? scalar(&p) : "?");
-		if (seen_devices)
-			fail_at(&p, line_of(&p), "\"devices\" given twice");
-		seen_devices = true;
-		if (next(&p) != YAML_SEQUENCE_START_EVENT)
-			fail_at(&p, line_of(&p), "devices: expected a list");
-		while (next(&p) != YAML_SEQUENCE_END_EVENT) {
-			read_device(&p, fn, arg);
-			count++;
-		}
-	}
-	if (!seen_devices)
-		fail_at(&p, line_of(&p), "no \"devices\" list");
-	if (next(&p) != YAML_DOCUMENT_END_EVENT || next(&p) != YAML_STREAM_END_EVENT)
-		fail_at(&p, line_of(&p), "only one YAML document is allowed");
-	yaml_event_delete(&p.event);
-	yaml_parser_delete(&p.yaml);
+	char error[512];
+	size_t count;
+	if (!manifest_read_stream(f, path, fn, arg, &count, error, sizeof error))
+		die(EXIT_CONFIG, "%s", error);
 	fclose(f);
 	return count;
 }

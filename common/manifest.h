@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define MANIFEST_ATTRIBUTES_MAX 1024 /* "name=value name=value" text */
 
@@ -34,6 +35,10 @@ struct manifest_device {
  * Returns the number of devices seen.
  */
 size_t manifest_read(const char *path, void (*fn)(const struct manifest_device *d, void *arg), void *arg);
+
+/* The same from an open stream; on a structural error writes "NAME:LINE: why" to error and returns false. */
+bool manifest_read_stream(FILE *f, const char *name, void (*fn)(const struct manifest_device *d, void *arg),
+			  void *arg, size_t *count, char *error, size_t error_len);
 
 /* Attribute names are [a-z][a-z0-9_]*; values are non-empty and hold no space, '=' or control byte. */
 bool attribute_name_valid(const char *s, size_t len);
