@@ -136,22 +136,33 @@ static void sync_dir(const char *dir)
 	close(fd);
 }
 
-/* Write a certificate atomically (temporary file renamed into place), mode 0644. */
-static void write_cert(const char *path, X509 *cert)
+/*
+ * Write a certificate, mode 0644. A new file is written in place (a crash
+ * leaves at worst a damaged file that the next run reports); one that
+ * replaces an existing certificate goes through a temporary file renamed
+ * over it, so the old certificate stays whole until the new one is.
+ */
+static void write_cert(const char *path, X509 *cert, bool replace)
 {
-	size_t n = strlen(path) + sizeof ".XXXXXX";
-	char *tmp = xmalloc(n);
-	snprintf(tmp, n, "%s.XXXXXX", path);
-	int fd = mkstemp(tmp);
+	char *tmp = NULL;
+	int fd;
+	if (replace) {
+		size_t n = strlen(path) + sizeof ".XXXXXX";
+		tmp = xmalloc(n);
+		snprintf(tmp, n, "%s.XXXXXX", path);
+		fd = mkstemp(tmp);
+	} else {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+	}
 	if (fd < 0)
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
 	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
 	if (!bio || !PEM_write_bio_X509(bio, cert) || BIO_flush(bio) != 1 || fchmod(fd, 0644) < 0) {
-		unlink(tmp);
+		unlink(tmp ? tmp : path);
 		die_ssl(EXIT_SYSTEM, "certificate %s: writing", path);
 	}
 	BIO_free(bio);
-	if (rename(tmp, path) < 0) {
+	if (tmp && rename(tmp, path) < 0) {
 		unlink(tmp);
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
 	}
@@ -210,7 +221,7 @@ static int make_ca(struct settings *s)
 	X509 *cert = ca_certificate_create(key, s->type, s->cn ? s->cn : "smqtt root CA", s->days ? s->days : 3650);
 	key_write_private(key_path, key, encrypt ? pass : NULL, s->force, true);
 	OPENSSL_cleanse(pass, sizeof pass);
-	write_cert(cert_path, cert);
+	write_cert(cert_path, cert, s->force);
 	FILE *index = open_index(s->ca_dir);
 	index_append(index, cert, "ca");
 	fclose(index);
@@ -402,7 +413,7 @@ static void run_job(struct worker *w, struct job *j)
 		key_write_private(key_path, pkey, NULL, b->s->reissue, false);
 	}
 	X509 *cert = ca_issue(&b->ca, pkey, j->id, PROFILE_DEVICE, NULL, b->s->days ? b->s->days : 3650);
-	write_cert(cert_path, cert);
+	write_cert(cert_path, cert, b->s->reissue);
 	describe(j, cert, cert_path, own_key ? key_path : NULL);
 	index_line(cert, j->id, j->index_line, sizeof j->index_line);
 	j->result = JOB_ISSUED;
@@ -608,7 +619,7 @@ static int issue_server(struct settings *s, const char *name)
 	EVP_PKEY *pkey = key_generate(s->type);
 	X509 *cert = ca_issue(&ca, pkey, name, PROFILE_SERVER, s->san, s->days ? s->days : 825);
 	key_write_private(key_path, pkey, NULL, s->force || s->reissue, true);
-	write_cert(cert_path, cert);
+	write_cert(cert_path, cert, true);
 	index_append(index, cert, name);
 	fclose(index);
 	struct job j = {0};
