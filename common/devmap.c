@@ -1,5 +1,6 @@
 #include "devmap.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,32 @@ void *devmap_put(struct devmap *m, const char *id, size_t len, void *value)
 	s->value = value;
 	m->count++;
 	return NULL;
+}
+
+void *devmap_remove(struct devmap *m, const char *id, size_t len)
+{
+	struct slot *s = find(m, id, len, hash_id(id, len));
+	if (!s->id)
+		return NULL;
+	void *value = s->value;
+	free(s->id);
+	/*
+	 * Backward-shift deletion keeps every probe run unbroken without
+	 * tombstones: each later entry of the run moves into the hole unless
+	 * its home slot lies cyclically between the hole and where it sits.
+	 */
+	size_t mask = m->cap - 1, hole = (size_t)(s - m->slots);
+	for (size_t j = (hole + 1) & mask; m->slots[j].id; j = (j + 1) & mask) {
+		size_t home = m->slots[j].hash & mask;
+		bool stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+		if (!stays) {
+			m->slots[hole] = m->slots[j];
+			hole = j;
+		}
+	}
+	memset(&m->slots[hole], 0, sizeof m->slots[hole]);
+	m->count--;
+	return value;
 }
 
 size_t devmap_count(const struct devmap *m)

@@ -12,6 +12,8 @@ void devmap_free(struct devmap *m, void (*free_value)(void *));
 void *devmap_get(const struct devmap *m, const char *id, size_t len);
 /* Insert or replace; returns the previous value, if any. */
 void *devmap_put(struct devmap *m, const char *id, size_t len, void *value);
+/* Remove an entry; returns its value (NULL if absent) for the caller to free. */
+void *devmap_remove(struct devmap *m, const char *id, size_t len);
 size_t devmap_count(const struct devmap *m);
 /* Visit every entry; stop early when fn returns non-zero. */
 void devmap_each(const struct devmap *m, int (*fn)(const char *id, void *value, void *arg), void *arg);
