@@ -21,9 +21,9 @@ MAN1 = $(PROGRAMS:%=man/%.1)
 MAN5 = man/smqtt-frame.5
 MAN7 = man/smqtt.7
 
-PKGS = libcrypto sqlite3 libmosquitto yaml-0.1
+PKGS = libssl libcrypto sqlite3 libmosquitto yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lsqlite3 -lmosquitto -lyaml)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsqlite3 -lmosquitto -lyaml)
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla
 ifeq ($(WERROR),1)
