@@ -8,6 +8,7 @@
 
 #include <openssl/x509.h>
 
+#include "config.h"
 #include "error.h"
 #include "frame.h"
 #include "keys.h"
@@ -17,8 +18,8 @@
 #include "x509.h"
 
 static const char usage_text[] =
-	"usage: smqtt-sign -k KEYFILE (-i DEVICE | -c CERTFILE) [-S STATEFILE]\n"
-	"                  [--passfile FILE | --passenv VAR | --passfd FD]\n"
+	"usage: smqtt-sign [--config FILE] -k KEYFILE (-i DEVICE | -c CERTFILE)\n"
+	"                  [-S STATEFILE] [--passfile FILE | --passenv VAR | --passfd FD]\n"
 	"\n"
 	"Read records from stdin, one per line, and write one signed smqtt1 frame\n"
 	"per record to stdout. Blank lines are skipped; CRLF and a UTF-8 BOM are\n"
@@ -32,11 +33,18 @@ static const char usage_text[] =
 	"      --passfile FILE the key's passphrase is the first line of FILE\n"
 	"      --passenv VAR   the key's passphrase is the value of variable VAR\n"
 	"      --passfd FD     the key's passphrase is the first line read from FD\n"
+	"      --config FILE   read settings (device.key, device.id, device.cert,\n"
+	"                      device.state, device.passfile) from FILE; options win\n"
 	"      --help          show this help\n"
 	"      --version       show the version\n"
 	"\n"
+	"Without --config, the file named by $SMQTT_CONFIG is read, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists; see smqtt.conf(5). With -k the file's device.key, device.state and\n"
+	"device.passfile are ignored; with -i or -c its device.id and device.cert.\n"
+	"\n"
 	"Exit status: 0 all records signed, 1 some records rejected, 2 usage error,\n"
-	"3 key, certificate or state file unusable, 4 system error.\n";
+	"3 key, certificate, state or configuration file unusable, 4 system error.\n";
 
 static _Noreturn void usage(void)
 {
@@ -44,12 +52,15 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
+enum { OPT_CONFIG = OPT_FIRST_PROGRAM_OPTION };
+
 static const struct option long_options[] = {
 	{"key", required_argument, NULL, 'k'},
 	{"id", required_argument, NULL, 'i'},
 	{"cert", required_argument, NULL, 'c'},
 	{"state", required_argument, NULL, 'S'},
 	PASSPHRASE_LONG_OPTIONS,
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -124,6 +135,7 @@ static unsigned long long sign_stream(struct signing_key *key, const char *devic
 
 int main(int argc, char **argv)
 {
+	const char *config_path = NULL;
 	const char *key_path = NULL, *device_arg = NULL, *cert_path = NULL, *state_path = NULL;
 	struct passphrase_source pass = PASSPHRASE_SOURCE_NONE;
 	int c;
@@ -143,6 +155,9 @@ int main(int argc, char **argv)
 		case 'S':
 			state_path = optarg;
 			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -158,23 +173,60 @@ int main(int argc, char **argv)
 		warnx("unexpected argument: %s", argv[optind]);
 		usage();
 	}
-	if (!key_path) {
-		warnx("no private key given (-k KEYFILE)");
-		usage();
-	}
-	if (!device_arg == !cert_path) {
+	if (!device_arg == !cert_path && (device_arg || cert_path)) {
 		warnx("give the device id with exactly one of -i DEVICE and -c CERTFILE");
 		usage();
 	}
-	if (device_arg && !device_id_valid(device_arg, strlen(device_arg)))
+
+	/*
+	 * Flags win over the file, by group: the key, its state file and its
+	 * passphrase belong together, and so do the two ways of naming the device.
+	 * A -k on the command line must not pick up the state file of the key
+	 * named in the configuration.
+	 */
+	struct config *cfg = config_open(config_path);
+	if (!key_path) {
+		key_path = config_string(cfg, "device.key");
+		if (!state_path)
+			state_path = config_string(cfg, "device.state");
+		if (!pass.file && !pass.env && pass.fd < 0)
+			pass.file = config_string(cfg, "device.passfile");
+	}
+	const char *id_where = NULL;
+	if (!device_arg && !cert_path) {
+		/* Both may be set for other programs; then the certificate's CN must be device.id. */
+		device_arg = config_string(cfg, "device.id");
+		cert_path = config_string(cfg, "device.cert");
+		id_where = config_where(cfg, "device.id");
+	}
+	if (!key_path) {
+		config_free(cfg);
+		warnx("no private key given (-k KEYFILE, or device.key in the configuration)");
+		usage();
+	}
+	if (!device_arg && !cert_path) {
+		config_free(cfg);
+		warnx("give the device id with exactly one of -i DEVICE and -c CERTFILE (or device.id or "
+		      "device.cert in the configuration)");
+		usage();
+	}
+	if (device_arg && !device_id_valid(device_arg, strlen(device_arg))) {
+		if (id_where)
+			die(EXIT_CONFIG, "%s: key device.id: %s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)",
+			    id_where, device_arg);
 		die(EXIT_USAGE, "-i %s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)", device_arg);
+	}
 
 	EVP_PKEY *pkey = key_load_private(key_path, &pass);
 	char device[DEVICE_ID_MAX + 1];
-	if (cert_path)
+	if (cert_path) {
 		device_from_cert(cert_path, pkey, device, sizeof device);
-	else
+		if (device_arg && strcmp(device, device_arg) != 0)
+			die(EXIT_CONFIG, "%s: key device.id: %s is not the device %s named by certificate %s",
+			    id_where, device_arg, device, cert_path);
+	} else {
 		snprintf(device, sizeof device, "%s", device_arg);
+	}
 
 	char *default_state = NULL;
 	if (!state_path) {
@@ -191,5 +243,6 @@ int main(int argc, char **argv)
 	seq_state_close(state);
 	signing_key_free(key);
 	free(default_state);
+	config_free(cfg);
 	return rejected ? EXIT_REJECTED : EXIT_OK;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "devmap.h"
 #include "error.h"
 #include "frame.h"
@@ -16,7 +17,7 @@
 #include "store.h"
 
 static const char usage_text[] =
-	"usage: smqtt-store -d DBFILE [-s SCHEMA] [-b ROWS] [-w MS]\n"
+	"usage: smqtt-store [--config FILE] -d DBFILE [-s SCHEMA] [-b ROWS] [-w MS]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and store each as a row of an SQLite database:\n"
 	"device, seq, the record split into typed columns, and the whole frame (so the\n"
@@ -29,11 +30,18 @@ static const char usage_text[] =
 	"  -b, --batch ROWS     commit after this many rows (default 10000)\n"
 	"  -w, --wait MS        commit at most MS milliseconds after a row arrives\n"
 	"                       (default 1000)\n"
+	"      --config FILE    read settings (store.db, store.schema, store.batch,\n"
+	"                       store.wait) from FILE; options given here win\n"
 	"      --help           show this help\n"
 	"      --version        show the version\n"
 	"\n"
+	"Without --config, the file named by $SMQTT_CONFIG is read, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists; see smqtt.conf(5).\n"
+	"\n"
 	"Exit status: 0 every frame stored or already present, 1 some lines rejected,\n"
-	"2 usage error, 3 database has another schema, 4 database or system error.\n";
+	"2 usage error, 3 database has another schema or configuration file unusable,\n"
+	"4 database or system error.\n";
 
 static _Noreturn void usage(void)
 {
@@ -41,11 +49,14 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
+enum { OPT_CONFIG = OPT_FIRST_PROGRAM_OPTION };
+
 static const struct option long_options[] = {
 	{"db", required_argument, NULL, 'd'},
 	{"schema", required_argument, NULL, 's'},
 	{"batch", required_argument, NULL, 'b'},
 	{"wait", required_argument, NULL, 'w'},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -180,8 +191,9 @@ static void store_stream(struct sink *k)
 
 int main(int argc, char **argv)
 {
-	const char *db_path = NULL, *schema_text = SCHEMA_DEFAULT;
-	struct sink k = {.batch_rows = 10000, .wait_ms = 1000};
+	const char *config_path = NULL, *db_path = NULL, *schema_text = NULL;
+	/* -1: not given on the command line, so the configuration or the default decides. */
+	struct sink k = {.batch_rows = -1, .wait_ms = -1};
 	struct schema schema;
 	char err[160];
 	int c;
@@ -201,6 +213,9 @@ int main(int argc, char **argv)
 		case 'w':
 			k.wait_ms = option_number("-w", optarg, 0, 3600000);
 			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -215,12 +230,31 @@ int main(int argc, char **argv)
 		warnx("unexpected argument: %s", argv[optind]);
 		usage();
 	}
+
+	/* Flags win; what they left open comes from the configuration, then the defaults. */
+	struct config *cfg = config_open(config_path);
+	const char *schema_where = NULL;
+	if (!db_path)
+		db_path = config_string(cfg, "store.db");
+	if (!schema_text && (schema_text = config_string(cfg, "store.schema")))
+		schema_where = config_where(cfg, "store.schema");
+	if (!schema_text)
+		schema_text = SCHEMA_DEFAULT;
+	if (k.batch_rows < 0 && !config_integer(cfg, "store.batch", &k.batch_rows))
+		k.batch_rows = 10000;
+	if (k.wait_ms < 0 && !config_integer(cfg, "store.wait", &k.wait_ms))
+		k.wait_ms = 1000;
+
 	if (!db_path) {
-		warnx("no database given (-d DBFILE)");
+		config_free(cfg);
+		warnx("no database given (-d DBFILE, or store.db in the configuration)");
 		usage();
 	}
-	if (!schema_parse(schema_text, &schema, err, sizeof err))
+	if (!schema_parse(schema_text, &schema, err, sizeof err)) {
+		if (schema_where)
+			die(EXIT_CONFIG, "%s: key store.schema: %s", schema_where, err);
 		die(EXIT_USAGE, "-s %s: %s", schema_text, err);
+	}
 
 	k.schema = &schema;
 	k.store = store_open(db_path, &schema, schema_text);
@@ -229,6 +263,7 @@ int main(int argc, char **argv)
 	store_stream(&k);
 	store_close(k.store);
 	devmap_free(k.last_seq, free);
+	config_free(cfg);
 	warnx("%llu stored, %llu duplicates, %llu rejected, %llu gaps (%llu frames missing)", k.stored,
 	      k.duplicates, k.rejected, k.gaps, k.missing);
 	return k.rejected ? EXIT_REJECTED : EXIT_OK;

@@ -52,8 +52,8 @@ _smqtt()
 		free_options='--passfd'
 		;;
 	smqtt-sign)
-		options='-k --key -i --id -c --cert -S --state --passfile --passenv --passfd --help --version'
-		file_options='-k --key -c --cert -S --state --passfile'
+		options='-k --key -i --id -c --cert -S --state --passfile --passenv --passfd --config --help --version'
+		file_options='-k --key -c --cert -S --state --passfile --config'
 		env_options='--passenv'
 		free_options='-i --id --passfd'
 		;;
@@ -75,8 +75,8 @@ _smqtt()
 		fi
 		;;
 	smqtt-store)
-		options='-d --db -s --schema -b --batch -w --wait --help --version'
-		file_options='-d --db'
+		options='-d --db -s --schema -b --batch -w --wait --config --help --version'
+		file_options='-d --db --config'
 		free_options='-s --schema -b --batch -w --wait'
 		;;
 	smqtt-issue)
