@@ -15,7 +15,7 @@
 #include "error.h"
 
 static const char *const tls_versions[] = {"tlsv1.2", "tlsv1.3", NULL};
-static const char *const protocols[] = {"mqttv5", "mqttv311", NULL};
+static const char *const protocol_versions[] = {"5", "311", "mqttv5", "mqttv311", NULL};
 
 /*
  * Every key of every program, in the order of smqtt.conf(5). The programs own
@@ -25,22 +25,25 @@ static const char *const protocols[] = {"mqttv5", "mqttv311", NULL};
 static const struct config_key keys[] = {
 	{"broker.host", CONFIG_STRING, 0, 0, NULL},
 	{"broker.port", CONFIG_INTEGER, 1, 65535, NULL},
+	{"broker.id", CONFIG_STRING, 0, 0, NULL},
+	{"broker.protocol_version", CONFIG_WORD, 0, 0, protocol_versions},
+	{"broker.keepalive", CONFIG_INTEGER, 5, 65535, NULL},
 	{"broker.cafile", CONFIG_PATH, 0, 0, NULL},
 	{"broker.capath", CONFIG_PATH, 0, 0, NULL},
 	{"broker.cert", CONFIG_PATH, 0, 0, NULL},
 	{"broker.key", CONFIG_PATH, 0, 0, NULL},
+	{"broker.passfile", CONFIG_PATH, 0, 0, NULL},
 	{"broker.tls_version", CONFIG_WORD, 0, 0, tls_versions},
-	{"broker.protocol", CONFIG_WORD, 0, 0, protocols},
 	{"broker.insecure", CONFIG_BOOLEAN, 0, 0, NULL},
-	{"broker.client_id", CONFIG_STRING, 0, 0, NULL},
-	{"topics.frames", CONFIG_STRING, 0, 0, NULL},
-	{"topics.commands", CONFIG_STRING, 0, 0, NULL},
+	{"broker.retry_for", CONFIG_INTEGER, 0, 100LL * 365 * 86400, NULL},
 	{"device.id", CONFIG_STRING, 0, 0, NULL},
 	{"device.key", CONFIG_PATH, 0, 0, NULL},
 	{"device.cert", CONFIG_PATH, 0, 0, NULL},
 	{"device.state", CONFIG_PATH, 0, 0, NULL},
 	{"device.passfile", CONFIG_PATH, 0, 0, NULL},
+	{"pub.topic", CONFIG_STRING, 0, 0, NULL},
 	{"pub.qos", CONFIG_INTEGER, 0, 2, NULL},
+	{"pub.inflight", CONFIG_INTEGER, 1, 32767, NULL},
 	{"sub.topic", CONFIG_STRING_LIST, 0, 0, NULL},
 	{"sub.qos", CONFIG_INTEGER, 0, 2, NULL},
 	{"sub.session_expiry", CONFIG_INTEGER, 0, 4294967295LL, NULL},

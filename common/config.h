@@ -26,7 +26,7 @@
  * A value the table accepts may still be wrong for the program (a bad device id,
  * a schema that does not parse): report it with config_where(), exit EXIT_CONFIG:
  *
- *     die(EXIT_CONFIG, "%s: store.schema: %s", config_where(cfg, "store.schema"), why);
+ *     die(EXIT_CONFIG, "%s: key store.schema: %s", config_where(cfg, "store.schema"), why);
  *
  * To add a key, add one line to the table in config.c and document it in
  * man/smqtt.conf.5 and examples/smqtt.yaml (a test checks all three agree).
