@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -15,23 +16,30 @@
 
 static const char usage_text[] =
 	"usage: smqtt-verify [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
+	"       smqtt-verify -R REGISTRY [--cache DEVICES] [-r REJECTFILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and write the ones that verify, unchanged, to\n"
 	"stdout. Each rejected frame is reported on stderr as\n"
 	"  smqtt-verify: line N: device D seq S: reason\n"
 	"Rejected: malformed frames, unknown devices, bad signatures and replays\n"
-	"(a sequence number not above the last one accepted for the device). An\n"
+	"(a sequence number not above the last one accepted for the device); with a\n"
+	"registry also revoked devices and devices without a key valid now. An\n"
 	"exact repeat of the last accepted frame is dropped and counted, not rejected.\n"
 	"\n"
 	"  -c, --cert FILE          trust this certificate for the device in its CN\n"
 	"  -p, --pubkey DEVICE=FILE trust this public key (or certificate) for DEVICE\n"
+	"  -R, --registry FILE      trust the active keys in this smqtt-register\n"
+	"                           registry, and keep replay state in it across runs\n"
+	"      --cache DEVICES      with -R: devices kept in memory (default 100000)\n"
 	"  -r, --rejects FILE       also append each rejected line to FILE\n"
 	"      --help               show this help\n"
 	"      --version            show the version\n"
 	"\n"
-	"A device may be given two keys (key rollover). Exit status: 0 every frame\n"
-	"verified, 1 some frames rejected, 2 usage error, 3 trust file unusable,\n"
-	"4 system error.\n";
+	"A device may be given two keys (key rollover). With -R, a frame is written\n"
+	"out only once its sequence number is saved in the registry (in batches of\n"
+	"up to 1000 frames or 1 second). Exit status: 0 every frame verified, 1 some\n"
+	"frames rejected, 2 usage error, 3 trust file or registry unusable, 4 system\n"
+	"error.\n";
 
 static _Noreturn void usage(void)
 {
@@ -39,9 +47,13 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
+enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION };
+
 static const struct option long_options[] = {
 	{"cert", required_argument, NULL, 'c'},
 	{"pubkey", required_argument, NULL, 'p'},
+	{"registry", required_argument, NULL, 'R'},
+	{"cache", required_argument, NULL, OPT_CACHE},
 	{"rejects", required_argument, NULL, 'r'},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -52,13 +64,61 @@ struct counts {
 	unsigned long long verified, rejected, duplicates;
 };
 
+/*
+ * Accepted frames wait here until their replay state is saved (trust_sync),
+ * so no frame leaves before a restarted verifier would reject its replay.
+ */
+#define RELEASE_FRAMES 1000
+#define RELEASE_MS 1000
+
+struct pending {
+	char *text; /* accepted lines, each with its newline */
+	size_t len, cap, frames;
+	long long since_ms; /* when the oldest waiting frame was accepted */
+};
+
 struct verifier {
 	struct trust *trust;
 	struct frame_hasher *hasher;
 	FILE *rejects;
 	const char *rejects_path;
+	struct pending out;
 	struct counts n;
 };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void hold(struct pending *p, const char *line, size_t len)
+{
+	if (p->len + len + 1 > p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 1 << 16;
+		while (p->cap < p->len + len + 1)
+			p->cap *= 2;
+		p->text = xrealloc(p->text, p->cap);
+	}
+	if (p->frames == 0)
+		p->since_ms = now_ms();
+	memcpy(p->text + p->len, line, len);
+	p->text[p->len + len] = '\n';
+	p->len += len + 1;
+	p->frames++;
+}
+
+/* Save replay state, then write the waiting frames; false when stdout has gone away. */
+static bool release(struct verifier *v)
+{
+	trust_sync(v->trust);
+	if (v->out.frames == 0)
+		return true;
+	bool open = output_line(v->out.text, v->out.len - 1) && output_flush();
+	v->out.len = v->out.frames = 0;
+	return open;
+}
 
 static void reject(struct verifier *v, unsigned long long lineno, const struct frame *f, const char *line,
 		   size_t len, const char *reason)
@@ -86,13 +146,14 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 		reject(v, lineno, NULL, line, len, reason);
 		return true;
 	}
-	struct trusted_device *d = trust_lookup(v->trust, f.device, f.device_len);
+	enum trust_refusal refusal;
+	struct trusted_device *d = trust_lookup(v->trust, f.device, f.device_len, &refusal);
 	if (!d) {
-		reject(v, lineno, &f, line, len, "unknown device");
+		reject(v, lineno, &f, line, len, trust_refusal_text(refusal));
 		return true;
 	}
 	frame_digest(v->hasher, f.device, f.device_len, f.seq, f.record, f.record_len, digest);
-	switch (trust_verify(d, digest, f.signature, f.signature_len)) {
+	switch (trust_verify(v->trust, d, digest, f.signature, f.signature_len)) {
 	case SIGNATURE_MALFORMED:
 		reject(v, lineno, &f, line, len, "non-canonical signature encoding");
 		return true;
@@ -113,10 +174,12 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 		reject(v, lineno, &f, line, len, reason);
 		return true;
 	}
-	d->last_seq = f.seq;
-	memcpy(d->last_digest, digest, DIGEST_LEN);
+	trust_accept(v->trust, d, f.seq, digest);
 	v->n.verified++;
-	return output_line(line, len);
+	hold(&v->out, line, len);
+	if (v->out.frames >= RELEASE_FRAMES || now_ms() - v->out.since_ms >= RELEASE_MS)
+		return release(v);
+	return true;
 }
 
 static void verify_stream(struct verifier *v)
@@ -131,7 +194,13 @@ static void verify_stream(struct verifier *v)
 	in.strip_cr = false;
 	in.flush_before_wait = stdout;
 	for (;;) {
-		enum line_status st = line_read(&in, &line, &len, -1);
+		/* Accepted frames go out as soon as input pauses. */
+		enum line_status st = line_read(&in, &line, &len, v->out.frames ? 0 : -1);
+		if (st == LINE_TIMEOUT) {
+			if (!release(v))
+				break;
+			continue;
+		}
 		if (st == LINE_EOF || stop_requested())
 			break;
 		if (st == LINE_INTERRUPTED)
@@ -143,19 +212,23 @@ static void verify_stream(struct verifier *v)
 		if (!verify_line(v, in.lineno, line, len))
 			break;
 	}
-	output_flush();
+	release(v);
 	line_reader_free(&in);
+	free(v->out.text);
 }
 
 int main(int argc, char **argv)
 {
 	struct verifier v = {0};
 	bool trusted = false;
+	const char *registry = NULL;
+	long long cache = TRUST_CACHE_DEFAULT;
+	bool cache_given = false;
 	int c;
 
 	error_init(argv[0]);
 	v.trust = trust_new();
-	while ((c = getopt_long(argc, argv, "c:p:r:", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:R:r:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			trust_add_file(v.trust, NULL, optarg);
@@ -170,6 +243,13 @@ int main(int argc, char **argv)
 			trusted = true;
 			break;
 		}
+		case 'R':
+			registry = optarg;
+			break;
+		case OPT_CACHE:
+			cache = option_number("--cache", optarg, 1, 100000000);
+			cache_given = true;
+			break;
 		case 'r':
 			v.rejects_path = optarg;
 			break;
@@ -189,13 +269,19 @@ int main(int argc, char **argv)
 		warnx("unexpected argument: %s", argv[optind]);
 		usage();
 	}
-	if (!trusted) {
-		warnx("no trusted devices (give -c CERTFILE or -p DEVICE=FILE)");
+	if (registry && trusted)
+		die(EXIT_USAGE, "-R takes the place of -c and -p: give either a registry or trust files");
+	if (cache_given && !registry)
+		die(EXIT_USAGE, "--cache is for -R REGISTRY");
+	if (!registry && !trusted) {
+		warnx("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY)");
 		usage();
 	}
 	if (v.rejects_path && !(v.rejects = fopen(v.rejects_path, "a")))
 		die(EXIT_SYSTEM, "rejects file %s: %s", v.rejects_path, strerror(errno));
 
+	if (registry)
+		trust_use_registry(v.trust, registry, (size_t)cache);
 	v.hasher = frame_hasher_new();
 	output_init();
 	stop_on_signals();

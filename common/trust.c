@@ -2,16 +2,49 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "devmap.h"
 #include "error.h"
+#include "registry.h"
 #include "x509.h"
+
+_Static_assert(TRUST_KEYS_MAX == REGISTRY_ACTIVE_KEYS_MAX, "the cache holds every active key of a device");
 
 struct trust {
 	struct devmap *devices;
+	int64_t now; /* the time validity is checked against, read at each lookup */
+
+	/* Registry source; NULL when trust comes from files. */
+	struct registry *registry;
+	struct trusted_device **ring; /* the cached devices, swept by a clock hand */
+	size_t capacity, count, hand;
+	struct trusted_device **dirty; /* devices whose replay state is not yet in the registry */
+	size_t ndirty, dirty_cap;
+	int64_t generation; /* the registry's change counter when the cache last caught up */
+	EVP_PKEY *curves[2]; /* P-256 and P-384 domain parameters, copied into each key */
 };
+
+const char *trust_refusal_text(enum trust_refusal why)
+{
+	switch (why) {
+	case TRUST_UNKNOWN_DEVICE:
+		return "unknown device";
+	case TRUST_REVOKED_DEVICE:
+		return "revoked device";
+	case TRUST_NO_ACTIVE_KEY:
+		return "no active key";
+	case TRUST_EXPIRED:
+		return "expired certificate";
+	case TRUST_NOT_YET_VALID:
+		return "certificate not yet valid";
+	}
+	return "refused";
+}
 
 struct trust *trust_new(void)
 {
@@ -20,11 +53,17 @@ struct trust *trust_new(void)
 	return t;
 }
 
+static void free_keys(struct trusted_device *d)
+{
+	for (size_t i = 0; i < d->nkeys; i++)
+		signing_key_free(d->keys[i]);
+	d->nkeys = 0;
+}
+
 static void free_device(void *p)
 {
 	struct trusted_device *d = p;
-	for (size_t i = 0; i < d->nkeys; i++)
-		signing_key_free(d->keys[i]);
+	free_keys(d);
 	free(d);
 }
 
@@ -33,7 +72,20 @@ void trust_free(struct trust *t)
 	if (!t)
 		return;
 	devmap_free(t->devices, free_device);
+	free(t->ring);
+	free(t->dirty);
+	for (size_t i = 0; i < sizeof t->curves / sizeof *t->curves; i++)
+		EVP_PKEY_free(t->curves[i]);
+	registry_close(t->registry);
 	free(t);
+}
+
+static struct trusted_device *new_device(const char *id, size_t len)
+{
+	struct trusted_device *d = xcalloc(1, sizeof *d);
+	memcpy(d->id, id, len);
+	d->id_len = len;
+	return d;
 }
 
 void trust_add_file(struct trust *t, const char *device, const char *path)
@@ -57,27 +109,231 @@ void trust_add_file(struct trust *t, const char *device, const char *path)
 
 	struct trusted_device *d = devmap_get(t->devices, device, strlen(device));
 	if (!d) {
-		d = xcalloc(1, sizeof *d);
+		d = new_device(device, strlen(device));
 		devmap_put(t->devices, device, strlen(device), d);
 	}
 	if (d->nkeys == TRUST_KEYS_MAX)
 		die(EXIT_USAGE, "device %s: more than %d keys given", device, TRUST_KEYS_MAX);
+	/* Trust files carry no validity: their keys are trusted as given. */
+	d->not_before[d->nkeys] = INT64_MIN;
+	d->not_after[d->nkeys] = INT64_MAX;
 	d->keys[d->nkeys++] = key;
 }
 
-struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t len)
+/* ---- registry source ---- */
+
+static EVP_PKEY *curve_parameters(const char *group)
 {
-	return devmap_get(t->devices, device, len);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *params = NULL;
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 || EVP_PKEY_fromdata(ctx, &params, EVP_PKEY_KEY_PARAMETERS, p) <= 0)
+		die_ssl(EXIT_SYSTEM, "setting up %s", group);
+	EVP_PKEY_CTX_free(ctx);
+	return params;
 }
 
-enum verdict trust_verify(struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
+void trust_use_registry(struct trust *t, const char *path, size_t cache_devices)
+{
+	t->registry = registry_open(path, true);
+	t->capacity = cache_devices;
+	t->ring = xcalloc(cache_devices, sizeof *t->ring);
+	t->generation = registry_generation(t->registry);
+	registry_changed_elsewhere(t->registry);
+	t->curves[0] = curve_parameters("P-256");
+	t->curves[1] = curve_parameters("P-384");
+}
+
+/*
+ * A verifying key from the registry's stored form. Copying the curve from a
+ * template and setting the encoded point (checked to be on the curve) costs a
+ * fraction of decoding the SubjectPublicKeyInfo through OpenSSL's decoders,
+ * and the cache loads keys on the per-frame path.
+ */
+static struct signing_key *key_from_point(struct trust *t, enum key_type type, const unsigned char *point,
+					  size_t len)
+{
+	EVP_PKEY *pkey = NULL;
+	if (type == KEY_ED25519) {
+		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, point, len);
+	} else {
+		pkey = EVP_PKEY_new();
+		if (pkey && (!EVP_PKEY_copy_parameters(pkey, t->curves[type == KEY_P256 ? 0 : 1]) ||
+			     !EVP_PKEY_set1_encoded_public_key(pkey, point, len))) {
+			EVP_PKEY_free(pkey);
+			pkey = NULL;
+		}
+	}
+	struct signing_key *k = pkey ? signing_key_new(pkey, false) : NULL;
+	if (!k)
+		EVP_PKEY_free(pkey);
+	return k;
+}
+
+/* Write every accepted frame's replay state to the registry, in one transaction. */
+static void save_replay_state(struct trust *t)
+{
+	if (t->ndirty == 0)
+		return;
+	registry_begin(t->registry);
+	for (size_t i = 0; i < t->ndirty; i++) {
+		struct trusted_device *d = t->dirty[i];
+		registry_save_replay_state(t->registry, d->id, d->id_len, d->last_seq, d->last_digest);
+		d->dirty = false;
+	}
+	registry_commit(t->registry);
+	t->ndirty = 0;
+}
+
+/* Fill d from the registry, keeping replay state newer than the registry's. */
+static void load_device(struct trust *t, struct trusted_device *d)
+{
+	struct registry_entry e;
+	registry_load(t->registry, d->id, d->id_len, &e);
+	free_keys(d);
+	d->stale = false;
+	if (!e.found) {
+		d->status = TRUST_UNKNOWN_DEVICE + 1;
+		return;
+	}
+	if (e.last_seq > d->last_seq) {
+		d->last_seq = e.last_seq;
+		d->has_digest = e.has_digest;
+		memcpy(d->last_digest, e.last_digest, DIGEST_LEN);
+	}
+	if (e.revoked) {
+		d->status = TRUST_REVOKED_DEVICE + 1;
+		return;
+	}
+	for (size_t i = 0; i < e.nkeys; i++) {
+		struct signing_key *k = key_from_point(t, e.keys[i].type, e.keys[i].point, e.keys[i].point_len);
+		if (!k)
+			die_ssl(EXIT_CONFIG, "registry %s: device %s: damaged public key", registry_path(t->registry),
+				d->id);
+		d->keys[d->nkeys] = k;
+		d->not_before[d->nkeys] = e.keys[i].not_before;
+		d->not_after[d->nkeys] = e.keys[i].not_after;
+		d->nkeys++;
+	}
+	d->status = d->nkeys ? 0 : TRUST_NO_ACTIVE_KEY + 1;
+}
+
+/*
+ * Make room for one more device: the clock hand passes over recently used
+ * devices (clearing their mark) and evicts the first one not used since its
+ * last pass. Replay state must reach the registry before its device leaves.
+ */
+static size_t cache_slot(struct trust *t)
+{
+	if (t->count < t->capacity)
+		return t->count++;
+	for (;;) {
+		size_t slot = t->hand;
+		struct trusted_device *victim = t->ring[slot];
+		t->hand = (t->hand + 1) % t->capacity;
+		if (victim->referenced) {
+			victim->referenced = false;
+			continue;
+		}
+		if (victim->dirty)
+			save_replay_state(t);
+		devmap_remove(t->devices, victim->id, victim->id_len);
+		free_device(victim);
+		return slot;
+	}
+}
+
+static struct trusted_device *cache_load(struct trust *t, const char *id, size_t len)
+{
+	size_t slot = cache_slot(t);
+	struct trusted_device *d = new_device(id, len);
+	load_device(t, d);
+	devmap_put(t->devices, id, len, d);
+	t->ring[slot] = d;
+	return d;
+}
+
+static void mark_stale(const char *id, size_t len, void *arg)
+{
+	struct trust *t = arg;
+	struct trusted_device *d = devmap_get(t->devices, id, len);
+	if (d)
+		d->stale = true;
+}
+
+void trust_sync(struct trust *t)
+{
+	if (!t->registry)
+		return;
+	save_replay_state(t);
+	if (!registry_changed_elsewhere(t->registry))
+		return;
+	/* Read the counter first: a change committed meanwhile is seen now or next time, never missed. */
+	int64_t generation = registry_generation(t->registry);
+	if (generation != t->generation)
+		registry_each_changed(t->registry, t->generation, mark_stale, t);
+	t->generation = generation;
+}
+
+/* ---- per frame ---- */
+
+struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t len, enum trust_refusal *why)
+{
+	struct trusted_device *d = devmap_get(t->devices, device, len);
+	if (t->registry) {
+		if (!d)
+			d = cache_load(t, device, len);
+		else if (d->stale)
+			load_device(t, d);
+		d->referenced = true;
+	}
+	if (!d) {
+		*why = TRUST_UNKNOWN_DEVICE;
+		return NULL;
+	}
+	if (d->status) {
+		*why = (enum trust_refusal)(d->status - 1);
+		return NULL;
+	}
+	t->now = (int64_t)time(NULL);
+	bool pending = false;
+	for (size_t i = 0; i < d->nkeys; i++) {
+		if (d->not_before[i] <= t->now && t->now <= d->not_after[i])
+			return d;
+		pending |= d->not_before[i] > t->now;
+	}
+	*why = pending ? TRUST_NOT_YET_VALID : TRUST_EXPIRED;
+	return NULL;
+}
+
+enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 			  const char *b64, size_t b64_len)
 {
 	enum verdict v = SIGNATURE_INVALID;
 	for (size_t i = 0; i < d->nkeys; i++) {
+		if (d->not_before[i] > t->now || t->now > d->not_after[i])
+			continue;
 		v = signature_verify(d->keys[i], digest, b64, b64_len);
 		if (v == SIGNATURE_VALID)
 			return v;
 	}
 	return v;
+}
+
+void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN])
+{
+	d->last_seq = seq;
+	d->has_digest = true;
+	memcpy(d->last_digest, digest, DIGEST_LEN);
+	if (!t->registry || d->dirty)
+		return;
+	if (t->ndirty == t->dirty_cap) {
+		t->dirty_cap = t->dirty_cap ? 2 * t->dirty_cap : 1024;
+		t->dirty = xrealloc(t->dirty, t->dirty_cap * sizeof *t->dirty);
+	}
+	t->dirty[t->ndirty++] = d;
+	d->dirty = true;
 }

@@ -1,8 +1,9 @@
 /*
  * Which keys may sign for which device, and the replay state of each device.
- * Today the table is filled from trust files named on the command line; a
- * registry database can fill the same table on lookup, so smqtt-verify's
- * per-frame logic does not change when the source of trust does.
+ * The keys come either from trust files named on the command line, all loaded
+ * at start, or from a registry database (smqtt-register), loaded on first use
+ * into a bounded cache. smqtt-verify's per-frame logic is the same for both:
+ * trust_lookup, trust_verify, then trust_accept; trust_sync at batch ends.
  */
 #ifndef SMQTT_TRUST_H
 #define SMQTT_TRUST_H
@@ -16,13 +17,32 @@
 
 /* A device may hold two keys at once while it rolls over to a new one. */
 #define TRUST_KEYS_MAX 2
+/* Devices a registry-backed trust keeps parsed keys for (about 3 KB each with P-256). */
+#define TRUST_CACHE_DEFAULT 100000
 
 struct trusted_device {
 	struct signing_key *keys[TRUST_KEYS_MAX];
+	int64_t not_before[TRUST_KEYS_MAX], not_after[TRUST_KEYS_MAX]; /* Unix seconds, inclusive */
 	size_t nkeys;
 	uint64_t last_seq; /* highest accepted sequence number; 0 before the first */
 	unsigned char last_digest[DIGEST_LEN];
+	/* Cache bookkeeping, for trust.c only. */
+	int status;                 /* enum trust_refusal + 1 when the device is refused, 0 when usable */
+	bool referenced, dirty, stale, has_digest;
+	char id[DEVICE_ID_MAX + 1];
+	size_t id_len;
 };
+
+/* Why trust_lookup found no usable device. */
+enum trust_refusal {
+	TRUST_UNKNOWN_DEVICE,
+	TRUST_REVOKED_DEVICE,
+	TRUST_NO_ACTIVE_KEY,
+	TRUST_EXPIRED,
+	TRUST_NOT_YET_VALID,
+};
+/* "unknown device", "revoked device", ...: the reason as smqtt-verify reports it. */
+const char *trust_refusal_text(enum trust_refusal why);
 
 struct trust;
 struct trust *trust_new(void);
@@ -31,10 +51,31 @@ void trust_free(struct trust *t);
 /* Trust a certificate or public-key PEM file for a device (NULL device: the certificate's CN). */
 void trust_add_file(struct trust *t, const char *device, const char *path);
 
-struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t len);
+/*
+ * Take keys, revocations and replay state from a registry instead, keeping at
+ * most cache_devices devices in memory. Replay state is written back by
+ * trust_sync, and before a device with unsaved state leaves the cache.
+ */
+void trust_use_registry(struct trust *t, const char *path, size_t cache_devices);
 
-/* Check the signature against each of the device's keys. */
-enum verdict trust_verify(struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
+/*
+ * The device, ready to verify a frame now, or NULL with *why set: unknown,
+ * revoked, no active key, or no key within its validity period now.
+ */
+struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t len, enum trust_refusal *why);
+
+/* Check the signature against each of the device's keys that is valid now. */
+enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 			  const char *b64, size_t b64_len);
+
+/* Record an accepted frame as the device's replay state. */
+void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN]);
+
+/*
+ * With a registry: commit the replay state of every accepted frame (on disk
+ * when this returns), then pick up devices changed in the registry since the
+ * last call (revoked, new keys, retired keys). Without one: nothing to do.
+ */
+void trust_sync(struct trust *t);
 
 #endif
