@@ -18,7 +18,7 @@ PKG_CONFIG ?= pkg-config
 # One program per cmd/smqtt-*.c.
 PROGRAMS = $(patsubst cmd/%.c,%,$(wildcard cmd/smqtt-*.c))
 MAN1 = $(PROGRAMS:%=man/%.1)
-MAN5 = man/smqtt-frame.5
+MAN5 = $(wildcard man/*.5)
 MAN7 = man/smqtt.7
 
 PKGS = libssl libcrypto sqlite3 libmosquitto yaml-0.1
@@ -103,7 +103,7 @@ install: all
 uninstall:
 	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BINDIR)/$$p" "$(DESTDIR)$(MANDIR)/man1/$$p.1" \
 		"$(DESTDIR)$(BASHCOMPDIR)/$$p"; done
-	rm -f "$(DESTDIR)$(MANDIR)/man5/smqtt-frame.5" "$(DESTDIR)$(MANDIR)/man7/smqtt.7" \
+	rm -f $(MAN5:man/%="$(DESTDIR)$(MANDIR)/man5/%") "$(DESTDIR)$(MANDIR)/man7/smqtt.7" \
 		"$(DESTDIR)$(ZSHCOMPDIR)/_smqtt"
 
 clean:

@@ -5,7 +5,8 @@
 : "${SMQTT_BIN:=$BATS_TEST_DIRNAME/../bin}"
 load test_helper
 
-PAGES="smqtt-keygen.1 smqtt-sign.1 smqtt-verify.1 smqtt-store.1 smqtt-frame.5 smqtt.7"
+# Every manual page in man/.
+PAGES=$(cd "$BATS_TEST_DIRNAME/../man" && ls)
 
 setup() {
 	common_setup

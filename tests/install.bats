@@ -8,13 +8,16 @@ setup() { common_setup; }
 @test "install: programs, man pages and completions under DESTDIR/PREFIX" {
 	root="$BATS_TEST_TMPDIR/root"
 	make -s -C "$REPO" install DESTDIR="$root" PREFIX=/usr > make.log 2>&1 || fail "$(cat make.log)"
-	for p in smqtt-keygen smqtt-sign smqtt-verify smqtt-store; do
+	for src in "$REPO"/cmd/smqtt-*.c; do
+		p=$(basename "$src" .c)
 		[ -x "$root/usr/bin/$p" ] || fail "$p not installed"
 		[ -f "$root/usr/share/man/man1/$p.1" ] || fail "$p.1 not installed"
 		[ -f "$root/usr/share/bash-completion/completions/$p" ] || fail "$p completion not installed"
 		"$root/usr/bin/$p" --version | grep -q "^$p "
 	done
-	[ -f "$root/usr/share/man/man5/smqtt-frame.5" ]
+	for page in "$REPO"/man/*.5; do
+		[ -f "$root/usr/share/man/man5/${page##*/}" ] || fail "${page##*/} not installed"
+	done
 	[ -f "$root/usr/share/man/man7/smqtt.7" ]
 	[ -f "$root/usr/share/zsh/site-functions/_smqtt" ]
 	man -l "$root/usr/share/man/man1/smqtt-sign.1" > /dev/null 2>&1 || mandoc "$root/usr/share/man/man1/smqtt-sign.1" > /dev/null

@@ -15,6 +15,11 @@ export UBSAN_OPTIONS="halt_on_error=1:exitcode=87:print_stacktrace=1$sanitizer_l
 
 REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 
+# A configuration file of the developer's or the machine's must not change
+# what the tests see: no SMQTT_CONFIG, and an empty XDG config home.
+unset SMQTT_CONFIG
+export XDG_CONFIG_HOME="$BATS_RUN_TMPDIR/xdg-config"
+
 common_setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 	umask 022
