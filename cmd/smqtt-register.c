@@ -372,9 +372,9 @@ static bool read_certificate_der(struct add_item *it, BIO *bio, const char *what
 	char *name = NULL, *header = NULL;
 	bool ok = false;
 	if (!PEM_read_bio(bio, &name, &header, der, len))
-		item_fail(it, "%s: no PEM certificate", what);
+		item_fail(it, "%sno PEM certificate", what);
 	else if (strcmp(name, "CERTIFICATE") != 0)
-		item_fail(it, "%s: holds a %.40s, not a certificate", what, name);
+		item_fail(it, "%sholds a %.40s, not a certificate", what, name);
 	else
 		ok = true;
 	OPENSSL_free(name);
@@ -404,11 +404,10 @@ static void fingerprint_of(const unsigned char *der, long len, char out_hex[FING
 static void check_item(struct add_context *c, struct registry *reader, struct add_item *it)
 {
 	const char *serial = NULL, *fingerprint = NULL, *cert_path = NULL;
-	char what[64];
+	char what[240] = ""; /* names the certificate file in messages about a device line */
 	BIO *bio;
 	it->ok = true;
 	if (it->block) {
-		snprintf(what, sizeof what, "certificate %lu", it->block);
 		bio = BIO_new_mem_buf(it->text, -1);
 	} else {
 		if (!parse_device_line(it, &serial, &fingerprint, &cert_path))
@@ -420,7 +419,7 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 			ERR_clear_error();
 			return;
 		}
-		snprintf(what, sizeof what, "cert %.50s", cert_path);
+		snprintf(what, sizeof what, "cert %.200s: ", cert_path);
 	}
 	if (!bio)
 		die_ssl(EXIT_SYSTEM, "reading certificates");
@@ -453,7 +452,7 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 	OPENSSL_free(der);
 	ERR_clear_error();
 	if (!cert) {
-		item_fail(it, "%s: damaged certificate", what);
+		item_fail(it, "%sdamaged certificate", what);
 		return;
 	}
 	char cn[DEVICE_ID_MAX + 1];

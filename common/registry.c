@@ -242,8 +242,6 @@ bool revocation_reason_valid(const char *name)
 
 static void configure(struct registry *r, bool write)
 {
-	/* A writer (smqtt-register, or smqtt-verify saving replay state) waits for the other instead of failing. */
-	sqlite3_busy_timeout(r->db, 30000);
 	if (write) {
 		exec(r, "PRAGMA journal_mode = WAL", "switching to WAL mode");
 		exec(r, "PRAGMA foreign_keys = ON", "enabling foreign keys");
@@ -299,6 +297,8 @@ static struct registry *open_database(const char *path, int flags)
 	r->path = xstrdup(path);
 	if (sqlite3_open_v2(path, &r->db, flags, NULL) != SQLITE_OK)
 		die(EXIT_CONFIG, "registry %s: %s", path, sqlite3_errmsg(r->db));
+	/* A writer (smqtt-register, or smqtt-verify saving replay state) waits for the other instead of failing. */
+	sqlite3_busy_timeout(r->db, 30000);
 	return r;
 }
 
@@ -352,8 +352,8 @@ struct registry *registry_open(const char *path, bool write)
 		die(errno == ENOENT ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s%s", path, strerror(errno),
 		    errno == ENOENT ? " (create it with smqtt-register init)" : "");
 	struct registry *r = open_database(path, write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
-	configure(r, write);
 	check_schema(r);
+	configure(r, write);
 	load_ca(r);
 	return r;
 }
