@@ -213,6 +213,9 @@ static void verify_stream(struct verifier *v)
 			reject(v, in.lineno, NULL, NULL, 0, "malformed frame: frame too long");
 			continue;
 		}
+		/* Registry changes (a revocation, say) apply from the first frame of the next batch. */
+		if (v->out.frames == 0)
+			trust_refresh(v->trust);
 		if (!verify_line(v, in.lineno, line, len))
 			break;
 	}

@@ -266,10 +266,13 @@ static void mark_stale(const char *id, size_t len, void *arg)
 
 void trust_sync(struct trust *t)
 {
-	if (!t->registry)
-		return;
-	save_replay_state(t);
-	if (!registry_changed_elsewhere(t->registry))
+	if (t->registry)
+		save_replay_state(t);
+}
+
+void trust_refresh(struct trust *t)
+{
+	if (!t->registry || !registry_changed_elsewhere(t->registry))
 		return;
 	/* Read the counter first: a change committed meanwhile is seen now or next time, never missed. */
 	int64_t generation = registry_generation(t->registry);

@@ -3,7 +3,8 @@
  * The keys come either from trust files named on the command line, all loaded
  * at start, or from a registry database (smqtt-register), loaded on first use
  * into a bounded cache. smqtt-verify's per-frame logic is the same for both:
- * trust_lookup, trust_verify, then trust_accept; trust_sync at batch ends.
+ * trust_lookup, trust_verify, then trust_accept; trust_refresh before a batch
+ * of frames and trust_sync after it.
  */
 #ifndef SMQTT_TRUST_H
 #define SMQTT_TRUST_H
@@ -72,10 +73,17 @@ enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsig
 void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN]);
 
 /*
- * With a registry: commit the replay state of every accepted frame (on disk
- * when this returns), then pick up devices changed in the registry since the
- * last call (revoked, new keys, retired keys). Without one: nothing to do.
+ * With a registry: commit the replay state of every accepted frame; it is on
+ * disk when this returns. Without one: nothing to do.
  */
 void trust_sync(struct trust *t);
+
+/*
+ * With a registry: if another program changed it since the last call, drop
+ * what the cache knows about the devices it changed (revoked, new or retired
+ * keys, newly registered), so their next frame sees the change. One cheap
+ * query when nothing changed. Without one: nothing to do.
+ */
+void trust_refresh(struct trust *t);
 
 #endif
