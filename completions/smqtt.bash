@@ -1,8 +1,7 @@
-# bash completion for the smqtt programs: smqtt-keygen, smqtt-sign,
-# smqtt-verify and smqtt-store.
+# bash completion for the smqtt programs.
 #
 # Installed once per program name in bash-completion's completions
-# directory; whichever copy is loaded registers all four programs. It uses
+# directory; whichever copy is loaded registers all the programs. It uses
 # no helper from the bash-completion package, so it also works sourced on
 # its own.
 
@@ -58,9 +57,9 @@ _smqtt()
 		free_options='-i --id --passfd'
 		;;
 	smqtt-verify)
-		options='-c --cert -p --pubkey -r --rejects --help --version'
-		file_options='-c --cert -r --rejects'
-		free_options='-p --pubkey'
+		options='-c --cert -p --pubkey -R --registry --cache -r --rejects --help --version'
+		file_options='-c --cert -R --registry -r --rejects'
+		free_options='-p --pubkey --cache'
 		# -p DEVICE=FILE: the device id is free-form, the file a file name.
 		if [[ -n $left ]] && ((left > 0)); then
 			case ${COMP_WORDS[left - 1]} in
@@ -93,6 +92,25 @@ _smqtt()
 		done
 		if [[ -z $has_command && $cur != -* && -z $prefix ]] && ! [[ " $file_options $type_options $free_options $env_options " == *" $prev "* ]]; then
 			_smqtt_words 'ca device server crl' '' "$cur"
+			return 0
+		fi
+		;;
+	smqtt-register)
+		options='-r --registry --ca --retire-old --csv --json --reason --help --version'
+		file_options='-r --registry --ca'
+		if [[ $prev == --reason ]]; then
+			_smqtt_words 'unspecified keyCompromise cACompromise affiliationChanged superseded
+				cessationOfOperation certificateHold privilegeWithdrawn aACompromise' "$prefix" "$cur"
+			return 0
+		fi
+		# The command comes first; device ids, serials and attributes after it are free-form.
+		local w has_command=
+		for w in "${COMP_WORDS[@]:1:cword-1}"; do
+			case $w in init | add | list | show | cert | set | get | unset | retire | revoke | revoked) has_command=1 ;; esac
+		done
+		if [[ $cur != -* && -z $prefix && -z $left ]] && ! [[ " $file_options " == *" $prev "* ]]; then
+			[[ -z $has_command ]] &&
+				_smqtt_words 'init add list show cert set get unset retire revoke revoked' '' "$cur"
 			return 0
 		fi
 		;;
@@ -133,4 +151,4 @@ _smqtt()
 	return 0
 }
 
-complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue
+complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register
