@@ -450,6 +450,8 @@ struct mqtt_link *mqtt_link_new(const struct mqtt_options *o, const struct mqtt_
 		die(EXIT_USAGE, "give --cert and --key together");
 	if ((o->pass.file || o->pass.env || o->pass.fd >= 0) && !o->key)
 		die(EXIT_USAGE, "a passphrase option was given without --key");
+	if (!o->cert && !o->client_id)
+		die(EXIT_USAGE, "no client id: give -i CLIENTID, or a client certificate with --cert and --key");
 	mosquitto_lib_init();
 	struct mqtt_link *l = xcalloc(1, sizeof *l);
 	l->opt = o;

@@ -1,0 +1,294 @@
+/* smqtt-sub: write the messages of MQTT topic filters to stdout, one line each, over mutual TLS. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "frame.h"
+#include "lineio.h"
+#include "mqtt.h"
+#include "options.h"
+
+static const char usage_text[] =
+	"usage: smqtt-sub -t FILTER... [-q QOS] [-C COUNT] [-W SECONDS] [-v]\n"
+	"                 [--session-expiry SECONDS] [--retry-for SECONDS]\n"
+	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311] [-k SECONDS]\n"
+	"                 [--cafile FILE] [--capath DIR] [--cert FILE --key FILE]\n"
+	"                 [--tls-version VER] [--insecure] [-d]\n"
+	"\n"
+	"Subscribe to the topic filters and write each message received to stdout as\n"
+	"one line. A message holding a CR, LF or NUL byte, an empty one, or one longer\n"
+	"than a frame can be, is reported on stderr with its topic and skipped. The\n"
+	"session is persistent: what is published while smqtt-sub is away is delivered\n"
+	"when it comes back with the same client id. A message is acknowledged to the\n"
+	"broker only once it has been written to stdout.\n"
+	"\n"
+	"  -t, --topic FILTER        subscribe to FILTER (repeatable); several\n"
+	"                            subscribers to $share/GROUP/FILTER share its messages\n"
+	"  -q, --qos QOS             subscription QoS: 0, 1 (default) or 2\n"
+	"  -C, --count N             exit after N messages\n"
+	"  -W, --timeout SECONDS     exit after SECONDS\n"
+	"  -v, --verbose             write the topic and a space before each message\n"
+	"      --session-expiry SECONDS\n"
+	"                            how long the broker keeps the session while no\n"
+	"                            smqtt-sub is connected (default 86400; 0: no\n"
+	"                            persistent session)\n"
+	"      --retry-for SECONDS   give up once the broker has been unreachable this\n"
+	"                            long (default: never give up)\n"
+	MQTT_OPTIONS_HELP
+	"      --help                show this help\n"
+	"      --version             show the version\n"
+	"\n"
+	"Exit status: 0 ok, 1 some messages skipped, 2 usage error, 3 certificate,\n"
+	"key or CA unusable or the broker refused the client, 4 broker unreachable or\n"
+	"system error.\n";
+
+static _Noreturn void usage(void)
+{
+	fputs(usage_text, stderr);
+	exit(EXIT_USAGE);
+}
+
+enum { OPT_SESSION_EXPIRY = OPT_FIRST_CLIENT_OPTION };
+
+static const struct option long_options[] = {
+	{"topic", required_argument, NULL, 't'},
+	{"qos", required_argument, NULL, 'q'},
+	{"count", required_argument, NULL, 'C'},
+	{"timeout", required_argument, NULL, 'W'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"session-expiry", required_argument, NULL, OPT_SESSION_EXPIRY},
+	MQTT_LONG_OPTIONS,
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/* QoS 1/2 messages the broker may send before our acknowledgements. */
+#define RECEIVE_MAXIMUM 1000
+
+struct subscriber {
+	struct mqtt_link *link;
+	char **filters;
+	int nfilters;
+	int qos;
+	unsigned long long count; /* 0: no limit */
+	unsigned long long written, skipped;
+	bool verbose;
+	char *line; /* -v: topic and message */
+	size_t line_cap;
+	bool output_closed;
+	bool beyond_count; /* a message arrived after the count was reached */
+};
+
+/* A topic fit for a one-line message: control characters shown as '?', long ones cut. */
+static const char *printable(const char *topic, char *buf, size_t len)
+{
+	size_t i = 0;
+	for (; topic[i] && i + 4 < len; i++)
+		buf[i] = (unsigned char)topic[i] < 0x20 || topic[i] == 0x7f ? '?' : topic[i];
+	if (topic[i])
+		memcpy(buf + i, "...", 4);
+	else
+		buf[i] = '\0';
+	return buf;
+}
+
+static void on_message(void *ctx, const struct mosquitto_message *msg)
+{
+	struct subscriber *s = ctx;
+	const char *payload = msg->payload;
+	size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+	const char *why = NULL;
+	if (s->output_closed)
+		return;
+	if (s->count && s->written >= s->count) {
+		s->beyond_count = true;
+		return;
+	}
+	if (len == 0)
+		why = "is empty";
+	else if (len > FRAME_MAX)
+		why = "is longer than a frame can be";
+	else if (memchr(payload, '\n', len))
+		why = "contains a LF byte";
+	else if (memchr(payload, '\r', len))
+		why = "contains a CR byte";
+	else if (memchr(payload, '\0', len))
+		why = "contains a NUL byte";
+	else if (s->verbose && strpbrk(msg->topic, "\r\n"))
+		why = "has a line break in its topic";
+	if (why) {
+		char topic[256];
+		warnx("topic %s: message of %zu bytes %s; skipped", printable(msg->topic, topic, sizeof topic), len,
+		      why);
+		s->skipped++;
+		return;
+	}
+	if (s->verbose) {
+		/* "TOPIC PAYLOAD" as one line */
+		size_t topic_len = strlen(msg->topic);
+		if (s->line_cap < topic_len + 1 + len) {
+			s->line_cap = topic_len + 1 + len;
+			s->line = xrealloc(s->line, s->line_cap);
+		}
+		memcpy(s->line, msg->topic, topic_len);
+		s->line[topic_len] = ' ';
+		memcpy(s->line + topic_len + 1, payload, len);
+		payload = s->line;
+		len += topic_len + 1;
+	}
+	if (!output_line(payload, len)) {
+		s->output_closed = true;
+		return;
+	}
+	s->written++;
+}
+
+static void on_connected(void *ctx, bool session_present)
+{
+	(void)session_present;
+	struct subscriber *s = ctx;
+	/* Subscribe on every connection: the session may have been lost with the broker's state. */
+	mqtt_subscribe(s->link, s->filters, s->nfilters, s->qos);
+}
+
+static void on_subscribed(void *ctx, int mid, int count, const int *granted)
+{
+	(void)mid;
+	struct subscriber *s = ctx;
+	for (int i = 0; i < count && i < s->nfilters; i++) {
+		if (granted[i] >= 0x80) {
+			mqtt_link_fail(s->link, EXIT_CONFIG, "subscribing to %s: refused by the broker: %s", s->filters[i],
+				       mosquitto_reason_string(granted[i]));
+			return;
+		}
+		if (granted[i] < s->qos)
+			warnx("broker %s: %s: granted QoS %d only", mqtt_link_address(s->link), s->filters[i], granted[i]);
+	}
+}
+
+/* Returns true when the messages written may be acknowledged and the session closed normally. */
+static bool subscribe_stream(struct subscriber *s, long long timeout)
+{
+	long long deadline = timeout ? mqtt_now_ms() + timeout * 1000 : -1;
+	for (;;) {
+		if (stop_requested() || mqtt_link_state(s->link) == MQTT_FAILED)
+			return true;
+		int wait = -1;
+		if (deadline >= 0) {
+			long long left = deadline - mqtt_now_ms();
+			if (left <= 0)
+				return true;
+			wait = left > 1000 ? 1000 : (int)left;
+		}
+		mqtt_link_wait(s->link, NULL, wait);
+		if (!s->output_closed && !output_flush())
+			s->output_closed = true;
+		/*
+		 * Messages received but not written (stdout gone, or past the count) must
+		 * not be acknowledged: leave the acknowledgements unsent, and the broker
+		 * delivers those messages again to the next subscriber of this session.
+		 */
+		if (s->output_closed || s->beyond_count)
+			return false;
+		mqtt_link_write(s->link);
+		if (s->count && s->written >= s->count)
+			return true;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct mqtt_options opt;
+	struct subscriber s = {0};
+	long long timeout = 0, session_expiry = 86400;
+	int c;
+
+	error_init(argv[0]);
+	mqtt_options_init(&opt, -1);
+	s.qos = 1;
+	s.filters = xcalloc((size_t)argc, sizeof *s.filters);
+	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:C:W:v", long_options, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (mosquitto_validate_utf8(optarg, (int)strlen(optarg)) != MOSQ_ERR_SUCCESS ||
+			    mosquitto_sub_topic_check(optarg) != MOSQ_ERR_SUCCESS)
+				die(EXIT_USAGE, "-t %s: not a valid topic filter", optarg);
+			s.filters[s.nfilters++] = optarg;
+			break;
+		case 'q':
+			s.qos = (int)option_number("-q", optarg, 0, 2);
+			break;
+		case 'C':
+			s.count = (unsigned long long)option_number("-C", optarg, 1, 1LL << 62);
+			break;
+		case 'W':
+			timeout = option_number("-W", optarg, 1, 100LL * 365 * 86400);
+			break;
+		case 'v':
+			s.verbose = true;
+			break;
+		case OPT_SESSION_EXPIRY:
+			session_expiry = option_number("--session-expiry", optarg, 0, 4294967295LL);
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			free(s.filters);
+			return EXIT_OK;
+		case OPT_VERSION:
+			print_version();
+			free(s.filters);
+			return EXIT_OK;
+		default:
+			if (!mqtt_option(&opt, c, optarg))
+				usage();
+		}
+	}
+	if (optind != argc) {
+		warnx("unexpected argument: %s", argv[optind]);
+		usage();
+	}
+	if (!s.nfilters) {
+		warnx("no topic filter given (-t FILTER)");
+		usage();
+	}
+
+	struct mqtt_session session = {
+		.persistent = session_expiry > 0,
+		.session_expiry = (unsigned)session_expiry,
+		/* With -C, one message at a time, so that none beyond the count reaches us. */
+		.receive_maximum = s.count ? 1 : RECEIVE_MAXIMUM,
+		.fresh_per_connection = false,
+	};
+	struct mqtt_handlers handlers = {
+		.connected = on_connected,
+		.message = on_message,
+		.subscribed = on_subscribed,
+	};
+	output_init();
+	stop_on_signals();
+	s.link = mqtt_link_new(&opt, &session, &handlers, &s);
+	bool orderly = subscribe_stream(&s, timeout);
+	output_flush();
+
+	int status = EXIT_OK;
+	if (s.skipped) {
+		warnx("%llu messages written, %llu skipped", s.written, s.skipped);
+		status = EXIT_REJECTED;
+	}
+	if (mqtt_link_state(s.link) == MQTT_FAILED) {
+		status = mqtt_link_failure(s.link);
+		mqtt_link_free(s.link);
+	} else if (orderly) {
+		mqtt_link_close(s.link);
+	} else {
+		mqtt_link_free(s.link);
+	}
+	free(s.filters);
+	free(s.line);
+	return status;
+}
