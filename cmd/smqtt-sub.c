@@ -185,7 +185,11 @@ static bool subscribe_stream(struct subscriber *s, long long timeout)
 				return true;
 			wait = left > 1000 ? 1000 : (int)left;
 		}
-		mqtt_link_wait(s->link, NULL, wait);
+		/* A reader that has gone away shows as an error on our end of the pipe. */
+		struct pollfd out = {.fd = STDOUT_FILENO, .events = 0};
+		mqtt_link_wait(s->link, &out, wait);
+		if (out.revents & (POLLERR | POLLHUP))
+			s->output_closed = true;
 		if (!s->output_closed && !output_flush())
 			s->output_closed = true;
 		/*

@@ -157,5 +157,5 @@ print(struct.unpack("i", fcntl.ioctl(int(sys.argv[1]), termios.FIONREAD, b"\0\0\
 
 # subscriptions CLIENTID: how many filters the broker has subscribed CLIENTID to, in all.
 subscriptions() {
-	grep -c "^[0-9]*: $1 [0-9] " "$BROKER_LOG"
+	grep -c "^[0-9]*: $1 [0-9] " "$BROKER_LOG" || true
 }
