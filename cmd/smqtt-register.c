@@ -639,6 +639,7 @@ static bool pem_boundary(const char *line, size_t len, const char *kind, char la
 static int cmd_add(struct settings *s)
 {
 	struct registry *r = registry_open(s->registry, true);
+	registry_expect_bulk_writes(r);
 	struct add_context c = {.store = registry_trust_store(r)};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c.nthreads = cpus < 1 ? 1 : cpus > ADD_THREADS_MAX ? ADD_THREADS_MAX : (size_t)cpus;
