@@ -195,8 +195,9 @@ static void load_device(struct trust *t, struct trusted_device *d)
 	registry_load(t->registry, d->id, d->id_len, &e);
 	free_keys(d);
 	d->stale = false;
+	d->refused = true;
 	if (!e.found) {
-		d->status = TRUST_UNKNOWN_DEVICE + 1;
+		d->refusal = TRUST_UNKNOWN_DEVICE;
 		return;
 	}
 	if (e.last_seq > d->last_seq) {
@@ -205,7 +206,7 @@ static void load_device(struct trust *t, struct trusted_device *d)
 		memcpy(d->last_digest, e.last_digest, DIGEST_LEN);
 	}
 	if (e.revoked) {
-		d->status = TRUST_REVOKED_DEVICE + 1;
+		d->refusal = TRUST_REVOKED_DEVICE;
 		return;
 	}
 	for (size_t i = 0; i < e.nkeys; i++) {
@@ -218,7 +219,8 @@ static void load_device(struct trust *t, struct trusted_device *d)
 		d->not_after[d->nkeys] = e.keys[i].not_after;
 		d->nkeys++;
 	}
-	d->status = d->nkeys ? 0 : TRUST_NO_ACTIVE_KEY + 1;
+	d->refused = d->nkeys == 0;
+	d->refusal = TRUST_NO_ACTIVE_KEY;
 }
 
 /*
@@ -297,8 +299,8 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 		*why = TRUST_UNKNOWN_DEVICE;
 		return NULL;
 	}
-	if (d->status) {
-		*why = (enum trust_refusal)(d->status - 1);
+	if (d->refused) {
+		*why = (enum trust_refusal)d->refusal;
 		return NULL;
 	}
 	t->now = (int64_t)time(NULL);

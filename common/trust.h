@@ -28,7 +28,8 @@ struct trusted_device {
 	uint64_t last_seq; /* highest accepted sequence number; 0 before the first */
 	unsigned char last_digest[DIGEST_LEN];
 	/* Cache bookkeeping, for trust.c only. */
-	int status;                 /* enum trust_refusal + 1 when the device is refused, 0 when usable */
+	bool refused;               /* unknown, revoked or without an active key: see refusal */
+	int refusal;                /* enum trust_refusal */
 	bool referenced, dirty, stale, has_digest;
 	char id[DEVICE_ID_MAX + 1];
 	size_t id_len;
