@@ -290,6 +290,7 @@ struct add_item {
 	char *attributes[LINE_ATTRIBUTES_MAX][2];
 	size_t nattributes;
 	bool ok, already;
+	bool refused_early; /* refused while reading input (why is set), reported in line order */
 	char device[DEVICE_ID_MAX + 1]; /* the CN, when it could be read: for messages */
 	char why[320];
 	struct registry_key key;
@@ -307,7 +308,7 @@ struct add_context {
 };
 
 struct add_counts {
-	unsigned long long added, devices, already, rejected, retired;
+	unsigned long long added, already, rejected, retired;
 };
 
 static void item_fail(struct add_item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -406,7 +407,9 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 	const char *serial = NULL, *fingerprint = NULL, *cert_path = NULL;
 	char what[240] = ""; /* names the certificate file in messages about a device line */
 	BIO *bio;
-	it->ok = true;
+	it->ok = !it->refused_early;
+	if (!it->ok)
+		return;
 	if (it->block) {
 		bio = BIO_new_mem_buf(it->text, -1);
 	} else {
@@ -594,6 +597,20 @@ static struct add_item *new_item(struct add_context *c, unsigned long long line,
 	return it;
 }
 
+/* Input refused as it is read still takes its place in the batch, so messages come in line order. */
+static void refuse_item(struct add_context *c, unsigned long long line, unsigned long block, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void refuse_item(struct add_context *c, unsigned long long line, unsigned long block, const char *fmt, ...)
+{
+	struct add_item *it = new_item(c, line, block, NULL);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(it->why, sizeof it->why, fmt, ap);
+	va_end(ap);
+	it->refused_early = true;
+}
+
 /* A PEM block being collected from stdin. */
 struct pem_block {
 	char *text;
@@ -668,26 +685,22 @@ static int cmd_add(struct settings *s)
 			break;
 		if (st == LINE_INTERRUPTED)
 			continue;
-		if (st == LINE_TOO_LONG) {
-			warnx("stdin: line %llu: too long", in.lineno);
-			n.rejected++;
-			continue;
-		}
 		char label[64];
-		if (in_pem) {
+		if (st == LINE_TOO_LONG) {
+			if (in_pem && pem.certificate)
+				pem.too_long = true;
+			else if (!in_pem)
+				refuse_item(&c, in.lineno, 0, "longer than %d bytes", ADD_LINE_MAX);
+		} else if (in_pem) {
 			if (pem_boundary(line, len, "END ", label)) {
 				in_pem = false;
 				pem_append(&pem, line, len);
-				if (!pem.certificate) {
-					warnx("stdin: line %llu: a PEM %s block, not a certificate", pem.first_line, pem.label);
-					n.rejected++;
-				} else if (pem.too_long) {
-					warnx("stdin: certificate %lu (line %llu): longer than %d bytes", blocks,
-					      pem.first_line, PEM_BLOCK_MAX);
-					n.rejected++;
-				} else {
+				if (!pem.certificate)
+					refuse_item(&c, pem.first_line, 0, "a PEM %s block, not a certificate", pem.label);
+				else if (pem.too_long)
+					refuse_item(&c, pem.first_line, blocks, "longer than %d bytes", PEM_BLOCK_MAX);
+				else
 					new_item(&c, pem.first_line, blocks, xstrdup(pem.text));
-				}
 			} else if (pem.certificate) {
 				pem_append(&pem, line, len);
 			}
@@ -710,13 +723,10 @@ static int cmd_add(struct settings *s)
 		if (c.nitems == ADD_BATCH)
 			process_batch(r, &c, s, &n);
 	}
-	if (in_pem) {
-		if (pem.certificate)
-			warnx("stdin: certificate %lu (line %llu): no END line", blocks, pem.first_line);
-		else
-			warnx("stdin: line %llu: a PEM %s block without an END line", pem.first_line, pem.label);
-		n.rejected++;
-	}
+	if (in_pem && pem.certificate)
+		refuse_item(&c, pem.first_line, blocks, "no END line");
+	else if (in_pem)
+		refuse_item(&c, pem.first_line, 0, "a PEM %s block without an END line", pem.label);
 	process_batch(r, &c, s, &n);
 	line_reader_free(&in);
 	free(pem.text);

@@ -180,6 +180,10 @@ M3 active 1 0" ]
 	assert_contains "stdin: certificate 5 (line $l5): no END line"
 	assert_contains "2 added, 0 already registered, 4 rejected"
 	refute_contains "$(sed -n 2p certs/G1.key)"
+	# Reported in input order.
+	printf '%s\n' "$output" | grep -o 'line [0-9]*' | cut -d' ' -f2 > order
+	[ "$(wc -l < order)" -eq 4 ]
+	sort -n -c order || fail "messages out of line order: $output"
 	[ "$(devices_in reg.db)" = 2 ]
 }
 
