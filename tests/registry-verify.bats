@@ -64,6 +64,23 @@ stop_verifier() {
 	assert_contains "device A seq 9: bad signature"
 }
 
+@test "verify -R: P-384 and Ed25519 device keys" {
+	registry_setup
+	smqtt-issue device -d ca -o certs -t p384 <<< P > p.issued 2> /dev/null
+	smqtt-issue device -d ca -o certs -t ed25519 <<< E > e.issued 2> /dev/null
+	cat p.issued e.issued | smqtt-register -r reg.db add 2> /dev/null
+	[ "$(sqlite3 reg.db "select group_concat(key_type) from (select key_type from keys order by device)")" = "ed25519,p384" ]
+	{ sign P certs/P.key 2; sign E certs/E.key 2; } > f
+	run smqtt-verify -R reg.db < f
+	assert_status 0
+	[ "$output" = "$(cat f)" ]
+	# Each key verifies only its own device's frames.
+	sed 's/^smqtt1 P /smqtt1 E /' f | sed -n 1p > swapped
+	run smqtt-verify -R reg.db < swapped
+	assert_status 1
+	assert_contains "device E seq 1:"
+}
+
 @test "verify -R: a revoked device is rejected, also by a verifier already running" {
 	registry_setup A B
 	smqtt-register -r reg.db add < issued 2> /dev/null
