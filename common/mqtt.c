@@ -579,7 +579,6 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 	} else if (why->disconnect == MQTT_RC_SESSION_TAKEN_OVER && o->protocol == MQTT_PROTOCOL_V5) {
 		snprintf(buf, len, "disconnected: another client connected with client id %s "
 				   "(give each client its own -i)", l->client_id);
-		*code = EXIT_SYSTEM;
 	} else if (why->disconnect >= 0x80 && o->protocol == MQTT_PROTOCOL_V5) {
 		snprintf(buf, len, "disconnected by the broker: %s", mosquitto_reason_string(why->disconnect));
 		*fatal = why->disconnect == MQTT_RC_NOT_AUTHORIZED || why->disconnect == MQTT_RC_BANNED;

@@ -95,6 +95,39 @@ _smqtt()
 			return 0
 		fi
 		;;
+	smqtt-pub | smqtt-sub)
+		options='-t --topic -q --qos -h --host -p --port -i --id -V --protocol-version
+			-k --keepalive --cafile --capath --cert --key --passfile --passenv --passfd
+			--tls-version --insecure --retry-for -d --debug --help --version'
+		if [[ $program == smqtt-pub ]]; then
+			options+=' --inflight'
+		else
+			options+=' -C --count -W --timeout -v --verbose --session-expiry'
+		fi
+		file_options='--cafile --cert --key --passfile'
+		env_options='--passenv'
+		free_options='-t --topic -h --host -p --port -i --id -k --keepalive --passfd --retry-for
+			--inflight -C --count -W --timeout --session-expiry'
+		case $prev in
+		-q | --qos)
+			_smqtt_words '0 1 2' "$prefix" "$cur"
+			return 0
+			;;
+		-V | --protocol-version)
+			_smqtt_words '5 311' "$prefix" "$cur"
+			return 0
+			;;
+		--tls-version)
+			_smqtt_words 'tlsv1.2 tlsv1.3' "$prefix" "$cur"
+			return 0
+			;;
+		--capath)
+			compopt -o filenames 2>/dev/null
+			mapfile -t COMPREPLY < <(compgen -d -P "$prefix" -- "$cur")
+			return 0
+			;;
+		esac
+		;;
 	smqtt-register)
 		options='-r --registry --ca --retire-old --csv --json --reason --help --version'
 		file_options='-r --registry --ca'
@@ -151,4 +184,4 @@ _smqtt()
 	return 0
 }
 
-complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register
+complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register smqtt-pub smqtt-sub
