@@ -161,9 +161,11 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 	case SIGNATURE_MALFORMED:
 		reject(v, lineno, &f, line, len, "non-canonical signature encoding");
 		return true;
-	case SIGNATURE_INVALID:
-		reject(v, lineno, &f, line, len, "bad signature");
+	case SIGNATURE_INVALID: {
+		const char *which = trust_explain_invalid(v->trust, d, digest, f.signature, f.signature_len);
+		reject(v, lineno, &f, line, len, which ? which : "bad signature");
 		return true;
+	}
 	case SIGNATURE_VALID:
 		break;
 	}

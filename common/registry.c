@@ -86,6 +86,7 @@ enum statement {
 	ST_EACH_ATTRIBUTE,
 	ST_EACH_REVOKED,
 	ST_LOAD,
+	ST_LOAD_INACTIVE,
 	ST_SAVE_REPLAY,
 	ST_EACH_CHANGED,
 	ST_COUNT
@@ -140,6 +141,9 @@ static const char *const statement_sql[ST_COUNT] = {
 		    " k.not_before, k.not_after"
 		    " FROM devices d LEFT JOIN keys k ON k.device = d.id AND k.state = 'active'"
 		    " WHERE d.id = ?1 ORDER BY k.not_before DESC, k.rowid DESC LIMIT 2", /* REGISTRY_ACTIVE_KEYS_MAX */
+	[ST_LOAD_INACTIVE] = "SELECT key_type, public_point, not_before, not_after, state = 'revoked' FROM keys"
+			     " WHERE device = ?1 AND state != 'active'"
+			     " ORDER BY coalesce(revoked_at, retired_at) DESC, rowid DESC LIMIT 2",
 	[ST_SAVE_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3 WHERE id = ?1 AND last_seq < ?2",
 	[ST_EACH_CHANGED] = "SELECT id FROM devices WHERE generation > ?1",
 };
@@ -822,6 +826,22 @@ void registry_each_attribute(struct registry *r, const char *device, registry_at
 
 /* ---- verification ---- */
 
+/* Copy one key row (type, point, not_before, not_after from column first on) into e->keys[e->nkeys]. */
+static void load_key(struct registry *r, sqlite3_stmt *s, int first, struct registry_entry *e, const char *device,
+		     size_t len)
+{
+	const char *type = column_text(s, first);
+	int point_len = sqlite3_column_bytes(s, first + 1);
+	if (!type || !key_type_parse(type, &e->keys[e->nkeys].type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
+		die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", r->path, (int)len, device);
+	memcpy(e->keys[e->nkeys].point, sqlite3_column_blob(s, first + 1), (size_t)point_len);
+	e->keys[e->nkeys].point_len = (size_t)point_len;
+	e->keys[e->nkeys].not_before = sqlite3_column_int64(s, first + 2);
+	e->keys[e->nkeys].not_after = sqlite3_column_int64(s, first + 3);
+	e->keys[e->nkeys].revoked = false;
+	e->nkeys++;
+}
+
 void registry_load(struct registry *r, const char *device, size_t len, struct registry_entry *e)
 {
 	memset(e, 0, sizeof *e);
@@ -837,17 +857,21 @@ void registry_load(struct registry *r, const char *device, size_t len, struct re
 				e->has_digest = true;
 			}
 		}
-		const char *type = column_text(s, 3);
-		int point_len = sqlite3_column_bytes(s, 4);
-		if (!type || e->nkeys == REGISTRY_ACTIVE_KEYS_MAX)
+		if (sqlite3_column_type(s, 3) == SQLITE_NULL || e->nkeys == REGISTRY_ACTIVE_KEYS_MAX)
 			continue; /* no active key (LEFT JOIN) */
-		if (!key_type_parse(type, &e->keys[e->nkeys].type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
-			die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", r->path, (int)len, device);
-		memcpy(e->keys[e->nkeys].point, sqlite3_column_blob(s, 4), (size_t)point_len);
-		e->keys[e->nkeys].point_len = (size_t)point_len;
-		e->keys[e->nkeys].not_before = sqlite3_column_int64(s, 5);
-		e->keys[e->nkeys].not_after = sqlite3_column_int64(s, 6);
-		e->nkeys++;
+		load_key(r, s, 3, e, device, len);
+	}
+	done(s);
+}
+
+void registry_load_inactive(struct registry *r, const char *device, size_t len, struct registry_entry *e)
+{
+	sqlite3_stmt *s = statement(r, ST_LOAD_INACTIVE);
+	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	e->nkeys = 0;
+	while (e->nkeys < REGISTRY_ACTIVE_KEYS_MAX && row(r, s, "loading retired keys")) {
+		load_key(r, s, 0, e, device, len);
+		e->keys[e->nkeys - 1].revoked = sqlite3_column_int(s, 4) != 0;
 	}
 	done(s);
 }

@@ -161,11 +161,18 @@ struct registry_entry {
 		unsigned char point[PUBLIC_POINT_MAX];
 		size_t point_len;
 		int64_t not_before, not_after;
+		bool revoked; /* registry_load_inactive: revoked rather than retired */
 	} keys[REGISTRY_ACTIVE_KEYS_MAX];
 };
 
 /* Read one device's status, active keys and replay state (one short read transaction). */
 void registry_load(struct registry *r, const char *device, size_t len, struct registry_entry *e);
+/*
+ * The device's most recently retired or revoked keys (at most
+ * REGISTRY_ACTIVE_KEYS_MAX) into e->keys, to tell a frame signed with one of
+ * them from a forgery. Only e->nkeys and e->keys are set.
+ */
+void registry_load_inactive(struct registry *r, const char *device, size_t len, struct registry_entry *e);
 /* Record replay state (inside registry_begin/commit); never lowers a stored sequence number. */
 void registry_save_replay_state(struct registry *r, const char *device, size_t len, uint64_t seq,
 				const unsigned char digest[DIGEST_LEN]);

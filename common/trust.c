@@ -328,6 +328,29 @@ enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsig
 	return v;
 }
 
+const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
+				  const char *b64, size_t b64_len)
+{
+	for (size_t i = 0; i < d->nkeys; i++) {
+		bool valid_now = d->not_before[i] <= t->now && t->now <= d->not_after[i];
+		if (!valid_now && signature_verify(d->keys[i], digest, b64, b64_len) == SIGNATURE_VALID)
+			return d->not_after[i] < t->now ? trust_refusal_text(TRUST_EXPIRED)
+							: trust_refusal_text(TRUST_NOT_YET_VALID);
+	}
+	if (!t->registry)
+		return NULL;
+	struct registry_entry e;
+	const char *why = NULL;
+	registry_load_inactive(t->registry, d->id, d->id_len, &e);
+	for (size_t i = 0; i < e.nkeys && !why; i++) {
+		struct signing_key *k = key_from_point(t, e.keys[i].type, e.keys[i].point, e.keys[i].point_len);
+		if (k && signature_verify(k, digest, b64, b64_len) == SIGNATURE_VALID)
+			why = e.keys[i].revoked ? "revoked key" : "retired key";
+		signing_key_free(k);
+	}
+	return why;
+}
+
 void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN])
 {
 	d->last_seq = seq;

@@ -70,6 +70,17 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 			  const char *b64, size_t b64_len);
 
+/*
+ * After trust_verify found a signature invalid: whether one of the device's
+ * keys that may not sign now made it. Returns "expired certificate" or
+ * "certificate not yet valid" (an active key outside its validity), "retired
+ * key" or "revoked key" (one of the device's two most recently retired or
+ * revoked keys in the registry), or NULL: a bad signature. Costs a registry
+ * query and up to two key loads, and is only called for frames that fail.
+ */
+const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
+				  const char *b64, size_t b64_len);
+
 /* Record an accepted frame as the device's replay state. */
 void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN]);
 

@@ -148,7 +148,7 @@ stop_verifier() {
 	sign R new/R.key 1 > new2
 	run smqtt-verify -R reg.db < <(cat old3 new2)
 	assert_status 1
-	assert_contains "line 1: device R seq 6: bad signature"
+	assert_contains "line 1: device R seq 6: retired key"
 	refute_contains "line 2:"
 	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'R'")" = 7 ]
 	# Retiring the last active key leaves the device without one.
@@ -157,6 +157,25 @@ stop_verifier() {
 	run smqtt-verify -R reg.db < new3
 	assert_status 1
 	assert_contains "device R seq 8: no active key"
+}
+
+@test "verify -R: a frame signed with a revoked key is named so; the device's other key still verifies" {
+	registry_setup K
+	smqtt-register -r reg.db add < issued 2> /dev/null
+	sleep 1
+	smqtt-issue device -d ca -o new --reissue <<< K > new.issued 2> /dev/null
+	smqtt-register -r reg.db add < new.issued 2> /dev/null
+	smqtt-register -r reg.db revoke K "$(cut -d' ' -f2 issued | cut -d= -f2)" --reason keyCompromise
+	{ sign K certs/K.key 1; sign K new/K.key 1; } > f
+	# A frame signed by a key that never belonged to K is still a bad signature.
+	meter_records 1 K | smqtt-sign -k new/K.key -i K -S other.seq | sed 's/^smqtt1 K 1 /smqtt1 K 3 /' > forged
+	run smqtt-verify -R reg.db < <(cat f forged)
+	assert_status 1
+	assert_contains "line 1: device K seq 1: revoked key"
+	refute_contains "line 2:"
+	assert_contains "line 3: device K seq 3: bad signature"
+	run smqtt-register -r reg.db list
+	[ "$output" = "K active 1 2" ]
 }
 
 @test "verify -R: replay state survives a restart, and a crash after output" {
