@@ -517,9 +517,9 @@ void mqtt_link_fail(struct mqtt_link *l, int exit_code, const char *fmt, ...)
 	va_end(ap);
 	warnx("broker %s: %s", l->address, msg);
 	bool was_up = l->state == MQTT_UP;
+	/* This may run inside a libmosquitto callback: the instance is freed with the link. */
 	l->state = MQTT_FAILED;
 	l->exit_code = exit_code;
-	instance_free(l);
 	if (was_up && l->handlers.lost)
 		l->handlers.lost(l->ctx);
 }
@@ -720,7 +720,9 @@ void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 	}
 	if (fd_at >= 0)
 		fd->revents = fds[fd_at].revents;
-	if (sock_at >= 0 && (fds[sock_at].revents & (POLLIN | POLLERR | POLLHUP)))
+	/* Reading also carries the TLS handshake on, whichever way it waits. */
+	short progress = POLLIN | POLLERR | POLLHUP | (l->state == MQTT_CONNECTING ? POLLOUT : 0);
+	if (sock_at >= 0 && (fds[sock_at].revents & progress))
 		check(l, mosquitto_loop_read(l->mosq, 1));
 	if (l->state == MQTT_UP || l->state == MQTT_CONNECTING) {
 		int rc = mosquitto_loop_misc(l->mosq);
