@@ -531,6 +531,27 @@ static const char *alert_name(int alert)
 	return SSL_alert_desc_string_long(alert);
 }
 
+/* Alerts by which a broker refuses the client's certificate or the TLS settings: retrying cannot help. */
+static bool alert_is_about_certificate(int alert)
+{
+	switch (alert) {
+	case SSL3_AD_HANDSHAKE_FAILURE:
+	case SSL3_AD_BAD_CERTIFICATE:
+	case SSL3_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL3_AD_CERTIFICATE_REVOKED:
+	case SSL3_AD_CERTIFICATE_EXPIRED:
+	case SSL3_AD_CERTIFICATE_UNKNOWN:
+	case TLS1_AD_UNKNOWN_CA:
+	case TLS1_AD_ACCESS_DENIED:
+	case TLS1_AD_PROTOCOL_VERSION:
+	case TLS1_AD_INSUFFICIENT_SECURITY:
+	case ALERT_CERTIFICATE_REQUIRED:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Connection refusals worth waiting out; any other refusal needs a person. */
 static bool refusal_is_temporary(const struct mqtt_link *l, int code)
 {
@@ -565,11 +586,16 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 	} else if (why->alert == SSL_AD_PROTOCOL_VERSION) {
 		snprintf(buf, len, "TLS handshake failed: the broker does not accept the TLS version "
 				   "(see --tls-version)");
-	} else if (why->alert >= 0 && o->cert) {
+	} else if (alert_is_about_certificate(why->alert) && o->cert) {
 		snprintf(buf, len, "TLS handshake failed: the broker refused the client certificate: %s (--cert %s)",
 			 alert_name(why->alert), o->cert);
-	} else if (why->alert >= 0) {
+	} else if (alert_is_about_certificate(why->alert)) {
 		snprintf(buf, len, "TLS handshake failed: the broker sent alert: %s", alert_name(why->alert));
+	} else if (why->alert >= 0) {
+		/* Not about who we are: worth another try (even a socket connected to itself gets here). */
+		snprintf(buf, len, "TLS handshake failed: alert: %s", alert_name(why->alert));
+		*fatal = false;
+		*code = EXIT_SYSTEM;
 	} else if (why->connack >= 0) {
 		snprintf(buf, len, "connection refused by the broker: %s (client id %s)",
 			 o->protocol == MQTT_PROTOCOL_V5 ? mosquitto_reason_string(why->connack)

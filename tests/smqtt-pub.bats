@@ -233,7 +233,7 @@ lines() {
 	[ "$(lines delivered)" -eq 5 ] || fail "delivered: $(cat delivered)"
 }
 
-@test "smqtt-pub: broker stopped and restarted during a QoS 1 stream: nothing lost" {
+@test "smqtt-pub: broker stopped (SIGTERM) and restarted during a QoS 1 stream: nothing lost end to end" {
 	broker_setup ABC
 	frames ABC 6000
 	# A persistent collector session: the broker keeps what it has not delivered yet.
@@ -273,6 +273,33 @@ lines() {
 	smqtt-store -d db < received 2> store.err || fail "smqtt-store: $(cat store.err)"
 	grep -q '^smqtt-store: 6000 stored, [0-9]* duplicates, 0 rejected, 0 gaps' store.err || fail "$(cat store.err)"
 	cmp <(sqlite3 db 'select frame from readings order by seq') ABC.frames || fail "stored frames differ"
+}
+
+@test "smqtt-pub: broker killed (SIGKILL) and restarted mid-stream: every frame acknowledged once, none dropped" {
+	broker_setup ABC
+	frames ABC 6000
+	mkfifo input
+	tls_args ABC
+	smqtt-pub "${TLS_ARGS[@]}" --inflight 200 < input > delivered 2> pub.err 3>&- &
+	pub=$!
+	track "$pub"
+	exec 5> input
+	head -n 3000 ABC.frames >&5
+	wait_for "the stream to start" '[ "$(lines delivered)" -ge 500 ]'
+	broker_stop KILL
+	tail -n +3001 ABC.frames >&5 &
+	writer=$!
+	track "$writer"
+	broker_start
+	wait "$writer"
+	exec 5>&-
+	status=0
+	wait "$pub" || status=$?
+	[ "$status" -eq 0 ] || fail "smqtt-pub: status $status: $(cat pub.err)"
+	grep -q "connection lost" pub.err || fail "the broker was not lost mid-stream: $(cat pub.err)"
+	grep -q "reconnected after" pub.err || fail "$(cat pub.err)"
+	[ "$(lines delivered)" -eq 6000 ] || fail "delivered $(lines delivered)"
+	cmp <(sort delivered) <(sort ABC.frames) || fail "delivered frames differ"
 }
 
 @test "smqtt-pub: 100000 frames at QoS 1 are all delivered" {
