@@ -69,6 +69,13 @@ lines() {
 	run smqtt-pub --cafile pki/ca.crt --cert pki/ABC.crt --key pki/ca.key < /dev/null
 	assert_status 3
 	assert_contains "--key pki/ca.key: does not belong to --cert pki/ABC.crt"
+	(umask 077 && openssl pkcs8 -topk8 -v2 aes-256-cbc -in pki/ABC.key -out sealed.key -passout pass:s3cret)
+	run smqtt-pub --cafile pki/ca.crt --cert pki/ABC.crt --key sealed.key < /dev/null
+	assert_status 3
+	assert_contains "--key sealed.key: encrypted; give the passphrase with --passfile, --passenv or --passfd"
+	run env PASS=wrong smqtt-pub --cafile pki/ca.crt --cert pki/ABC.crt --key sealed.key --passenv PASS < /dev/null
+	assert_status 3
+	assert_contains "--key sealed.key: wrong passphrase or damaged key"
 }
 
 @test "smqtt-pub: TLS round trip: sign | smqtt-pub -> broker -> smqtt-sub | smqtt-verify" {
@@ -194,6 +201,15 @@ lines() {
 		cmp <(sort delivered) <(sort ABC.frames) || fail "smqtt-pub $opts: wrong frames"
 		[ ! -s err ] || fail "smqtt-pub $opts: stderr: $(cat err)"
 	done
+	# An encrypted client key, and -d showing the conversation.
+	(umask 077 && openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$PKI/ABC.key" -out sealed.key -passout pass:s3cret)
+	echo s3cret > pass
+	head -n 1 ABC.frames > one
+	smqtt-pub -p "$BROKER_PORT" --cafile "$PKI/ca.crt" --cert "$PKI/ABC.crt" --key sealed.key --passfile pass -d \
+		< one > delivered 2> err || fail "status $?: $(cat err)"
+	cmp delivered one || fail "delivered: $(cat delivered)"
+	grep -q "^smqtt-pub: debug: Client ABC sending PUBLISH (d0, q1, r0, m1, 'smqtt/ABC/frames'" err || fail "$(cat err)"
+	grep -q "^smqtt-pub: debug: Client ABC received PUBACK" err || fail "$(cat err)"
 }
 
 @test "smqtt-pub: a broker that stays away: gives up after --retry-for, naming the frames not acknowledged" {
