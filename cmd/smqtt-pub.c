@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"                            (default smqtt/{device}/frames)\n"
 	"  -q, --qos QOS             0, 1 (default) or 2\n"
 	"      --inflight N          frames sent and not yet acknowledged, at most\n"
-	"                            (1-32767, default 1000)\n"
+	"                            (1-32767, default 100)\n"
 	"      --retry-for SECONDS   keep trying to reach the broker this long, then\n"
 	"                            give up (default 60; 0: never retry)\n"
 	MQTT_OPTIONS_HELP
@@ -317,7 +317,7 @@ int main(int argc, char **argv)
 	struct mqtt_options opt;
 	struct publisher p = {0};
 	const char *template = DEFAULT_TEMPLATE;
-	long long window = 1000;
+	long long window = 100;
 	int c;
 
 	error_init(argv[0]);
