@@ -23,6 +23,8 @@
 /* Reconnection backoff: doubles from the first delay up to the last. */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
+/* A connection that lasted this long resets the backoff; shorter ones keep it growing. */
+#define STABLE_MS 10000
 /* TLS alert 116 (RFC 8446); OpenSSL 3.0 names it "unknown". */
 #define ALERT_CERTIFICATE_REQUIRED 116
 
@@ -50,6 +52,8 @@ struct mqtt_link {
 	bool dropped; /* libmosquitto reported the connection gone */
 	long long attempt_started, next_attempt, backoff_ms;
 	long long outage_started; /* < 0: not in an outage */
+	long long up_since;
+	int quick_closes; /* connections in a row the broker closed before STABLE_MS */
 	bool ever_up;
 	struct failure_clues why;
 	int exit_code;
@@ -348,7 +352,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
 	l->state = MQTT_UP;
 	l->ever_up = true;
 	l->outage_started = -1;
-	l->backoff_ms = BACKOFF_FIRST_MS;
+	l->up_since = now;
 	mqtt_debug(l, "connected to %s as %s (session present: %s)", l->address, l->client_id,
 		   flags & 1 ? "yes" : "no");
 	if (l->handlers.connected)
@@ -638,6 +642,16 @@ static void link_down(struct mqtt_link *l, int rc, int err)
 	int code;
 	explain(l, rc, err, reason, sizeof reason, &fatal, &code);
 	bool was_up = l->state == MQTT_UP;
+	long long now = mqtt_now_ms();
+	if (was_up && now - l->up_since >= STABLE_MS) {
+		l->backoff_ms = BACKOFF_FIRST_MS;
+		l->quick_closes = 0;
+	} else if (was_up && strcmp(reason, "connection closed by the broker") == 0 && ++l->quick_closes >= 2) {
+		/* mosquitto closes a connection taken over by a client with the same id without a word. */
+		snprintf(reason, sizeof reason, "connection closed by the broker again after %.1f s (is another "
+						"client connected with client id %s?)",
+			 (double)(now - l->up_since) / 1000, l->client_id);
+	}
 	mqtt_debug(l, "connection %s: %s (%s)", was_up ? "lost" : "failed", reason, mosquitto_strerror(rc));
 	/* A socket libmosquitto left open (a timeout) or a queue we must not resend: start afresh. */
 	if (l->session.fresh_per_connection || (l->mosq && mosquitto_socket(l->mosq) >= 0))
@@ -651,7 +665,6 @@ static void link_down(struct mqtt_link *l, int rc, int err)
 		mqtt_link_fail(l, code, "%s", reason);
 		return;
 	}
-	long long now = mqtt_now_ms();
 	if (l->opt->retry_for == 0) {
 		mqtt_link_fail(l, EXIT_SYSTEM, "%s", reason);
 		return;

@@ -192,6 +192,17 @@ start_sub() {
 	[ "$output" = "$(tail -n +2 ABC.frames)" ] || fail "got: $output"
 }
 
+@test "smqtt-sub: two subscribers with one client id: the broker closing their connections in turn is explained" {
+	broker_setup ABC
+	start_sub collector first -i twin -t 'smqtt/+/frames' -W 4
+	run sub_as collector -i twin -t 'smqtt/+/frames' -W 2
+	assert_status 0
+	wait "$SUB" || fail "status $?: $(cat first.err)"
+	output+=$(cat first.err)
+	assert_contains "connection closed by the broker again after"
+	assert_contains "(is another client connected with client id twin?); retrying"
+}
+
 @test "smqtt-sub: a broker certificate from another CA is a clear error naming --cafile" {
 	broker_setup ABC
 	pki_setup other
