@@ -637,6 +637,12 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 /* The connection (or attempt) is over: explain, then retry or give up. */
 static void link_down(struct mqtt_link *l, int rc, int err)
 {
+	if (l->state == MQTT_CONNECTING && rc == MOSQ_ERR_ERRNO && err == EINTR) {
+		/* A signal cut the TCP connect short: not the broker's doing; the caller sees the signal. */
+		instance_free(l);
+		l->state = MQTT_DOWN;
+		return;
+	}
 	char reason[1200];
 	bool fatal;
 	int code;
