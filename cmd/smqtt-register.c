@@ -274,7 +274,13 @@ static int cmd_init(struct settings *s)
 
 /* ---- add ---- */
 
-#define ADD_BATCH 1024         /* certificates checked in parallel, then stored in one transaction */
+/*
+ * Certificates checked in parallel, then stored in one transaction. Serials
+ * and fingerprints are random, so every insert lands on another page of
+ * their indexes: a large transaction writes each touched page once for many
+ * certificates. The write lock is held only while storing, not checking.
+ */
+#define ADD_BATCH 16384
 #define ADD_LINE_MAX 16384
 #define PEM_BLOCK_MAX 65536
 #define LINE_ATTRIBUTES_MAX 32
@@ -660,8 +666,10 @@ static int cmd_add(struct settings *s)
 	struct add_context c = {.store = registry_trust_store(r)};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c.nthreads = cpus < 1 ? 1 : cpus > ADD_THREADS_MAX ? ADD_THREADS_MAX : (size_t)cpus;
-	for (size_t i = 0; i < c.nthreads; i++)
+	for (size_t i = 0; i < c.nthreads; i++) {
 		c.readers[i] = registry_open(s->registry, false);
+		registry_expect_bulk_writes(c.readers[i]);
+	}
 	c.items = xcalloc(ADD_BATCH, sizeof *c.items);
 	pthread_mutex_init(&c.lock, NULL);
 

@@ -389,8 +389,8 @@ X509 *registry_ca(const struct registry *r)
 
 void registry_expect_bulk_writes(struct registry *r)
 {
-	/* Serials and fingerprints are random: large batches insert all over their indexes. */
-	exec(r, "PRAGMA cache_size = -32768", "sizing the page cache");
+	/* Serials and fingerprints are random: many lookups and inserts land all over their indexes. */
+	exec(r, "PRAGMA cache_size = -65536", "sizing the page cache");
 }
 
 void registry_begin(struct registry *r)

@@ -38,7 +38,7 @@ const char *registry_path(const struct registry *r);
 /* The CA certificate the registry trusts (owned by the registry). */
 X509 *registry_ca(const struct registry *r);
 
-/* Give the connection a page cache big enough for registering many devices (32 MiB). */
+/* Give the connection a page cache big enough for registering many devices (64 MiB). */
 void registry_expect_bulk_writes(struct registry *r);
 
 /* Group writes into one transaction (BEGIN IMMEDIATE ... COMMIT); dies on failure. */

@@ -245,7 +245,7 @@ else
 	mkdir "$work/reg"
 	"$bin/smqtt-keygen" -k "$work/reg/shared.key" >"$work/reg/shared.pub" || die "smqtt-keygen failed"
 	"$bin/smqtt-issue" ca -d "$work/reg/ca" >/dev/null || die "smqtt-issue ca failed"
-	seq -f 'm%07g' 1 "$NREG" >"$work/reg/ids"
+	seq -f 'm%07.0f' 1 "$NREG" >"$work/reg/ids"
 	sed "s|\$| pubkey=$work/reg/shared.pub|" "$work/reg/ids" >"$work/reg/issue.in"
 	run "smqtt-issue device" "$work/reg/issue.in" "$work/reg/issued" "$work/reg/issue.err" \
 		"$bin/smqtt-issue" device -d "$work/reg/ca" -o "$work/reg/certs"
