@@ -39,7 +39,7 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 
 "$bin/smqtt-issue" ca -d ca > /dev/null
-seq -f 'm%07g' 1 "$N" > ids
+seq -f 'm%07.0f' 1 "$N" > ids
 
 rates=()
 for ((r = 1; r <= REPS; r++)); do
@@ -72,7 +72,7 @@ rm -rf ossl out
 
 fleet_secs=- fleet_register=no
 if [ "$FLEET" -gt 0 ]; then
-	seq -f 'f%07g' 1 "$FLEET" > fleet-ids
+	seq -f 'f%07.0f' 1 "$FLEET" > fleet-ids
 	if [ -x "$bin/smqtt-register" ]; then
 		say "fleet: issuing and registering $FLEET devices through a pipe"
 		"$bin/smqtt-register" -r reg.db init --ca ca/ca.crt
