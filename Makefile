@@ -86,6 +86,7 @@ memcheck: deps all
 bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/issue.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)

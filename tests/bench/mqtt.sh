@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# MQTT benchmark for smqtt-pub and smqtt-sub, run by `make bench` after
+# tests/bench/issue.sh, against a real mosquitto with mutual TLS on a free
+# loopback port (the broker of tests/broker_helper.bash: examples/mosquitto's
+# configuration and ACL). Everything is measured in the same run, on the same
+# broker, with the same SMQTT_BENCH_MQTT_N frames (default 200k) signed once by
+# a device whose certificate is both its TLS client certificate and its
+# signing key; each rate is the median of SMQTT_BENCH_REPS runs (default 3).
+#
+#   pub QoS 0   msgs/s of smqtt-pub -q 0 vs mosquitto_pub -l -q 0, same TLS
+#               options, lines and topic (goal: ratio >= 1.0)
+#   pub QoS 1   delivered/sent of smqtt-pub -q 1 (lines it wrote to stdout;
+#               goal 1.00), and its rate vs smqtt-pub -q 0 (goal >= 0.5)
+#   sub drain   msgs/s to drain N frames published at QoS 1 while the
+#               subscriber was away (persistent session, QoS 1 subscription):
+#               smqtt-sub vs mosquitto_sub -c (goal: ratio >= 1.0)
+#   plain TCP vs TLS is not measured: the broker helper has a TLS listener only.
+#
+# Markdown table on stdout, also written to build/bench-mqtt.md.
+set -euo pipefail
+export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${SMQTT_BIN:-$root/bin}
+N=${SMQTT_BENCH_MQTT_N:-200000}
+REPS=${SMQTT_BENCH_REPS:-3}
+DEV=B0001
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+for p in smqtt-issue smqtt-sign smqtt-pub smqtt-sub; do
+	[ -x "$bin/$p" ] || die "$bin/$p not found (run make first)"
+done
+for p in mosquitto mosquitto_pub mosquitto_sub python3; do
+	command -v "$p" > /dev/null || die "$p is not installed (make deps installs it)"
+done
+[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later is needed (EPOCHREALTIME)"
+export PATH="$bin:$PATH"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bench-mqtt.XXXXXX")
+BROKER_PID=
+cleanup() {
+	if [ -n "${BROKER_PID:-}" ]; then
+		kill -KILL "$BROKER_PID" 2> /dev/null || true
+		wait "$BROKER_PID" 2> /dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+cd "$work"
+
+# The bats helpers, sourced from bash: they expect fail, REPO and BATS_TEST_TMPDIR.
+fail() { die "$*"; }
+REPO=$root
+BATS_TEST_TMPDIR=$work
+# shellcheck source=../pki_helper.bash
+. "$root/tests/pki_helper.bash"
+# shellcheck source=../broker_helper.bash
+. "$root/tests/broker_helper.bash"
+
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+atleast() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "yes" : "no") }'; }
+lines() { wc -l < "$1" | tr -d ' '; }
+expect_lines() {
+	local n
+	n=$(lines "$2")
+	[ "$n" -eq "$3" ] || die "$1 wrote $n lines, not $3"
+}
+
+say "PKI and mosquitto (TLS, loopback)"
+broker_setup "$DEV" > /dev/null
+say "broker on 127.0.0.1:$BROKER_PORT, pid $BROKER_PID"
+tls_args "$DEV"
+PUB_TLS=("${TLS_ARGS[@]}")
+tls_args collector
+SUB_TLS=("${TLS_ARGS[@]}")
+TOPIC=smqtt/$DEV/frames
+
+say "signing $N records once as $DEV"
+awk -v n="$N" -f "$here/records.awk" > records
+expect_lines "record generator" records "$N"
+smqtt-sign -k "$PKI/$DEV.key" -c "$PKI/$DEV.crt" -S sign.seq < records > frames 2> sign.err ||
+	{ cat sign.err >&2; die "smqtt-sign failed"; }
+expect_lines smqtt-sign frames "$N"
+rm records
+
+# Persistent sessions with a QoS 1 subscription for both subscribers, so that
+# what is published at QoS 1 from now on waits for them (QoS 0 is not queued
+# for an absent client).
+smqtt-sub "${SUB_TLS[@]}" -i bench-smqtt-sub -q 1 -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err ||
+	{ cat sub.err >&2; die "smqtt-sub could not open its session"; }
+mosquitto_sub "${SUB_TLS[@]}" -h localhost -i bench-mosquitto-sub -c -q 1 -t 'smqtt/+/frames' -E \
+	> /dev/null 2> msub.err || { cat msub.err >&2; die "mosquitto_sub could not open its session"; }
+
+q0=() mq0=() q1=() sub=() msub=()
+sent1=0 delivered1=0
+for ((r = 1; r <= REPS; r++)); do
+	say "run $r of $REPS: $N frames each"
+
+	t0=$EPOCHREALTIME
+	smqtt-pub "${PUB_TLS[@]}" -q 0 < frames > delivered 2> pub.err ||
+		{ cat pub.err >&2; die "smqtt-pub -q 0 failed"; }
+	t1=$EPOCHREALTIME
+	expect_lines "smqtt-pub -q 0" delivered "$N"
+	q0+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  smqtt-pub -q 0      ${q0[-1]} msgs/s"
+
+	t0=$EPOCHREALTIME
+	mosquitto_pub "${PUB_TLS[@]}" -h localhost -q 0 -t "$TOPIC" -l < frames 2> mpub.err ||
+		{ cat mpub.err >&2; die "mosquitto_pub -l failed"; }
+	t1=$EPOCHREALTIME
+	[ ! -s mpub.err ] || { cat mpub.err >&2; die "mosquitto_pub -l complained"; }
+	mq0+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  mosquitto_pub -l    ${mq0[-1]} msgs/s"
+
+	# QoS 1: these are the frames both subscribers then drain.
+	t0=$EPOCHREALTIME
+	smqtt-pub "${PUB_TLS[@]}" -q 1 < frames > delivered 2> pub.err ||
+		{ cat pub.err >&2; die "smqtt-pub -q 1 failed"; }
+	t1=$EPOCHREALTIME
+	d=$(lines delivered)
+	sent1=$((sent1 + N)) delivered1=$((delivered1 + d))
+	[ "$d" -eq "$N" ] || die "smqtt-pub -q 1 delivered $d of $N frames"
+	q1+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  smqtt-pub -q 1      ${q1[-1]} msgs/s"
+
+	t0=$EPOCHREALTIME
+	smqtt-sub "${SUB_TLS[@]}" -i bench-smqtt-sub -q 1 -t 'smqtt/+/frames' -C "$N" -W 120 > got 2> sub.err ||
+		{ cat sub.err >&2; die "smqtt-sub failed"; }
+	t1=$EPOCHREALTIME
+	expect_lines smqtt-sub got "$N"
+	cmp -s <(sort got) <(sort frames) || die "smqtt-sub received other frames than were published"
+	sub+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  smqtt-sub drain     ${sub[-1]} msgs/s"
+
+	t0=$EPOCHREALTIME
+	mosquitto_sub "${SUB_TLS[@]}" -h localhost -i bench-mosquitto-sub -c -q 1 -t 'smqtt/+/frames' \
+		-C "$N" -W 120 > got 2> msub.err || { cat msub.err >&2; die "mosquitto_sub failed"; }
+	t1=$EPOCHREALTIME
+	expect_lines mosquitto_sub got "$N"
+	cmp -s <(sort got) <(sort frames) || die "mosquitto_sub received other frames than were published"
+	msub+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  mosquitto_sub drain ${msub[-1]} msgs/s"
+done
+rm -f got delivered
+
+kill -0 "$BROKER_PID" 2> /dev/null || die "mosquitto exited during the benchmark"
+broker_stop KILL
+
+m_q0=$(median "${q0[@]}")
+m_mq0=$(median "${mq0[@]}")
+m_q1=$(median "${q1[@]}")
+m_sub=$(median "${sub[@]}")
+m_msub=$(median "${msub[@]}")
+r_q0=$(ratio "$m_q0" "$m_mq0")
+r_q1=$(ratio "$m_q1" "$m_q0")
+r_sub=$(ratio "$m_sub" "$m_msub")
+r_del=$(ratio "$delivered1" "$sent1")
+
+mkdir -p "$root/build"
+{
+	echo "# smqtt MQTT benchmark"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC') · $(uname -m) · $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) · nproc $(nproc) · $(mosquitto -h 2> /dev/null | head -n 1 | cut -d' ' -f1,3) · TLS 1.2+, mutual, loopback"
+	echo
+	echo "| measurement | smqtt | anchor | ratio | goal | met? |"
+	echo "| --- | ---: | ---: | ---: | --- | --- |"
+	echo "| pub QoS 0, msgs/s on $N frames, median of $REPS (anchor: mosquitto_pub -l -q 0) | $m_q0 | $m_mq0 | $r_q0 | ratio >= 1.0 | $(atleast "$r_q0" 1.0) |"
+	echo "| pub QoS 1, delivered/sent on $N frames x $REPS | $delivered1/$sent1 | - | $r_del | 1.00 | $(atleast "$r_del" 1.0) |"
+	echo "| pub QoS 1, msgs/s, median of $REPS (anchor: smqtt-pub QoS 0) | $m_q1 | $m_q0 | $r_q1 | ratio >= 0.5 | $(atleast "$r_q1" 0.5) |"
+	echo "| sub, msgs/s draining $N QoS 1 frames queued in a persistent session, median of $REPS (anchor: mosquitto_sub -c) | $m_sub | $m_msub | $r_sub | ratio >= 1.0 | $(atleast "$r_sub" 1.0) |"
+	echo "| plain TCP vs TLS | - | - | - | - | skipped: the broker helper has a TLS listener only |"
+} | tee "$root/build/bench-mqtt.md"
