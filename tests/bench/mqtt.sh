@@ -56,11 +56,11 @@ cd "$work"
 
 # The bats helpers, sourced from bash: they expect fail, REPO and BATS_TEST_TMPDIR.
 fail() { die "$*"; }
-REPO=$root
-BATS_TEST_TMPDIR=$work
-# shellcheck source=../pki_helper.bash
+# shellcheck disable=SC2034 # read by broker_helper.bash
+REPO=$root BATS_TEST_TMPDIR=$work
+# shellcheck disable=SC1091
 . "$root/tests/pki_helper.bash"
-# shellcheck source=../broker_helper.bash
+# shellcheck disable=SC1091
 . "$root/tests/broker_helper.bash"
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
