@@ -17,7 +17,7 @@ static const char usage_text[] =
 	"usage: smqtt-pub [-t TEMPLATE] [-q QOS] [--inflight N] [--retry-for SECONDS]\n"
 	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311] [-k SECONDS]\n"
 	"                 [--cafile FILE] [--capath DIR] [--cert FILE --key FILE]\n"
-	"                 [--tls-version VER] [--insecure] [-d]\n"
+	"                 [--tls-version VER] [--insecure] [-d] [--config FILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and publish each one to the broker, on the\n"
 	"topic TEMPLATE gives for the frame's device. Write every frame the broker\n"
@@ -36,12 +36,19 @@ static const char usage_text[] =
 	"      --retry-for SECONDS   keep trying to reach the broker this long, then\n"
 	"                            give up (default 60; 0: never retry)\n"
 	MQTT_OPTIONS_HELP
+	"      --config FILE         read settings (broker.*, pub.topic, pub.qos,\n"
+	"                            pub.inflight) from FILE; options win\n"
 	"      --help                show this help\n"
 	"      --version             show the version\n"
 	"\n"
+	"Without --config, the file named by $SMQTT_CONFIG is read, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists; see smqtt.conf(5).\n"
+	"\n"
 	"Exit status: 0 every frame delivered, 1 some frames malformed, refused or\n"
-	"not acknowledged, 2 usage error, 3 certificate, key or CA unusable or the\n"
-	"broker refused the client, 4 broker unreachable or system error.\n";
+	"not acknowledged, 2 usage error, 3 certificate, key, CA or configuration file\n"
+	"unusable or the broker refused the client, 4 broker unreachable or system\n"
+	"error.\n";
 
 static _Noreturn void usage(void)
 {
@@ -107,7 +114,8 @@ static const char *topic_for(struct publisher *p, const char *device)
 	return p->topic;
 }
 
-static void topic_init(struct publisher *p, const char *template)
+/* where: "FILE:LINE" when the template comes from the configuration, else NULL. */
+static void topic_init(struct publisher *p, const char *template, const char *where)
 {
 	size_t n = 0;
 	for (const char *t = template; (t = strstr(t, DEVICE_PLACEHOLDER)); t += strlen(DEVICE_PLACEHOLDER))
@@ -116,8 +124,12 @@ static void topic_init(struct publisher *p, const char *template)
 	p->topic = xmalloc(strlen(template) + n * DEVICE_ID_MAX + 1);
 	const char *sample = topic_for(p, "device");
 	if (!*template || mosquitto_validate_utf8(sample, (int)strlen(sample)) != MOSQ_ERR_SUCCESS ||
-	    mosquitto_pub_topic_check(sample) != MOSQ_ERR_SUCCESS)
+	    mosquitto_pub_topic_check(sample) != MOSQ_ERR_SUCCESS) {
+		if (where)
+			die(EXIT_CONFIG, "%s: key pub.topic: %s: not a topic to publish to (no + or # wildcards)",
+			    where, template);
 		die(EXIT_USAGE, "-t %s: not a topic to publish to (no + or # wildcards)", template);
+	}
 }
 
 static void release(struct publisher *p, size_t i)
@@ -316,20 +328,19 @@ int main(int argc, char **argv)
 {
 	struct mqtt_options opt;
 	struct publisher p = {0};
-	const char *template = DEFAULT_TEMPLATE;
-	long long window = 100;
+	const char *template = NULL, *template_where = NULL;
+	long long window = -1, qos = -1; /* -1: not given on the command line */
 	int c;
 
 	error_init(argv[0]);
 	mqtt_options_init(&opt, 60);
-	p.qos = 1;
 	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			template = optarg;
 			break;
 		case 'q':
-			p.qos = (int)option_number("-q", optarg, 0, 2);
+			qos = option_number("-q", optarg, 0, 2);
 			break;
 		case OPT_INFLIGHT:
 			window = option_number("--inflight", optarg, 1, 32767);
@@ -349,7 +360,18 @@ int main(int argc, char **argv)
 		warnx("unexpected argument: %s", argv[optind]);
 		usage();
 	}
-	topic_init(&p, template);
+	/* Flags win over the file, the file over the defaults. */
+	struct config *cfg = mqtt_options_config(&opt);
+	if (!template && (template = config_string(cfg, "pub.topic")))
+		template_where = config_where(cfg, "pub.topic");
+	if (!template)
+		template = DEFAULT_TEMPLATE;
+	if (qos < 0 && !config_integer(cfg, "pub.qos", &qos))
+		qos = 1;
+	if (window < 0 && !config_integer(cfg, "pub.inflight", &window))
+		window = 100;
+	p.qos = (int)qos;
+	topic_init(&p, template, template_where);
 
 	struct mqtt_session session = {
 		.persistent = false,
@@ -394,5 +416,6 @@ int main(int argc, char **argv)
 	}
 	output_flush();
 	publisher_free(&p);
+	config_free(cfg);
 	return status;
 }

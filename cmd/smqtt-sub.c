@@ -17,7 +17,7 @@ static const char usage_text[] =
 	"                 [--session-expiry SECONDS] [--retry-for SECONDS]\n"
 	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311] [-k SECONDS]\n"
 	"                 [--cafile FILE] [--capath DIR] [--cert FILE --key FILE]\n"
-	"                 [--tls-version VER] [--insecure] [-d]\n"
+	"                 [--tls-version VER] [--insecure] [-d] [--config FILE]\n"
 	"\n"
 	"Subscribe to the topic filters and write each message received to stdout as\n"
 	"one line. A message holding a CR, LF or NUL byte, an empty one, or one longer\n"
@@ -39,12 +39,18 @@ static const char usage_text[] =
 	"      --retry-for SECONDS   give up once the broker has been unreachable this\n"
 	"                            long (default: never give up)\n"
 	MQTT_OPTIONS_HELP
+	"      --config FILE         read settings (broker.*, sub.topic, sub.qos,\n"
+	"                            sub.session_expiry) from FILE; options win\n"
 	"      --help                show this help\n"
 	"      --version             show the version\n"
 	"\n"
+	"Without --config, the file named by $SMQTT_CONFIG is read, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists; see smqtt.conf(5). Any -t replaces all of the file's sub.topic.\n"
+	"\n"
 	"Exit status: 0 ok, 1 some messages skipped, 2 usage error, 3 certificate,\n"
-	"key or CA unusable or the broker refused the client, 4 broker unreachable or\n"
-	"system error.\n";
+	"key, CA or configuration file unusable or the broker refused the client,\n"
+	"4 broker unreachable or system error.\n";
 
 static _Noreturn void usage(void)
 {
@@ -209,12 +215,11 @@ int main(int argc, char **argv)
 {
 	struct mqtt_options opt;
 	struct subscriber s = {0};
-	long long timeout = 0, session_expiry = 86400;
+	long long timeout = 0, session_expiry = -1, qos = -1; /* -1: not given on the command line */
 	int c;
 
 	error_init(argv[0]);
 	mqtt_options_init(&opt, -1);
-	s.qos = 1;
 	s.filters = xcalloc((size_t)argc, sizeof *s.filters);
 	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:C:W:v", long_options, NULL)) != -1) {
 		switch (c) {
@@ -225,7 +230,7 @@ int main(int argc, char **argv)
 			s.filters[s.nfilters++] = optarg;
 			break;
 		case 'q':
-			s.qos = (int)option_number("-q", optarg, 0, 2);
+			qos = option_number("-q", optarg, 0, 2);
 			break;
 		case 'C':
 			s.count = (unsigned long long)option_number("-C", optarg, 1, 1LL << 62);
@@ -256,10 +261,32 @@ int main(int argc, char **argv)
 		warnx("unexpected argument: %s", argv[optind]);
 		usage();
 	}
+	/* Flags win over the file, the file over the defaults. */
+	struct config *cfg = mqtt_options_config(&opt);
+	const char *const *items;
+	size_t nitems = s.nfilters ? 0 : config_list(cfg, "sub.topic", &items);
+	if (nitems) {
+		free(s.filters);
+		s.filters = xcalloc(nitems, sizeof *s.filters);
+		for (size_t i = 0; i < nitems; i++) {
+			if (mosquitto_validate_utf8(items[i], (int)strlen(items[i])) != MOSQ_ERR_SUCCESS ||
+			    mosquitto_sub_topic_check(items[i]) != MOSQ_ERR_SUCCESS)
+				die(EXIT_CONFIG, "%s: key sub.topic: %s: not a valid topic filter",
+				    config_where(cfg, "sub.topic"), items[i]);
+			s.filters[s.nfilters++] = (char *)items[i];
+		}
+	}
 	if (!s.nfilters) {
-		warnx("no topic filter given (-t FILTER)");
+		config_free(cfg);
+		free(s.filters);
+		warnx("no topic filter given (-t FILTER, or sub.topic in the configuration)");
 		usage();
 	}
+	if (qos < 0 && !config_integer(cfg, "sub.qos", &qos))
+		qos = 1;
+	s.qos = (int)qos;
+	if (session_expiry < 0 && !config_integer(cfg, "sub.session_expiry", &session_expiry))
+		session_expiry = 86400;
 
 	struct mqtt_session session = {
 		.persistent = session_expiry > 0,
@@ -294,5 +321,6 @@ int main(int argc, char **argv)
 	}
 	free(s.filters);
 	free(s.line);
+	config_free(cfg);
 	return status;
 }

@@ -80,6 +80,28 @@ void mqtt_options_init(struct mqtt_options *o, long long retry_for)
 	o->retry_for = retry_for;
 }
 
+static bool protocol_version(const char *arg, int *protocol)
+{
+	if (strcmp(arg, "5") == 0 || strcmp(arg, "mqttv5") == 0)
+		*protocol = MQTT_PROTOCOL_V5;
+	else if (strcmp(arg, "311") == 0 || strcmp(arg, "mqttv311") == 0)
+		*protocol = MQTT_PROTOCOL_V311;
+	else
+		return false;
+	return true;
+}
+
+static bool tls_version(const char *arg, int *version)
+{
+	if (strcmp(arg, "tlsv1.2") == 0)
+		*version = TLS1_2_VERSION;
+	else if (strcmp(arg, "tlsv1.3") == 0)
+		*version = TLS1_3_VERSION;
+	else
+		return false;
+	return true;
+}
+
 bool mqtt_option(struct mqtt_options *o, int opt, const char *arg)
 {
 	switch (opt) {
@@ -87,58 +109,107 @@ bool mqtt_option(struct mqtt_options *o, int opt, const char *arg)
 		if (!*arg)
 			die(EXIT_USAGE, "-h: empty host name");
 		o->host = arg;
+		o->given.host = true;
 		return true;
 	case 'p':
 		o->port = (int)option_number("-p", arg, 1, 65535);
+		o->given.port = true;
 		return true;
 	case 'i':
 		if (!*arg || mosquitto_validate_utf8(arg, (int)strlen(arg)) != MOSQ_ERR_SUCCESS)
 			die(EXIT_USAGE, "-i %s: not a valid client id", arg);
 		o->client_id = arg;
+		o->given.id = true;
 		return true;
 	case 'V':
-		if (strcmp(arg, "5") == 0 || strcmp(arg, "mqttv5") == 0)
-			o->protocol = MQTT_PROTOCOL_V5;
-		else if (strcmp(arg, "311") == 0 || strcmp(arg, "mqttv311") == 0)
-			o->protocol = MQTT_PROTOCOL_V311;
-		else
+		if (!protocol_version(arg, &o->protocol))
 			die(EXIT_USAGE, "-V %s: expected 5 or 311", arg);
+		o->given.protocol = true;
 		return true;
 	case 'k':
 		o->keepalive = (int)option_number("-k", arg, 5, 65535);
+		o->given.keepalive = true;
 		return true;
 	case 'd':
 		o->debug = true;
 		return true;
 	case OPT_CAFILE:
 		o->cafile = arg;
+		o->given.ca = true;
 		return true;
 	case OPT_CAPATH:
 		o->capath = arg;
+		o->given.ca = true;
 		return true;
 	case OPT_CERT:
 		o->cert = arg;
+		o->given.tls_identity = true;
 		return true;
 	case OPT_KEY:
 		o->key = arg;
+		o->given.tls_identity = true;
 		return true;
 	case OPT_TLS_VERSION:
-		if (strcmp(arg, "tlsv1.2") == 0)
-			o->tls_min_version = TLS1_2_VERSION;
-		else if (strcmp(arg, "tlsv1.3") == 0)
-			o->tls_min_version = TLS1_3_VERSION;
-		else
+		if (!tls_version(arg, &o->tls_min_version))
 			die(EXIT_USAGE, "--tls-version %s: expected tlsv1.2 or tlsv1.3", arg);
+		o->given.tls_version = true;
 		return true;
 	case OPT_INSECURE:
 		o->insecure = true;
+		o->given.insecure = true;
 		return true;
 	case OPT_RETRY_FOR:
 		o->retry_for = option_number("--retry-for", arg, 0, 100LL * 365 * 86400);
+		o->given.retry_for = true;
+		return true;
+	case OPT_CONFIG:
+		o->config_path = arg;
 		return true;
 	default:
-		return passphrase_option(&o->pass, opt, arg);
+		if (!passphrase_option(&o->pass, opt, arg))
+			return false;
+		o->given.pass = true;
+		return true;
 	}
+}
+
+struct config *mqtt_options_config(struct mqtt_options *o)
+{
+	struct config *cfg = config_open(o->config_path);
+	const char *s;
+	long long n;
+	if (!o->given.host && (s = config_string(cfg, "broker.host")))
+		o->host = s;
+	if (!o->given.port && config_integer(cfg, "broker.port", &n))
+		o->port = (int)n;
+	if (!o->given.id && (s = config_string(cfg, "broker.id"))) {
+		if (mosquitto_validate_utf8(s, (int)strlen(s)) != MOSQ_ERR_SUCCESS)
+			die(EXIT_CONFIG, "%s: key broker.id: %s: not a valid client id",
+			    config_where(cfg, "broker.id"), s);
+		o->client_id = s;
+	}
+	if (!o->given.protocol && (s = config_string(cfg, "broker.protocol_version")))
+		protocol_version(s, &o->protocol); /* the table admits only the valid words */
+	if (!o->given.keepalive && config_integer(cfg, "broker.keepalive", &n))
+		o->keepalive = (int)n;
+	if (!o->given.ca) {
+		o->cafile = config_string(cfg, "broker.cafile");
+		o->capath = config_string(cfg, "broker.capath");
+	}
+	/* A certificate and key named on the command line never take the file's passphrase. */
+	if (!o->given.tls_identity) {
+		o->cert = config_string(cfg, "broker.cert");
+		o->key = config_string(cfg, "broker.key");
+		if (o->key && !o->given.pass && (s = config_string(cfg, "broker.passfile")))
+			o->pass.file = s;
+	}
+	if (!o->given.tls_version && (s = config_string(cfg, "broker.tls_version")))
+		tls_version(s, &o->tls_min_version);
+	if (!o->given.insecure)
+		config_boolean(cfg, "broker.insecure", &o->insecure);
+	if (!o->given.retry_for && config_integer(cfg, "broker.retry_for", &n))
+		o->retry_for = n;
+	return cfg;
 }
 
 /* TLS material */

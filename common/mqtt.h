@@ -21,6 +21,7 @@
 
 #include <mosquitto.h>
 
+#include "config.h"
 #include "keys.h"
 #include "options.h"
 
@@ -32,6 +33,7 @@ enum {
 	OPT_TLS_VERSION,
 	OPT_INSECURE,
 	OPT_RETRY_FOR,
+	OPT_CONFIG,
 	OPT_FIRST_CLIENT_OPTION, /* the programs number their own long options from here */
 };
 
@@ -50,6 +52,7 @@ enum {
 	{"tls-version", required_argument, NULL, OPT_TLS_VERSION},                                  \
 	{"insecure", no_argument, NULL, OPT_INSECURE},                                              \
 	{"retry-for", required_argument, NULL, OPT_RETRY_FOR},                                      \
+	{"config", required_argument, NULL, OPT_CONFIG},                                            \
 	PASSPHRASE_LONG_OPTIONS
 
 /* The --help text of the shared options, part of each program's usage text. */
@@ -85,12 +88,26 @@ struct mqtt_options {
 	bool insecure;
 	bool debug;
 	long long retry_for; /* seconds to keep trying to reach the broker; < 0: for ever */
+	const char *config_path; /* --config FILE, or NULL */
+	/* What the command line gave: the configuration file does not override it. */
+	struct {
+		bool host, port, id, protocol, keepalive, ca, tls_identity, pass, tls_version, insecure,
+			retry_for;
+	} given;
 };
 
 /* Defaults; each program chooses how long it keeps trying to reach the broker. */
 void mqtt_options_init(struct mqtt_options *o, long long retry_for);
 /* Handle one shared option; false if opt is not one. Dies with EXIT_USAGE on a bad value. */
 bool mqtt_option(struct mqtt_options *o, int opt, const char *arg);
+/*
+ * After the command line: read the configuration (--config, $SMQTT_CONFIG or
+ * the default files) and take the broker.* keys for what the command line did
+ * not give. --cafile and --capath are taken as a group, and so are --cert,
+ * --key and the passphrase options. Dies with EXIT_CONFIG on a bad file or
+ * value. The options then point into the result: config_free() it last.
+ */
+struct config *mqtt_options_config(struct mqtt_options *o);
 
 /* What a program wants from its session with the broker. */
 struct mqtt_session {

@@ -98,13 +98,13 @@ _smqtt()
 	smqtt-pub | smqtt-sub)
 		options='-t --topic -q --qos -h --host -p --port -i --id -V --protocol-version
 			-k --keepalive --cafile --capath --cert --key --passfile --passenv --passfd
-			--tls-version --insecure --retry-for -d --debug --help --version'
+			--tls-version --insecure --retry-for -d --debug --config --help --version'
 		if [[ $program == smqtt-pub ]]; then
 			options+=' --inflight'
 		else
 			options+=' -C --count -W --timeout -v --verbose --session-expiry'
 		fi
-		file_options='--cafile --cert --key --passfile'
+		file_options='--cafile --cert --key --passfile --config'
 		env_options='--passenv'
 		free_options='-t --topic -h --host -p --port -i --id -k --keepalive --passfd --retry-for
 			--inflight -C --count -W --timeout --session-expiry'
