@@ -277,18 +277,11 @@ struct worker {
 	EVP_PKEY_CTX *keygen; /* one per thread: contexts are not shared */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void show_progress(struct batch *b, bool final)
 {
 	if (!b->progress)
 		return;
-	long long now = now_ms();
+	long long now = monotonic_ms();
 	if (!final && now - b->progress_at_ms < 200)
 		return;
 	b->progress_at_ms = now;
@@ -565,7 +558,7 @@ static int issue_devices(struct settings *s)
 	b.seen = devmap_new();
 	b.jobs = xcalloc(CHUNK_DEVICES, sizeof *b.jobs);
 	b.progress = isatty(STDERR_FILENO);
-	b.started_ms = now_ms();
+	b.started_ms = monotonic_ms();
 	for (int t = 0; t < b.threads; t++)
 		workers[t] = (struct worker){.b = &b, .index = t, .keygen = new_keygen(s->type)};
 

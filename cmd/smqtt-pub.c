@@ -272,7 +272,7 @@ static void publish_stream(struct publisher *p, struct line_reader *in)
 			break;
 		if (!input_done && stop_requested()) {
 			input_done = true;
-			stop_deadline = mqtt_now_ms() + STOP_GRACE_MS;
+			stop_deadline = monotonic_ms() + STOP_GRACE_MS;
 		}
 		if (p->output_closed)
 			input_done = true;
@@ -283,7 +283,7 @@ static void publish_stream(struct publisher *p, struct line_reader *in)
 			p->output_closed = true;
 		if (input_done && p->outstanding == 0)
 			break;
-		if (stop_deadline >= 0 && mqtt_now_ms() >= stop_deadline)
+		if (stop_deadline >= 0 && monotonic_ms() >= stop_deadline)
 			break;
 		bool want_input = mqtt_link_state(p->link) == MQTT_UP && !input_done && p->outstanding < p->window;
 		struct pollfd input = {.fd = want_input ? STDIN_FILENO : -1, .events = POLLIN};

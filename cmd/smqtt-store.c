@@ -73,13 +73,6 @@ struct sink {
 	unsigned long long stored, duplicates, rejected, gaps, missing;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void commit(struct sink *k, unsigned long long last_line)
 {
 	if (!store_commit(k->store))
@@ -135,7 +128,7 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 	}
 	if (!store_in_transaction(k->store)) {
 		store_begin(k->store);
-		k->deadline_ms = now_ms() + k->wait_ms;
+		k->deadline_ms = monotonic_ms() + k->wait_ms;
 		k->first_pending_line = lineno;
 	}
 	uint64_t *last = last_seq_of(k, &f);
@@ -147,7 +140,7 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 	k->pending++;
 	track_sequence(k, lineno, &f, last);
 	/* Input that never pauses must not hold rows back longer than -w either. */
-	if (k->pending >= k->batch_rows || now_ms() >= k->deadline_ms)
+	if (k->pending >= k->batch_rows || monotonic_ms() >= k->deadline_ms)
 		commit(k, lineno);
 }
 
@@ -165,7 +158,7 @@ static void store_stream(struct sink *k)
 	while (!stop_requested()) {
 		int timeout = -1;
 		if (store_in_transaction(k->store)) {
-			long long left = k->deadline_ms - now_ms();
+			long long left = k->deadline_ms - monotonic_ms();
 			timeout = left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 		}
 		enum line_status st = line_read(&in, &line, &len, timeout);

@@ -180,13 +180,13 @@ static void on_subscribed(void *ctx, int mid, int count, const int *granted)
 /* Returns true when the messages written may be acknowledged and the session closed normally. */
 static bool subscribe_stream(struct subscriber *s, long long timeout)
 {
-	long long deadline = timeout ? mqtt_now_ms() + timeout * 1000 : -1;
+	long long deadline = timeout ? monotonic_ms() + timeout * 1000 : -1;
 	for (;;) {
 		if (stop_requested() || mqtt_link_state(s->link) == MQTT_FAILED)
 			return true;
 		int wait = -1;
 		if (deadline >= 0) {
-			long long left = deadline - mqtt_now_ms();
+			long long left = deadline - monotonic_ms();
 			if (left <= 0)
 				return true;
 			wait = left > 1000 ? 1000 : (int)left;

@@ -90,13 +90,6 @@ struct verifier {
 	struct counts n;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void hold(struct pending *p, const char *line, size_t len)
 {
 	if (p->len + len + 1 > p->cap) {
@@ -106,7 +99,7 @@ static void hold(struct pending *p, const char *line, size_t len)
 		p->text = xrealloc(p->text, p->cap);
 	}
 	if (p->frames == 0)
-		p->since_ms = now_ms();
+		p->since_ms = monotonic_ms();
 	memcpy(p->text + p->len, line, len);
 	p->text[p->len + len] = '\n';
 	p->len += len + 1;
@@ -183,7 +176,7 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 	trust_accept(v->trust, d, f.seq, digest);
 	v->n.verified++;
 	hold(&v->out, line, len);
-	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || now_ms() - v->out.since_ms >= RELEASE_MS)
+	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
 		return release(v);
 	return true;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,11 +266,48 @@ struct signing_key {
 	enum key_type type;
 	EVP_PKEY_CTX *ctx;  /* ECDSA: one context reused for every digest */
 	EVP_MD_CTX *mdctx;  /* Ed25519: one-shot interface */
-	BIGNUM *order;      /* ECDSA: group order n and n/2 for low-S */
-	BIGNUM *half_order;
-	BIGNUM *scratch;
+	const BIGNUM *order; /* ECDSA: group order n and n/2 for low-S, shared per curve */
+	const BIGNUM *half_order;
 	bool for_signing;
 };
+
+/*
+ * The order n and n/2 of each supported curve, computed once: a verifier may
+ * hold a hundred thousand keys, and building an EC_GROUP per key to read n
+ * cost time and memory for nothing.
+ */
+static struct curve_order {
+	BIGNUM *order, *half_order;
+} curve_orders[2]; /* P-256, P-384 */
+static pthread_once_t curve_orders_once = PTHREAD_ONCE_INIT;
+
+static void compute_curve_orders(void)
+{
+	const int nids[2] = {NID_X9_62_prime256v1, NID_secp384r1};
+	for (int i = 0; i < 2; i++) {
+		EC_GROUP *group = EC_GROUP_new_by_curve_name(nids[i]);
+		struct curve_order *c = &curve_orders[i];
+		c->order = group ? BN_dup(EC_GROUP_get0_order(group)) : NULL;
+		c->half_order = c->order ? BN_dup(c->order) : NULL;
+		EC_GROUP_free(group);
+		if (!c->half_order || !BN_rshift1(c->half_order, c->order))
+			die_ssl(EXIT_SYSTEM, "setting up ECDSA");
+	}
+}
+
+static void free_curve_orders(void)
+{
+	for (int i = 0; i < 2; i++) {
+		BN_free(curve_orders[i].order);
+		BN_free(curve_orders[i].half_order);
+	}
+}
+
+static void init_curve_orders(void)
+{
+	compute_curve_orders();
+	atexit(free_curve_orders);
+}
 
 struct signing_key *signing_key_new(EVP_PKEY *pkey, bool for_signing)
 {
@@ -284,14 +322,10 @@ struct signing_key *signing_key_new(EVP_PKEY *pkey, bool for_signing)
 			die_ssl(EXIT_SYSTEM, "setting up Ed25519");
 		return k;
 	}
-	int nid = k->type == KEY_P256 ? NID_X9_62_prime256v1 : NID_secp384r1;
-	EC_GROUP *group = EC_GROUP_new_by_curve_name(nid);
-	k->order = group ? BN_dup(EC_GROUP_get0_order(group)) : NULL;
-	k->half_order = k->order ? BN_dup(k->order) : NULL;
-	k->scratch = BN_new();
-	EC_GROUP_free(group);
-	if (!k->half_order || !k->scratch || !BN_rshift1(k->half_order, k->order))
-		die_ssl(EXIT_SYSTEM, "setting up ECDSA");
+	pthread_once(&curve_orders_once, init_curve_orders);
+	const struct curve_order *c = &curve_orders[k->type == KEY_P256 ? 0 : 1];
+	k->order = c->order;
+	k->half_order = c->half_order;
 	k->ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
 	if (!k->ctx || (for_signing ? EVP_PKEY_sign_init(k->ctx) : EVP_PKEY_verify_init(k->ctx)) <= 0)
 		die_ssl(EXIT_SYSTEM, "setting up ECDSA");
@@ -304,9 +338,6 @@ void signing_key_free(struct signing_key *k)
 		return;
 	EVP_PKEY_CTX_free(k->ctx);
 	EVP_MD_CTX_free(k->mdctx);
-	BN_free(k->order);
-	BN_free(k->half_order);
-	BN_free(k->scratch);
 	EVP_PKEY_free(k->pkey);
 	free(k);
 }

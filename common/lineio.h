@@ -60,4 +60,7 @@ void output_init(void);
 void stop_on_signals(void);
 bool stop_requested(void);
 
+/* Milliseconds on the monotonic clock, for timeouts and rates. */
+long long monotonic_ms(void);
+
 #endif

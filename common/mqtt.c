@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "error.h"
+#include "lineio.h"
 #include "x509.h"
 
 /* Reconnection backoff: doubles from the first delay up to the last. */
@@ -58,13 +59,6 @@ struct mqtt_link {
 	struct failure_clues why;
 	int exit_code;
 };
-
-long long mqtt_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Options */
 
@@ -416,7 +410,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
 			l->why.connack = rc;
 		return;
 	}
-	long long now = mqtt_now_ms();
+	long long now = monotonic_ms();
 	if (l->outage_started >= 0)
 		warnx("broker %s: %s after %.1f s", l->address, l->ever_up ? "reconnected" : "connected",
 		      (double)(now - l->outage_started) / 1000);
@@ -719,7 +713,7 @@ static void link_down(struct mqtt_link *l, int rc, int err)
 	int code;
 	explain(l, rc, err, reason, sizeof reason, &fatal, &code);
 	bool was_up = l->state == MQTT_UP;
-	long long now = mqtt_now_ms();
+	long long now = monotonic_ms();
 	if (was_up && now - l->up_since >= STABLE_MS) {
 		l->backoff_ms = BACKOFF_FIRST_MS;
 		l->quick_closes = 0;
@@ -781,7 +775,7 @@ static void link_connect(struct mqtt_link *l)
 	clear_clues(&l->why);
 	l->dropped = false;
 	l->state = MQTT_CONNECTING;
-	l->attempt_started = mqtt_now_ms();
+	l->attempt_started = monotonic_ms();
 	mosquitto_property *props = NULL;
 	if (o->protocol == MQTT_PROTOCOL_V5 && l->session.persistent)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, l->session.session_expiry);
@@ -800,7 +794,7 @@ static void link_connect(struct mqtt_link *l)
 
 void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 {
-	long long now = mqtt_now_ms();
+	long long now = monotonic_ms();
 	if (l->state == MQTT_DOWN && now >= l->next_attempt)
 		link_connect(l);
 	if (l->state == MQTT_CONNECTING && now - l->attempt_started > (long long)l->opt->keepalive * 1000)
@@ -857,8 +851,8 @@ void mqtt_link_close(struct mqtt_link *l)
 {
 	if (l->state == MQTT_UP && mosquitto_disconnect_v5(l->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL) == 0) {
 		/* Write what is queued, DISCONNECT last; libmosquitto closes the socket after it. */
-		long long deadline = mqtt_now_ms() + 2000;
-		while (mosquitto_socket(l->mosq) >= 0 && mosquitto_want_write(l->mosq) && mqtt_now_ms() < deadline) {
+		long long deadline = monotonic_ms() + 2000;
+		while (mosquitto_socket(l->mosq) >= 0 && mosquitto_want_write(l->mosq) && monotonic_ms() < deadline) {
 			if (mosquitto_loop_write(l->mosq, 1) != MOSQ_ERR_SUCCESS)
 				break;
 			struct pollfd p = {.fd = mosquitto_socket(l->mosq), .events = POLLOUT};

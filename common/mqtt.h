@@ -179,7 +179,5 @@ bool mqtt_subscribe(struct mqtt_link *l, char *const *filters, int count, int qo
 /* Print a line on stderr when -d was given. */
 void mqtt_debug(const struct mqtt_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Wall-clock-independent milliseconds, for timeouts. */
-long long mqtt_now_ms(void);
 
 #endif
