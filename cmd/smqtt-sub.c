@@ -291,8 +291,11 @@ int main(int argc, char **argv)
 	struct mqtt_session session = {
 		.persistent = session_expiry > 0,
 		.session_expiry = (unsigned)session_expiry,
-		/* With -C, one message at a time, so that none beyond the count reaches us. */
-		.receive_maximum = s.count ? 1 : RECEIVE_MAXIMUM,
+		/*
+		 * With -C, no more in flight than the count, so that with a smaller
+		 * count none beyond it reaches us (see "Counting" in the manual).
+		 */
+		.receive_maximum = s.count && s.count < RECEIVE_MAXIMUM ? (int)s.count : RECEIVE_MAXIMUM,
 		.fresh_per_connection = false,
 	};
 	struct mqtt_handlers handlers = {

@@ -96,6 +96,26 @@ start_sub() {
 	[ -z "$output" ] || fail "got: $output"
 }
 
+@test "smqtt-sub: -C above the receive maximum stops at the count and loses nothing queued behind it" {
+	broker_setup ABC
+	frames ABC 2500
+	# Open the persistent session, then publish while it is away.
+	run sub_as collector -t 'smqtt/+/frames' -W 1
+	assert_status 0
+	pub_as ABC < ABC.frames > /dev/null
+	run sub_as collector -t 'smqtt/+/frames' -C 1200 -W 60
+	assert_status 0
+	printf '%s\n' "$output" > first
+	[ "$(lines first)" -eq 1200 ] || fail "-C 1200 wrote $(lines first) lines"
+	cmp first <(head -n 1200 ABC.frames) || fail "the first run did not get the first 1200 frames in order"
+	# The rest comes to the next run; repeats of the last ones are allowed, losses are not.
+	run sub_as collector -t 'smqtt/+/frames' -W 5
+	assert_status 0
+	printf '%s\n' "$output" > second
+	cmp <(sort -u first second) <(sort -u ABC.frames) || fail "frames were lost between the two runs"
+	[ "$(lines second)" -le 2300 ] || fail "the second run repeated $(($(lines second) - 1300)) frames"
+}
+
 @test "smqtt-sub: a shared subscription splits the load between subscribers" {
 	broker_setup ABC
 	frames ABC 200
