@@ -341,6 +341,13 @@ static SSL_CTX *tls_context_new(struct mqtt_link *l)
 		snprintf(l->ca_source, sizeof l->ca_source, "the system's CA certificates; see --cafile");
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_broker);
+	/*
+	 * Read as much as the socket holds in one system call, not a record
+	 * header and then its body: a stream of small acknowledgements or
+	 * messages is then a few reads, not two per packet. What is read ahead
+	 * is not visible to poll(): mqtt_link_wait() asks OpenSSL first.
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_info_callback(ctx, watch_alerts);
 	if (!o->insecure) {
 		/* Each SSL inherits this from the context: the broker's certificate must name the host we dial. */
@@ -767,6 +774,52 @@ static void check(struct mqtt_link *l, int rc)
 		link_down(l, rc, err);
 }
 
+/*
+ * libmosquitto hands every packet to SSL_write() on its own, so a stream of
+ * small messages cost one write(2) per message. A buffer between TLS and
+ * the socket gathers the records of a burst; tls_flush() sends them once the
+ * burst is queued. Without the buffer (if it cannot be set up) every record
+ * is written at once, as before: slower, not wrong.
+ */
+#define TLS_WRITE_BUFFER (64 * 1024)
+
+static void tls_buffer_writes(struct mqtt_link *l)
+{
+	SSL *ssl = mosquitto_ssl_get(l->mosq);
+	BIO *sock = ssl ? SSL_get_wbio(ssl) : NULL;
+	if (!sock || BIO_method_type(sock) != BIO_TYPE_SOCKET)
+		return;
+	BIO *buf = BIO_new(BIO_f_buffer());
+	if (!buf || BIO_set_write_buffer_size(buf, TLS_WRITE_BUFFER) <= 0 || !BIO_up_ref(sock)) {
+		BIO_free(buf);
+		ERR_clear_error();
+		return;
+	}
+	/* The socket stays the read side; the chain owns the reference taken above. */
+	SSL_set0_wbio(ssl, BIO_push(buf, sock));
+}
+
+/* Bytes of TLS records buffered and not yet written to the socket. */
+static bool tls_unflushed(const struct mqtt_link *l)
+{
+	SSL *ssl = l->mosq && mosquitto_socket(l->mosq) >= 0 ? mosquitto_ssl_get(l->mosq) : NULL;
+	BIO *w = ssl ? SSL_get_wbio(ssl) : NULL;
+	return w && BIO_wpending(w) > 0;
+}
+
+static void tls_flush(struct mqtt_link *l)
+{
+	if ((l->state != MQTT_UP && l->state != MQTT_CONNECTING) || !tls_unflushed(l))
+		return;
+	BIO *w = SSL_get_wbio(mosquitto_ssl_get(l->mosq));
+	errno = 0;
+	if (BIO_flush(w) <= 0 && !BIO_should_retry(w)) {
+		int err = errno;
+		ERR_clear_error();
+		link_down(l, MOSQ_ERR_ERRNO, err ? err : EPIPE);
+	}
+}
+
 static void link_connect(struct mqtt_link *l)
 {
 	const struct mqtt_options *o = l->opt;
@@ -789,7 +842,9 @@ static void link_connect(struct mqtt_link *l)
 	if (rc != MOSQ_ERR_SUCCESS) {
 		errno = err;
 		check(l, rc);
+		return;
 	}
+	tls_buffer_writes(l);
 }
 
 void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
@@ -805,7 +860,7 @@ void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 	int sock = (l->state == MQTT_UP || l->state == MQTT_CONNECTING) ? mosquitto_socket(l->mosq) : -1;
 	if (sock >= 0) {
 		fds[n] = (struct pollfd){.fd = sock, .events = POLLIN};
-		if (mosquitto_want_write(l->mosq))
+		if (mosquitto_want_write(l->mosq) || tls_unflushed(l))
 			fds[n].events |= POLLOUT;
 		sock_at = n++;
 	}
@@ -822,6 +877,11 @@ void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 		wait = l->next_attempt - now < wait ? l->next_attempt - now : wait;
 	if (wait < 0)
 		wait = 0;
+	/* Records OpenSSL has read ahead are ready now, whatever poll() says of the socket. */
+	SSL *ssl = sock >= 0 ? mosquitto_ssl_get(l->mosq) : NULL;
+	bool buffered = ssl && SSL_has_pending(ssl);
+	if (buffered)
+		wait = 0;
 	int ready = poll(fds, (nfds_t)n, (int)wait);
 	if (ready < 0) {
 		if (errno == EINTR)
@@ -832,12 +892,14 @@ void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 		fd->revents = fds[fd_at].revents;
 	/* Reading also carries the TLS handshake on, whichever way it waits. */
 	short progress = POLLIN | POLLERR | POLLHUP | (l->state == MQTT_CONNECTING ? POLLOUT : 0);
-	if (sock_at >= 0 && (fds[sock_at].revents & progress))
+	if (sock_at >= 0 && (buffered || (fds[sock_at].revents & progress)))
 		check(l, mosquitto_loop_read(l->mosq, 1));
 	if (l->state == MQTT_UP || l->state == MQTT_CONNECTING) {
 		int rc = mosquitto_loop_misc(l->mosq);
 		check(l, rc == MOSQ_ERR_NO_CONN ? MOSQ_ERR_SUCCESS : rc);
 	}
+	/* What reading or keeping alive produced (a PINGREQ, a TLS alert) goes out now. */
+	tls_flush(l);
 }
 
 void mqtt_link_write(struct mqtt_link *l)
@@ -845,6 +907,7 @@ void mqtt_link_write(struct mqtt_link *l)
 	if ((l->state == MQTT_UP || l->state == MQTT_CONNECTING) && mosquitto_socket(l->mosq) >= 0 &&
 	    mosquitto_want_write(l->mosq))
 		check(l, mosquitto_loop_write(l->mosq, 1));
+	tls_flush(l);
 }
 
 void mqtt_link_close(struct mqtt_link *l)
@@ -852,11 +915,15 @@ void mqtt_link_close(struct mqtt_link *l)
 	if (l->state == MQTT_UP && mosquitto_disconnect_v5(l->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL) == 0) {
 		/* Write what is queued, DISCONNECT last; libmosquitto closes the socket after it. */
 		long long deadline = monotonic_ms() + 2000;
-		while (mosquitto_socket(l->mosq) >= 0 && mosquitto_want_write(l->mosq) && monotonic_ms() < deadline) {
-			if (mosquitto_loop_write(l->mosq, 1) != MOSQ_ERR_SUCCESS)
+		while (mosquitto_socket(l->mosq) >= 0 && (mosquitto_want_write(l->mosq) || tls_unflushed(l)) &&
+		       monotonic_ms() < deadline) {
+			if (mosquitto_want_write(l->mosq) && mosquitto_loop_write(l->mosq, 1) != MOSQ_ERR_SUCCESS)
+				break;
+			SSL *ssl = mosquitto_socket(l->mosq) >= 0 ? mosquitto_ssl_get(l->mosq) : NULL;
+			if (ssl && BIO_flush(SSL_get_wbio(ssl)) <= 0 && !BIO_should_retry(SSL_get_wbio(ssl)))
 				break;
 			struct pollfd p = {.fd = mosquitto_socket(l->mosq), .events = POLLOUT};
-			if (p.fd >= 0 && mosquitto_want_write(l->mosq))
+			if (p.fd >= 0 && (mosquitto_want_write(l->mosq) || tls_unflushed(l)))
 				poll(&p, 1, 100);
 		}
 	}
