@@ -35,6 +35,7 @@ static const struct config_key keys[] = {
 	{"broker.passfile", CONFIG_PATH, 0, 0, NULL},
 	{"broker.tls_version", CONFIG_WORD, 0, 0, tls_versions},
 	{"broker.insecure", CONFIG_BOOLEAN, 0, 0, NULL},
+	{"broker.tls", CONFIG_BOOLEAN, 0, 0, NULL},
 	{"broker.retry_for", CONFIG_INTEGER, 0, 100LL * 365 * 86400, NULL},
 	{"device.id", CONFIG_STRING, 0, 0, NULL},
 	{"device.key", CONFIG_PATH, 0, 0, NULL},

@@ -159,6 +159,10 @@ bool mqtt_option(struct mqtt_options *o, int opt, const char *arg)
 	case OPT_CONFIG:
 		o->config_path = arg;
 		return true;
+	case OPT_NO_TLS:
+		o->plain = true;
+		o->given.plain = true;
+		return true;
 	default:
 		if (!passphrase_option(&o->pass, opt, arg))
 			return false;
@@ -203,6 +207,21 @@ struct config *mqtt_options_config(struct mqtt_options *o)
 		config_boolean(cfg, "broker.insecure", &o->insecure);
 	if (!o->given.retry_for && config_integer(cfg, "broker.retry_for", &n))
 		o->retry_for = n;
+	bool tls;
+	if (!o->given.plain && config_boolean(cfg, "broker.tls", &tls))
+		o->plain = !tls;
+	if (o->plain) {
+		/* The file's TLS keys are for when TLS is on; TLS flags with --no-tls are refused later. */
+		if (!o->given.ca)
+			o->cafile = o->capath = NULL;
+		if (!o->given.tls_identity) {
+			o->cert = o->key = NULL;
+			if (!o->given.pass)
+				o->pass = (struct passphrase_source)PASSPHRASE_SOURCE_NONE;
+		}
+		if (!o->given.port && !config_integer(cfg, "broker.port", &n))
+			o->port = 1883;
+	}
 	return cfg;
 }
 
@@ -383,7 +402,7 @@ static char *settle_client_id(struct mqtt_link *l)
 	if (l->opt->client_id)
 		return xstrdup(l->opt->client_id);
 	char cn[256];
-	X509 *cert = l->opt->cert ? SSL_CTX_get0_certificate(l->tls) : NULL;
+	X509 *cert = l->opt->cert && l->tls ? SSL_CTX_get0_certificate(l->tls) : NULL;
 	if (!cert)
 		die(EXIT_USAGE, "no client id: give -i CLIENTID, or a client certificate with --cert and --key");
 	if (!x509_common_name(cert, cn, sizeof cn) || mosquitto_validate_utf8(cn, (int)strlen(cn)) != MOSQ_ERR_SUCCESS)
@@ -501,8 +520,10 @@ static struct mosquitto *instance_new(struct mqtt_link *l)
 		die(EXIT_SYSTEM, "creating an MQTT client: %s", strerror(errno));
 	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, o->protocol);
 	/* Our SSL_CTX as is: libmosquitto's defaults would replace our verification. */
-	mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, l->tls);
-	mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+	if (l->tls) {
+		mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, l->tls);
+		mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+	}
 	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	if (l->session.send_maximum > 0)
 		mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, l->session.send_maximum);
@@ -522,7 +543,12 @@ static struct mosquitto *instance_new(struct mqtt_link *l)
 struct mqtt_link *mqtt_link_new(const struct mqtt_options *o, const struct mqtt_session *s,
 				const struct mqtt_handlers *h, void *ctx)
 {
-	if (!o->cert != !o->key)
+	if (o->plain && (o->given.ca || o->given.tls_identity || o->given.pass || o->given.tls_version || o->given.insecure))
+		die(EXIT_USAGE, "--no-tls (or broker.tls: false): the TLS options --cafile, --capath, --cert, --key, "
+				"--passfile, --passenv, --passfd, --tls-version and --insecure do not apply");
+	if (o->plain && !o->client_id)
+		die(EXIT_USAGE, "--no-tls: no client id: give -i CLIENTID");
+	if (!o->cert != !o->key && !o->plain)
 		die(EXIT_USAGE, "give --cert and --key together");
 	if ((o->pass.file || o->pass.env || o->pass.fd >= 0) && !o->key)
 		die(EXIT_USAGE, "a passphrase option was given without --key");
@@ -535,9 +561,11 @@ struct mqtt_link *mqtt_link_new(const struct mqtt_options *o, const struct mqtt_
 	l->handlers = *h;
 	l->ctx = ctx;
 	snprintf(l->address, sizeof l->address, strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host, o->port);
-	l->tls = tls_context_new(l);
+	l->tls = o->plain ? NULL : tls_context_new(l);
 	l->client_id = settle_client_id(l);
-	if (o->insecure)
+	if (o->plain)
+		warnx("warning: --no-tls: the connection to %s is neither encrypted nor authenticated", l->address);
+	else if (o->insecure)
 		warnx("warning: --insecure: not checking that the broker's certificate names %s", o->host);
 	l->state = MQTT_DOWN;
 	l->backoff_ms = BACKOFF_FIRST_MS;
@@ -699,6 +727,10 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 			snprintf(buf, len, "connection lost: TLS: %s", why->tls);
 		else if (rc == MOSQ_ERR_ERRNO && (why->saved_errno || err))
 			snprintf(buf, len, "%s", strerror(why->saved_errno ? why->saved_errno : err));
+		else if ((rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_SUCCESS) && o->plain &&
+			 l->state == MQTT_CONNECTING)
+			snprintf(buf, len, "connection closed by the broker before it answered CONNECT "
+					   "(--no-tls: is this a TLS listener?)");
 		else if (rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_SUCCESS)
 			snprintf(buf, len, "connection closed by the broker");
 		else

@@ -34,6 +34,7 @@ enum {
 	OPT_INSECURE,
 	OPT_RETRY_FOR,
 	OPT_CONFIG,
+	OPT_NO_TLS,
 	OPT_FIRST_CLIENT_OPTION, /* the programs number their own long options from here */
 };
 
@@ -53,13 +54,14 @@ enum {
 	{"insecure", no_argument, NULL, OPT_INSECURE},                                              \
 	{"retry-for", required_argument, NULL, OPT_RETRY_FOR},                                      \
 	{"config", required_argument, NULL, OPT_CONFIG},                                            \
+	{"no-tls", no_argument, NULL, OPT_NO_TLS},                                                  \
 	PASSPHRASE_LONG_OPTIONS
 
 /* The --help text of the shared options, part of each program's usage text. */
 #define MQTT_OPTIONS_HELP                                                                          \
 	"Broker and TLS:\n"                                                                         \
 	"  -h, --host HOST           broker host name or address (default localhost)\n"            \
-	"  -p, --port PORT           broker port (default 8883)\n"                                  \
+	"  -p, --port PORT           broker port (default 8883; 1883 with --no-tls)\n"              \
 	"  -i, --id CLIENTID         MQTT client id (default: the CN of --cert)\n"                  \
 	"  -V, --protocol-version V  5 (default) or 311\n"                                          \
 	"  -k, --keepalive SECONDS   keepalive interval (default 60)\n"                             \
@@ -74,6 +76,8 @@ enum {
 	"      --tls-version VER     lowest TLS version: tlsv1.2 (default) or tlsv1.3\n"           \
 	"      --insecure            do not check that the broker's certificate names\n"            \
 	"                            HOST (the chain is still verified); warns\n"                   \
+	"      --no-tls              plain TCP: no encryption, no certificates on either\n"         \
+	"                            side, client id from -i; warns\n"                              \
 	"  -d, --debug               print the MQTT conversation on stderr\n"
 
 struct mqtt_options {
@@ -86,13 +90,14 @@ struct mqtt_options {
 	struct passphrase_source pass;
 	int tls_min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
 	bool insecure;
+	bool plain; /* --no-tls: MQTT over plain TCP */
 	bool debug;
 	long long retry_for; /* seconds to keep trying to reach the broker; < 0: for ever */
 	const char *config_path; /* --config FILE, or NULL */
 	/* What the command line gave: the configuration file does not override it. */
 	struct {
 		bool host, port, id, protocol, keepalive, ca, tls_identity, pass, tls_version, insecure,
-			retry_for;
+			retry_for, plain;
 	} given;
 };
 

@@ -98,7 +98,7 @@ _smqtt()
 	smqtt-pub | smqtt-sub)
 		options='-t --topic -q --qos -h --host -p --port -i --id -V --protocol-version
 			-k --keepalive --cafile --capath --cert --key --passfile --passenv --passfd
-			--tls-version --insecure --retry-for -d --debug --config --help --version'
+			--tls-version --insecure --no-tls --retry-for -d --debug --config --help --version'
 		if [[ $program == smqtt-pub ]]; then
 			options+=' --inflight'
 		else

@@ -76,6 +76,13 @@ broker_write_config() {
 		log_type subscribe
 	EOF
 	cp "$REPO/examples/mosquitto/acl" "$BROKER_DIR/acl"
+	# BROKER_PLAIN=1: also a plain TCP listener on BROKER_TCP_PORT, where
+	# anonymous clients may use smqtt/# (for --no-tls tests and benchmarks).
+	if [ "${BROKER_PLAIN:-}" = 1 ]; then
+		BROKER_TCP_PORT=$(free_port) || return 1
+		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$BROKER_TCP_PORT" >> "$BROKER_DIR/mosquitto.conf"
+		{ printf 'topic readwrite smqtt/#\n'; cat "$REPO/examples/mosquitto/acl"; } > "$BROKER_DIR/acl"
+	fi
 	grep -q "^listener $BROKER_PORT 127.0.0.1\$" "$BROKER_DIR/mosquitto.conf" &&
 		grep -q "^acl_file $BROKER_DIR/acl\$" "$BROKER_DIR/mosquitto.conf" ||
 		fail "examples/mosquitto/mosquitto.conf no longer has the expected listener and acl_file lines"

@@ -97,6 +97,37 @@ lines() {
 	[ ! -s sub.err ] || fail "smqtt-sub: $(cat sub.err)"
 }
 
+@test "smqtt-pub, smqtt-sub: --no-tls speaks plain TCP with a warning; TLS options with it are usage errors" {
+	BROKER_PLAIN=1 broker_setup ABC
+	frames ABC 20
+	smqtt-sub --no-tls -p "$BROKER_TCP_PORT" -i plain-sub -t 'smqtt/+/frames' -C 20 -W 30 > received 2> sub.err 3>&- &
+	sub=$!
+	track "$sub"
+	wait_for "the plain subscription" '[ "$(subscriptions plain-sub)" -ge 1 ]'
+	smqtt-pub --no-tls -p "$BROKER_TCP_PORT" -i plain-pub -q 1 < ABC.frames > delivered 2> pub.err ||
+		fail "smqtt-pub --no-tls: status $?: $(cat pub.err)"
+	cmp delivered ABC.frames || fail "smqtt-pub --no-tls acknowledged other frames: $(cat delivered)"
+	wait "$sub" || fail "smqtt-sub --no-tls: $(cat sub.err)"
+	cmp received ABC.frames || fail "smqtt-sub --no-tls received other frames"
+	grep -q "warning: --no-tls: the connection to localhost:$BROKER_TCP_PORT is neither encrypted nor authenticated" pub.err ||
+		fail "no warning: $(cat pub.err)"
+	grep -q "warning: --no-tls" sub.err || fail "no warning: $(cat sub.err)"
+	# Without TLS there is no certificate to take the client id from.
+	run smqtt-pub --no-tls -p "$BROKER_TCP_PORT" < /dev/null
+	assert_status 2
+	assert_contains "--no-tls: no client id: give -i CLIENTID"
+	for args in "--cafile $PKI/ca.crt" "--cert $PKI/ABC.crt --key $PKI/ABC.key" "--tls-version tlsv1.3" "--insecure"; do
+		# shellcheck disable=SC2086
+		run smqtt-sub --no-tls -i x -t a $args < /dev/null
+		[ "$status" -eq 2 ] || fail "smqtt-sub --no-tls $args: status $status: $output"
+		assert_contains "the TLS options"
+	done
+	# The TLS listener still wants TLS: a plain client there gets a clear error, not a hang.
+	run smqtt-pub --no-tls -p "$BROKER_PORT" -i plain-pub --retry-for 0 < ABC.frames
+	[ "$status" -ne 0 ] || fail "a plain client was accepted on the TLS listener: $output"
+	assert_contains "broker localhost:$BROKER_PORT: connection closed by the broker before it answered CONNECT (--no-tls: is this a TLS listener?)"
+}
+
 @test "smqtt-pub: stdout is exactly the acknowledged frames; malformed lines are named and not published" {
 	broker_setup ABC
 	frames ABC 5
