@@ -14,7 +14,11 @@
 #   sub drain   msgs/s to drain N frames published at QoS 1 while the
 #               subscriber was away (persistent session, QoS 1 subscription):
 #               smqtt-sub vs mosquitto_sub -c (goal: ratio >= 1.0)
-#   plain TCP vs TLS is not measured: the broker helper has a TLS listener only.
+#   plain TCP   msgs/s of smqtt-pub -q 0 --no-tls vs mosquitto_pub -l -q 0 on
+#               the broker's plain listener, and what TLS costs (TLS / plain)
+#   broker CPU  seconds of CPU mosquitto spent on each pub run (from
+#               /proc/PID/stat): on 2 cores the broker itself bounds the rates,
+#               and its QoS 0 / QoS 1 CPU ratio bounds the QoS 1 / QoS 0 rate ratio
 #
 # Markdown table on stdout, also written to build/bench-mqtt.md.
 set -euo pipefail
@@ -76,8 +80,11 @@ expect_lines() {
 }
 
 say "PKI and mosquitto (TLS, loopback)"
-broker_setup "$DEV" > /dev/null
-say "broker on 127.0.0.1:$BROKER_PORT, pid $BROKER_PID"
+BROKER_PLAIN=1 broker_setup "$DEV" > /dev/null
+say "broker on 127.0.0.1:$BROKER_PORT (TLS) and :$BROKER_TCP_PORT (plain TCP), pid $BROKER_PID"
+TICKS=$(getconf CLK_TCK)
+# CPU seconds the broker has used so far (user + system).
+broker_cpu() { awk -v t="$TICKS" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$BROKER_PID/stat"; }
 tls_args "$DEV"
 PUB_TLS=("${TLS_ARGS[@]}")
 tls_args collector
@@ -100,18 +107,35 @@ smqtt-sub "${SUB_TLS[@]}" -i bench-smqtt-sub -q 1 -t 'smqtt/+/frames' -W 1 > /de
 mosquitto_sub "${SUB_TLS[@]}" -h localhost -i bench-mosquitto-sub -c -q 1 -t 'smqtt/+/frames' -E \
 	> /dev/null 2> msub.err || { cat msub.err >&2; die "mosquitto_sub could not open its session"; }
 
-q0=() mq0=() q1=() sub=() msub=()
+q0=() mq0=() q1=() sub=() msub=() p0=() mp0=() c0=() c1=()
 sent1=0 delivered1=0
 for ((r = 1; r <= REPS; r++)); do
 	say "run $r of $REPS: $N frames each"
 
-	t0=$EPOCHREALTIME
+	b0=$(broker_cpu) t0=$EPOCHREALTIME
 	smqtt-pub "${PUB_TLS[@]}" -q 0 < frames > delivered 2> pub.err ||
 		{ cat pub.err >&2; die "smqtt-pub -q 0 failed"; }
-	t1=$EPOCHREALTIME
+	t1=$EPOCHREALTIME b1=$(broker_cpu)
 	expect_lines "smqtt-pub -q 0" delivered "$N"
 	q0+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
-	say "  smqtt-pub -q 0      ${q0[-1]} msgs/s"
+	c0+=("$(elapsed "$b0" "$b1")")
+	say "  smqtt-pub -q 0      ${q0[-1]} msgs/s (broker CPU ${c0[-1]} s)"
+
+	t0=$EPOCHREALTIME
+	smqtt-pub --no-tls -p "$BROKER_TCP_PORT" -i bench-plain -q 0 < frames > delivered 2> pub.err ||
+		{ cat pub.err >&2; die "smqtt-pub --no-tls -q 0 failed"; }
+	t1=$EPOCHREALTIME
+	expect_lines "smqtt-pub --no-tls -q 0" delivered "$N"
+	p0+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  smqtt-pub plain     ${p0[-1]} msgs/s"
+
+	t0=$EPOCHREALTIME
+	mosquitto_pub -h localhost -p "$BROKER_TCP_PORT" -i bench-mplain -q 0 -t "$TOPIC" -l < frames 2> mpub.err ||
+		{ cat mpub.err >&2; die "mosquitto_pub -l (plain) failed"; }
+	t1=$EPOCHREALTIME
+	[ ! -s mpub.err ] || { cat mpub.err >&2; die "mosquitto_pub -l (plain) complained"; }
+	mp0+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  mosquitto_pub plain ${mp0[-1]} msgs/s"
 
 	t0=$EPOCHREALTIME
 	mosquitto_pub "${PUB_TLS[@]}" -h localhost -q 0 -t "$TOPIC" -l < frames 2> mpub.err ||
@@ -122,15 +146,16 @@ for ((r = 1; r <= REPS; r++)); do
 	say "  mosquitto_pub -l    ${mq0[-1]} msgs/s"
 
 	# QoS 1: these are the frames both subscribers then drain.
-	t0=$EPOCHREALTIME
+	b0=$(broker_cpu) t0=$EPOCHREALTIME
 	smqtt-pub "${PUB_TLS[@]}" -q 1 < frames > delivered 2> pub.err ||
 		{ cat pub.err >&2; die "smqtt-pub -q 1 failed"; }
-	t1=$EPOCHREALTIME
+	t1=$EPOCHREALTIME b1=$(broker_cpu)
+	c1+=("$(elapsed "$b0" "$b1")")
 	d=$(lines delivered)
 	sent1=$((sent1 + N)) delivered1=$((delivered1 + d))
 	[ "$d" -eq "$N" ] || die "smqtt-pub -q 1 delivered $d of $N frames"
 	q1+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
-	say "  smqtt-pub -q 1      ${q1[-1]} msgs/s"
+	say "  smqtt-pub -q 1      ${q1[-1]} msgs/s (broker CPU ${c1[-1]} s)"
 
 	t0=$EPOCHREALTIME
 	smqtt-sub "${SUB_TLS[@]}" -i bench-smqtt-sub -q 1 -t 'smqtt/+/frames' -C "$N" -W 120 > got 2> sub.err ||
@@ -164,6 +189,13 @@ r_q0=$(ratio "$m_q0" "$m_mq0")
 r_q1=$(ratio "$m_q1" "$m_q0")
 r_sub=$(ratio "$m_sub" "$m_msub")
 r_del=$(ratio "$delivered1" "$sent1")
+m_p0=$(median "${p0[@]}")
+m_mp0=$(median "${mp0[@]}")
+m_c0=$(median "${c0[@]}")
+m_c1=$(median "${c1[@]}")
+r_p0=$(ratio "$m_p0" "$m_mp0")
+r_tls=$(ratio "$m_q0" "$m_p0")
+r_cpu=$(ratio "$m_c0" "$m_c1")
 
 mkdir -p "$root/build"
 {
@@ -177,5 +209,7 @@ mkdir -p "$root/build"
 	echo "| pub QoS 1, delivered/sent on $N frames x $REPS | $delivered1/$sent1 | - | $r_del | 1.00 | $(atleast "$r_del" 1.0) |"
 	echo "| pub QoS 1, msgs/s, median of $REPS (anchor: smqtt-pub QoS 0) | $m_q1 | $m_q0 | $r_q1 | ratio >= 0.5 | $(atleast "$r_q1" 0.5) |"
 	echo "| sub, msgs/s draining $N QoS 1 frames queued in a persistent session, median of $REPS (anchor: mosquitto_sub -c) | $m_sub | $m_msub | $r_sub | ratio >= 1.0 | $(atleast "$r_sub" 1.0) |"
-	echo "| plain TCP vs TLS | - | - | - | - | skipped: the broker helper has a TLS listener only |"
+	echo "| pub QoS 0 over plain TCP, msgs/s, median of $REPS (anchor: mosquitto_pub -l -q 0, plain TCP) | $m_p0 | $m_mp0 | $r_p0 | ratio >= 1.0 | $(atleast "$r_p0" 1.0) |"
+	echo "| pub QoS 0, TLS rate / plain TCP rate (what TLS costs) | $m_q0 | $m_p0 | $r_tls | - | - |"
+	echo "| broker CPU s per $N frames, QoS 0 vs QoS 1 (bounds the QoS 1 / QoS 0 rate ratio on this machine) | $m_c0 | $m_c1 | $r_cpu | - | - |"
 } | tee "$root/build/bench-mqtt.md"
