@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "error.h"
 #include "frame.h"
 #include "lineio.h"
@@ -15,8 +16,8 @@
 #include "trust.h"
 
 static const char usage_text[] =
-	"usage: smqtt-verify [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
-	"       smqtt-verify -R REGISTRY [--cache DEVICES] [-r REJECTFILE]\n"
+	"usage: smqtt-verify [--config FILE] [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
+	"       smqtt-verify [--config FILE] -R REGISTRY [--cache DEVICES] [-r REJECTFILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and write the ones that verify, unchanged, to\n"
 	"stdout. Each rejected frame is reported on stderr as\n"
@@ -32,8 +33,16 @@ static const char usage_text[] =
 	"                           registry, and keep replay state in it across runs\n"
 	"      --cache DEVICES      with -R: devices kept in memory (default 100000)\n"
 	"  -r, --rejects FILE       also append each rejected line to FILE\n"
+	"      --config FILE        read settings (verify.cert, verify.pubkey,\n"
+	"                           registry.db, verify.rejects) from this YAML file\n"
 	"      --help               show this help\n"
 	"      --version            show the version\n"
+	"\n"
+	"Without --config, the file named by $SMQTT_CONFIG is read, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists. Options win over the file; trust is taken from the command line\n"
+	"or from the file as a group, and verify.cert and verify.pubkey take the place\n"
+	"of registry.db.\n"
 	"\n"
 	"A device may be given two keys (key rollover). With -R, a frame is written\n"
 	"out only once its sequence number is saved in the registry (in batches of\n"
@@ -47,7 +56,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION };
+enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG };
 
 static const struct option long_options[] = {
 	{"cert", required_argument, NULL, 'c'},
@@ -55,6 +64,7 @@ static const struct option long_options[] = {
 	{"registry", required_argument, NULL, 'R'},
 	{"cache", required_argument, NULL, OPT_CACHE},
 	{"rejects", required_argument, NULL, 'r'},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -223,7 +233,7 @@ int main(int argc, char **argv)
 {
 	struct verifier v = {0};
 	bool trusted = false;
-	const char *registry = NULL;
+	const char *registry = NULL, *config_path = NULL;
 	long long cache = TRUST_CACHE_DEFAULT;
 	bool cache_given = false;
 	int c;
@@ -255,6 +265,9 @@ int main(int argc, char **argv)
 		case 'r':
 			v.rejects_path = optarg;
 			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			trust_free(v.trust);
@@ -273,10 +286,37 @@ int main(int argc, char **argv)
 	}
 	if (registry && trusted)
 		die(EXIT_USAGE, "-R takes the place of -c and -p: give either a registry or trust files");
+	/* Flags win over the file; trust comes from one or the other, whole. */
+	struct config *cfg = config_open(config_path);
+	if (!registry && !trusted) {
+		const char *const *items;
+		size_t n = config_list(cfg, "verify.cert", &items);
+		for (size_t i = 0; i < n; i++, trusted = true)
+			trust_add_file(v.trust, NULL, items[i]);
+		n = config_list(cfg, "verify.pubkey", &items);
+		for (size_t i = 0; i < n; i++, trusted = true) {
+			/* "DEVICE=FILE", checked when the file was read */
+			const char *eq = strchr(items[i], '=');
+			char device[DEVICE_ID_MAX + 1];
+			size_t len = (size_t)(eq - items[i]);
+			if (len > DEVICE_ID_MAX)
+				die(EXIT_CONFIG, "%s: key verify.pubkey: %s: not a device id", config_where(cfg, "verify.pubkey"),
+				    items[i]);
+			memcpy(device, items[i], len);
+			device[len] = '\0';
+			trust_add_file(v.trust, device, eq + 1);
+		}
+		if (!trusted)
+			registry = config_string(cfg, "registry.db");
+	}
+	if (!v.rejects_path)
+		v.rejects_path = config_string(cfg, "verify.rejects");
 	if (cache_given && !registry)
 		die(EXIT_USAGE, "--cache is for -R REGISTRY");
 	if (!registry && !trusted) {
-		warnx("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY)");
+		config_free(cfg);
+		warnx("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY, or verify.cert, "
+		      "verify.pubkey or registry.db in the configuration)");
 		usage();
 	}
 	if (v.rejects_path && !(v.rejects = fopen(v.rejects_path, "a")))
@@ -295,5 +335,6 @@ int main(int argc, char **argv)
 		      v.n.duplicates);
 	frame_hasher_free(v.hasher);
 	trust_free(v.trust);
+	config_free(cfg);
 	return v.n.rejected ? EXIT_REJECTED : EXIT_OK;
 }

@@ -57,8 +57,8 @@ _smqtt()
 		free_options='-i --id --passfd'
 		;;
 	smqtt-verify)
-		options='-c --cert -p --pubkey -R --registry --cache -r --rejects --help --version'
-		file_options='-c --cert -R --registry -r --rejects'
+		options='-c --cert -p --pubkey -R --registry --cache -r --rejects --config --help --version'
+		file_options='-c --cert -R --registry -r --rejects --config'
 		free_options='-p --pubkey --cache'
 		# -p DEVICE=FILE: the device id is free-form, the file a file name.
 		if [[ -n $left ]] && ((left > 0)); then

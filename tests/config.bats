@@ -311,3 +311,48 @@ rows() {
 		printf '%s\n' "$keys" | grep -qFx "$key" || fail "smqtt.conf(5) documents $key, which is not in the table"
 	done
 }
+
+@test "config: smqtt-verify takes trust and the rejects file from the file; the command line's trust replaces it whole" {
+	load registry_helper
+	meter_setup
+	smqtt-keygen -k other.key > other.pub
+	meter_records 3 | smqtt-sign -k etc/m.key -i ABC -S m.seq > frames.txt
+	meter_records 2 XYZ | smqtt-sign -k other.key -i XYZ > other.txt
+	cat >> etc/smqtt.yaml <<-'EOF2'
+	verify:
+	  pubkey:
+	    - ABC=m.pub
+	  rejects: rejects.txt
+	EOF2
+	mkdir ../elsewhere
+	cd ../elsewhere
+	run smqtt-verify --config ../etc/smqtt.yaml < <(cat ../frames.txt ../other.txt)
+	assert_status 1
+	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1 ABC ')" -eq 3 ] || fail "ABC frames not passed: $output"
+	assert_contains "device XYZ seq 1: unknown device"
+	[ "$(wc -l < ../etc/rejects.txt)" -eq 2 ] || fail "verify.rejects (relative to the file) not written"
+	# Trust on the command line replaces the file's; the file's rejects file still applies.
+	run smqtt-verify --config ../etc/smqtt.yaml -p XYZ=../other.pub < <(cat ../frames.txt ../other.txt)
+	assert_status 1
+	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1 XYZ ')" -eq 2 ] || fail "XYZ frames not passed: $output"
+	assert_contains "device ABC seq 1: unknown device"
+	[ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "rejects not appended"
+	# -r wins over verify.rejects.
+	run smqtt-verify --config ../etc/smqtt.yaml -r mine.txt < ../other.txt
+	assert_status 1
+	[ "$(wc -l < mine.txt)" -eq 2 ] && [ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "-r did not win"
+	# registry.db is the trust when the file names no certificate or key.
+	cd ..
+	registry_setup R1
+	smqtt-register -r reg.db add < issued > /dev/null
+	meter_records 2 R1 | smqtt-sign -k certs/R1.key -i R1 > r1.txt
+	printf 'registry:\n  db: reg.db\n' > reg.yaml
+	run smqtt-verify --config reg.yaml < r1.txt
+	assert_status 0
+	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1 R1 ')" -eq 2 ] || fail "registry.db not used: $output"
+	# A certificate named in the file must be usable: named with its path.
+	printf 'verify:\n  cert:\n    - missing.crt\n' > bad.yaml
+	run smqtt-verify --config bad.yaml < r1.txt
+	assert_status 3
+	assert_contains "missing.crt"
+}
