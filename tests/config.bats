@@ -324,8 +324,8 @@ rows() {
 	    - ABC=m.pub
 	  rejects: rejects.txt
 	EOF2
-	mkdir ../elsewhere
-	cd ../elsewhere
+	mkdir elsewhere
+	cd elsewhere
 	run smqtt-verify --config ../etc/smqtt.yaml < <(cat ../frames.txt ../other.txt)
 	assert_status 1
 	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1 ABC ')" -eq 3 ] || fail "ABC frames not passed: $output"
