@@ -1,5 +1,6 @@
 # smqtt — secure MQTT toolkit for smart-grid metering.
 # make            build bin/smqtt-*
+# make demo       install missing Debian packages, build, run the whole system once
 # make check      install missing Debian packages, build, run the bats suite
 # make sanitize   the same suite against an ASan + UBSan build
 # make memcheck   a full pipeline under valgrind
@@ -52,7 +53,7 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
-.PHONY: all deps check sanitize memcheck bench install uninstall clean lint
+.PHONY: all deps demo check sanitize memcheck bench install uninstall clean lint
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -72,6 +73,11 @@ $(BIN)/%: $(BUILD)/cmd/%.o $(LIB)
 # Debian packages the build, the tests and the benchmarks need; installed when missing.
 deps:
 	@sh tests/deps.sh
+
+# The whole system once, in a new workspace: examples/demo.sh.
+demo: deps
+	$(MAKE) all
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash examples/demo.sh
 
 check: deps
 	$(MAKE) all
