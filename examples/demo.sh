@@ -52,7 +52,7 @@ say() { printf '%s\n' "$*"; }
 step() {
 	printf '\n== %s\n' "$*"
 	if [ "$STEP" = 1 ]; then
-		printf '(press Enter to go on) '
+		printf '(press Enter to go on)\n'
 		read -r _ || true
 	fi
 }
