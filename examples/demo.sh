@@ -72,19 +72,20 @@ ws=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-demo.XXXXXX")
 BROKER_PID=
 PIDS=()
 
-# Stop what this script started, by PID: the pipelines first, then the broker.
+# Stop what this script started, by PID: the pipelines and the broker. A
+# second INT or TERM meanwhile must not leave the broker running: ignore them.
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	local status=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
+	trap '' INT TERM
+	trap - EXIT
+	for pid in "${PIDS[@]}" $BROKER_PID; do
 		kill "$pid" 2> /dev/null || true
 	done
 	for pid in "${PIDS[@]}"; do
 		wait "$pid" 2> /dev/null || true
 	done
 	if [ -n "$BROKER_PID" ]; then
-		kill "$BROKER_PID" 2> /dev/null || true
 		wait "$BROKER_PID" 2> /dev/null || true
 		say "broker (pid $BROKER_PID) stopped"
 	fi
