@@ -4,7 +4,7 @@
 # make check      install missing Debian packages, build, run the bats suite
 # make sanitize   the same suite against an ASan + UBSan build
 # make memcheck   a full pipeline under valgrind
-# make bench      benchmarks against openssl speed and sqlite3 .import
+# make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
 # make install PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -93,6 +93,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/issue.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
