@@ -152,6 +152,7 @@ short() { awk '{ record = $0; for (i = 0; i < 4; i++) sub(/^[^ ]+ /, "", record)
 
 cd "$ws"
 say "smqtt demo; workspace $ws"
+say "programs from $(dirname "$(command -v smqtt-sign)")"
 cp "$here/readings.csv" "$here/devices.yaml" "$here/plot.gp" .
 meters=$(cut -d, -f1 readings.csv | sort -u)
 
