@@ -165,18 +165,18 @@ sink_command() {
 children() {
 	local stat line
 	for stat in /proc/[0-9]*/stat; do
-		read -r line < "$stat" 2> /dev/null || continue
+		read -r line 2> /dev/null < "$stat" || continue
 		line=${line##*) }	# after the command name: STATE PPID ...
 		line=${line#* }
 		[ "${line%% *}" != "$1" ] || { stat=${stat#/proc/}; printf '%s\n' "${stat%/stat}"; }
 	done
 }
 
-# Stop the sink started as PID (bash -c) and the pipeline under it, by their PIDs.
+# Stop the sink started as PID (bash -c): stop the pipeline under it, by
+# their PIDs; bash ends once it has reaped all of them.
 stop_sink() {
 	local pid=$1 child
 	for child in $(children "$pid"); do kill "$child" 2> /dev/null; done
-	kill "$pid" 2> /dev/null
 	wait "$pid" 2> /dev/null || true
 }
 
