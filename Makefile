@@ -1,9 +1,10 @@
 # smqtt — secure MQTT toolkit for smart-grid metering.
 # make            build bin/smqtt-*
+# make demo       install missing Debian packages, build, run the whole system once
 # make check      install missing Debian packages, build, run the bats suite
 # make sanitize   the same suite against an ASan + UBSan build
 # make memcheck   a full pipeline under valgrind
-# make bench      benchmarks against openssl speed and sqlite3 .import
+# make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
 # make install PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -52,7 +53,7 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
-.PHONY: all deps check sanitize memcheck bench install uninstall clean lint
+.PHONY: all deps demo check sanitize memcheck bench install uninstall clean lint
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -73,6 +74,11 @@ $(BIN)/%: $(BUILD)/cmd/%.o $(LIB)
 deps:
 	@sh tests/deps.sh
 
+# The whole system once, in a new workspace: examples/demo.sh.
+demo: deps
+	$(MAKE) all
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash examples/demo.sh
+
 check: deps
 	$(MAKE) all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/run.sh
@@ -87,6 +93,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/issue.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)

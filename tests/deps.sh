@@ -2,7 +2,8 @@
 # Install the Debian packages smqtt builds, tests and benchmarks with, when missing.
 set -eu
 packages="make gcc libc6-dev pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libyaml-dev
-libmosquitto-dev mosquitto mosquitto-clients bats mandoc valgrind time clang libclang-rt-dev python3"
+libmosquitto-dev mosquitto mosquitto-clients bats mandoc valgrind time clang libclang-rt-dev python3
+gnuplot-nox systemd"
 missing=
 for p in $packages; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then

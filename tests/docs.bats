@@ -236,3 +236,24 @@ recipe_script() {
 	grep -q 'smqtt-store: 192 stored, 0 duplicates, 0 rejected, 0 gaps' err || fail "unexpected stderr: $(cat err)"
 	[ -z "$(ls -A tmp)" ] || fail "offline-pipeline.sh left files behind: $(ls -A tmp)"
 }
+
+@test "docs: the bash completion offers the commands of smqtt-issue and smqtt-register, as --help lists them" {
+	for prog in smqtt-issue smqtt-register; do
+		# The first lowercase word after the program name on each usage line.
+		listed=$("$SMQTT_BIN/$prog" --help | awk -v p="$prog" '{
+			for (i = 1; i < NF; i++)
+				if ($i == p) {
+					for (j = i + 1; j <= NF; j++)
+						if ($j ~ /^[a-z]+$/) { print $j; break }
+					break
+				}
+		}' | sort -u | tr '\n' ' ')
+		[ "$(wc -w <<< "$listed")" -ge 4 ] || fail "$prog --help lists only: $listed"
+		case $prog in
+		smqtt-issue) complete_words "$prog" '' > offered ;;
+		smqtt-register) complete_words "$prog" -r reg.db '' > offered ;;
+		esac
+		[ "$(sort -u offered | tr '\n' ' ')" = "$listed" ] ||
+			fail "$prog: completion offers $(tr '\n' ' ' < offered), --help lists $listed"
+	done
+}

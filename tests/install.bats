@@ -33,3 +33,14 @@ setup() { common_setup; }
 	make -s -C "$REPO" uninstall DESTDIR="$root" PREFIX=/opt/smqtt
 	[ -z "$(find "$root" -type f)" ] || fail "left behind: $(find "$root" -type f)"
 }
+
+@test "install: make demo's script runs the whole system with the installed programs" {
+	root="$BATS_TEST_TMPDIR/root"
+	make -s -C "$REPO" install DESTDIR="$root" PREFIX=/usr > make.log 2>&1 || fail "$(cat make.log)"
+	TMPDIR=$BATS_TEST_TMPDIR SMQTT_BIN="$root/usr/bin" bash "$REPO/examples/demo.sh" > out 2> err 3>&- ||
+		fail "demo failed with the installed programs (status $?): $(cat out err)"
+	grep -qE "^stored +$(wc -l < "$REPO/examples/readings.csv") readings" out || fail "$(cat out)"
+	grep -qx "programs from $root/usr/bin" out || fail "not the installed programs: $(head -n 2 out)"
+	ws=$(sed -n 's/^The workspace is //p' out)
+	[ -s "$ws/consumption.png" ]
+}

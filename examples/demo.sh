@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# The whole of smqtt in one run, in a new workspace on this machine (what
+# `make demo` runs):
+#
+#   1. a CA, a broker certificate and a fleet of meters from
+#      examples/devices.yaml (smqtt-issue), registered with smqtt-register;
+#   2. mosquitto on a free loopback port with examples/mosquitto's mutual-TLS
+#      configuration and ACL;
+#   3. each meter's readings of examples/readings.csv through
+#      smqtt-sign | smqtt-pub, and at the control center
+#      smqtt-sub | smqtt-verify --registry | smqtt-store into SQLite;
+#   4. a command signed by the control center, received and verified by
+#      meter ABC (the reverse path);
+#   5. a forged and a replayed frame, injected through the broker by a
+#      compromised meter, both rejected with their reasons;
+#   6. a summary, the consumption per meter from the database, and a PNG plot
+#      of it (gnuplot, examples/plot.gp);
+#   7. the broker and every process started here are stopped on exit, also
+#      when interrupted.
+#
+# With --step it waits for Enter (a line on stdin) before each step, for
+# showing it to an audience.
+#
+# The workspace (a new directory under $TMPDIR, default /tmp) is kept so that
+# its files can be looked at; its path is printed at the end. The programs
+# come from $SMQTT_BIN, else from the bin/ next to this directory, else from
+# PATH. Exits 0 when every step gave the expected result.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+if [ -n "${SMQTT_BIN:-}" ]; then
+	PATH=$SMQTT_BIN:$PATH
+elif [ -x "$root/bin/smqtt-sign" ]; then
+	PATH=$root/bin:$PATH
+fi
+unset SMQTT_CONFIG
+export XDG_CONFIG_HOME=/nonexistent	# no configuration file but what is given here
+
+STEP=0
+case ${1:-} in
+--step) STEP=1 ;;
+"") ;;
+*)
+	echo "usage: demo.sh [--step]" >&2
+	exit 2
+	;;
+esac
+
+say() { printf '%s\n' "$*"; }
+step() {
+	printf '\n== %s\n' "$*"
+	if [ "$STEP" = 1 ]; then
+		printf '(press Enter to go on)\n'
+		read -r _ || true
+	fi
+}
+die() {
+	printf 'demo: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+for p in smqtt-issue smqtt-register smqtt-sign smqtt-pub smqtt-sub smqtt-verify smqtt-store \
+	mosquitto sqlite3 gnuplot python3; do
+	command -v "$p" > /dev/null || die "$p not found (make demo installs and builds everything)"
+done
+for f in readings.csv devices.yaml plot.gp mosquitto/mosquitto.conf mosquitto/acl; do
+	[ -f "$here/$f" ] || die "examples/$f is missing"
+done
+
+ws=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-demo.XXXXXX")
+BROKER_PID=
+PIDS=()
+
+# Stop what this script started, by PID: the pipelines and the broker. A
+# second INT or TERM meanwhile must not leave the broker running: ignore them.
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	local status=$? pid
+	trap '' INT TERM
+	trap - EXIT
+	for pid in "${PIDS[@]}" $BROKER_PID; do
+		kill "$pid" 2> /dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2> /dev/null || true
+	done
+	if [ -n "$BROKER_PID" ]; then
+		wait "$BROKER_PID" 2> /dev/null || true
+		say "broker (pid $BROKER_PID) stopped"
+	fi
+	if [ "$status" -ne 0 ]; then
+		say "demo: stopped (status $status); the workspace is $ws"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Start CMD... in the background with stdin IN, stdout OUT and stderr ERR,
+# and remember it for cleanup. Sets PID.
+start() {
+	local in=$1 out=$2 err=$3
+	shift 3
+	"$@" < "$in" > "$out" 2> "$err" &
+	PID=$!
+	PIDS+=("$PID")
+}
+
+# wait_until WHAT SECONDS CONDITION: poll the shell CONDITION every 50 ms.
+wait_until() {
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		eval "$3" && return 0
+		sleep 0.05
+	done
+	die "timed out after $2 s waiting for $1"
+}
+
+# A loopback port nobody listens on now, outside the ephemeral range.
+free_port() {
+	python3 -c '
+import random, socket
+try:
+    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+except OSError:
+    low, high = 32768, 60999
+ports = [p for p in range(10000, 65536) if not low <= p <= high]
+for _ in range(100):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.choice(ports)))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break
+'
+}
+
+broker_accepts() { (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null; }
+
+# subscribed CLIENTID FILTER: the broker has logged CLIENTID's subscription to FILTER.
+# shellcheck disable=SC2317 # called through wait_until
+subscribed() { grep -qF -- " $1 1 $2" broker/mosquitto.log 2> /dev/null; }
+
+lines() { wc -l < "$1" | tr -d ' '; }
+
+# A frame on stdin with its signature shortened, for display.
+short() { awk '{ record = $0; for (i = 0; i < 4; i++) sub(/^[^ ]+ /, "", record)
+	printf "%s %s %s %.10s... %s\n", $1, $2, $3, $4, record }'; }
+
+cd "$ws"
+say "smqtt demo; workspace $ws"
+say "programs from $(dirname "$(command -v smqtt-sign)")"
+cp "$here/readings.csv" "$here/devices.yaml" "$here/plot.gp" .
+meters=$(cut -d, -f1 readings.csv | sort -u)
+
+# --- 1 ---------------------------------------------------------------------
+step "1/7 PKI: a CA, the broker's certificate, the fleet and the control center"
+smqtt-issue ca -d ca --cn "smqtt demo CA" > /dev/null
+say "CA                 ca/ca.crt ($(openssl x509 -in ca/ca.crt -noout -subject))"
+smqtt-issue server -d ca -o broker --dns localhost --ip 127.0.0.1 localhost > /dev/null
+mv broker/localhost.crt broker/broker.crt
+mv broker/localhost.key broker/broker.key
+say "broker             broker/broker.crt (CN localhost, DNS:localhost, IP:127.0.0.1)"
+smqtt-issue device -d ca -o fleet --manifest devices.yaml > fleet.txt 2> issue.err ||
+	{ cat issue.err >&2; die "smqtt-issue device --manifest devices.yaml"; }
+say "meters             $(tr '\n' ' ' < <(cut -d' ' -f1 fleet.txt))(fleet/ID.crt, fleet/ID.key, from devices.yaml)"
+# The control center's identities: collector reads every meter's frames,
+# control signs and sends commands (see examples/mosquitto/acl).
+printf '%s\n' collector control | smqtt-issue device -d ca -o center > center.txt 2> issue.err ||
+	{ cat issue.err >&2; die "smqtt-issue device (control center)"; }
+say "control center     center/collector.crt (reads frames), center/control.crt (signs commands)"
+smqtt-register -r registry.db init --ca ca/ca.crt
+smqtt-register -r registry.db add < fleet.txt 2> register.err ||
+	{ cat register.err >&2; die "smqtt-register add"; }
+say "registry           registry.db: $(cat register.err)"
+smqtt-register -r registry.db list | sed 's/^/                     /'
+
+# --- 2 ---------------------------------------------------------------------
+step "2/7 Broker: mosquitto with mutual TLS and the ACL of examples/mosquitto"
+for _ in 1 2 3 4 5; do
+	PORT=$(free_port)
+	[ -n "$PORT" ] || die "no free loopback port"
+	# examples/mosquitto/mosquitto.conf, pointed at this workspace and port.
+	sed -e "s|/etc/mosquitto/smqtt/acl|$ws/broker/acl|" \
+		-e "s|/etc/mosquitto/smqtt/ca.crt|$ws/ca/ca.crt|" \
+		-e "s|/etc/mosquitto/smqtt/|$ws/broker/|" \
+		-e "s|/var/lib/mosquitto/|$ws/broker/|" \
+		-e "s|^listener 8883\$|listener $PORT 127.0.0.1|" \
+		"$here/mosquitto/mosquitto.conf" > broker/mosquitto.conf
+	# As root, mosquitto would switch to the user mosquitto, who cannot read
+	# this workspace; as anyone else it stays who it is.
+	cat >> broker/mosquitto.conf <<-EOF
+		user $(id -un)
+		log_dest file $ws/broker/mosquitto.log
+		log_type error
+		log_type warning
+		log_type notice
+		log_type information
+		log_type subscribe
+	EOF
+	cp "$here/mosquitto/acl" broker/acl
+	grep -q "^listener $PORT 127.0.0.1\$" broker/mosquitto.conf ||
+		die "examples/mosquitto/mosquitto.conf has no 'listener 8883' line"
+	mosquitto -c broker/mosquitto.conf 2>> broker/stderr &
+	BROKER_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		broker_accepts && break 2
+		kill -0 "$BROKER_PID" 2> /dev/null || break
+		sleep 0.05
+	done
+	kill "$BROKER_PID" 2> /dev/null || true
+	wait "$BROKER_PID" 2> /dev/null || true
+	BROKER_PID=
+done
+[ -n "$BROKER_PID" ] || die "mosquitto did not start: $(cat broker/stderr broker/mosquitto.log 2> /dev/null)"
+say "broker             mosquitto pid $BROKER_PID on 127.0.0.1:$PORT (TLS, client certificates required)"
+say "                   configuration broker/mosquitto.conf, ACL broker/acl, log broker/mosquitto.log"
+
+# Broker and TLS options of identity CERT (a path without .crt).
+tls() { printf '%s\n' -h localhost -p "$PORT" --cafile ca/ca.crt --cert "$1.crt" --key "$1.key" --retry-for 10; }
+mapfile -t COLLECTOR < <(tls center/collector)
+mapfile -t CONTROL < <(tls center/control)
+
+# --- 3 ---------------------------------------------------------------------
+step "3/7 Readings: each meter signs and publishes; the control center verifies and stores"
+records=$(lines readings.csv)
+injected=2
+expected=$((records + injected))
+mkdir sink
+mkfifo sink/received sink/verified
+# The sink: smqtt-sub | smqtt-verify --registry | smqtt-store, as three
+# processes joined by named pipes so that each can be stopped by its PID.
+# smqtt-sub exits after the frames this demo sends (or after 60 s).
+start sink/verified /dev/null sink/store.err smqtt-store -d readings.db
+STORE_PID=$PID
+start sink/received sink/verified sink/verify.err smqtt-verify --registry registry.db -r sink/rejected.txt
+VERIFY_PID=$PID
+start /dev/null sink/received sink/sub.err \
+	smqtt-sub "${COLLECTOR[@]}" -i sink -t 'smqtt/+/frames' -C "$expected" -W 60
+SUB_PID=$PID
+say "sink               smqtt-sub (pid $SUB_PID) | smqtt-verify --registry registry.db (pid $VERIFY_PID) | smqtt-store -d readings.db (pid $STORE_PID)"
+wait_until "the sink's subscription" 30 "subscribed sink 'smqtt/+/frames' || ! kill -0 $SUB_PID 2> /dev/null"
+kill -0 "$SUB_PID" 2> /dev/null || die "smqtt-sub exited: $(cat sink/sub.err)"
+
+mkdir meters
+sent=0
+for m in $meters; do
+	mapfile -t METER < <(tls "fleet/$m")
+	grep "^$m," readings.csv |
+		smqtt-sign -k "fleet/$m.key" -c "fleet/$m.crt" 2> "meters/$m.sign.err" |
+		smqtt-pub "${METER[@]}" > "meters/$m.delivered" 2> "meters/$m.pub.err" ||
+		{ cat "meters/$m.sign.err" "meters/$m.pub.err" >&2; die "meter $m: smqtt-sign | smqtt-pub"; }
+	n=$(lines "meters/$m.delivered")
+	sent=$((sent + n))
+	say "meter $m          $(grep -c "^$m," readings.csv) readings signed, $n frames acknowledged by the broker on smqtt/$m/frames"
+done
+say "first frame of ABC $(head -n 1 meters/ABC.delivered | short)"
+
+# --- 4 ---------------------------------------------------------------------
+step "4/7 Command: the control center signs a command, meter ABC verifies it"
+mkdir commands
+mkfifo commands/received
+mapfile -t ABC < <(tls fleet/ABC)
+start commands/received commands/ABC.verified commands/ABC.verify.err smqtt-verify -c center/control.crt
+CMD_VERIFY_PID=$PID
+start /dev/null commands/received commands/ABC.sub.err \
+	smqtt-sub "${ABC[@]}" -i ABC-commands -t smqtt/ABC/commands -C 1 -W 30
+CMD_SUB_PID=$PID
+wait_until "meter ABC's command subscription" 30 \
+	"subscribed ABC-commands smqtt/ABC/commands || ! kill -0 $CMD_SUB_PID 2> /dev/null"
+command='ABC,set-interval,900'
+printf '%s\n' "$command" | smqtt-sign -k center/control.key -c center/control.crt > commands/sent 2> commands/sign.err ||
+	{ cat commands/sign.err >&2; die "control: smqtt-sign"; }
+smqtt-pub "${CONTROL[@]}" -t smqtt/ABC/commands < commands/sent > /dev/null 2> commands/pub.err ||
+	{ cat commands/pub.err >&2; die "control: smqtt-pub"; }
+say "control sent       $(short < commands/sent)"
+wait "$CMD_SUB_PID" || die "meter ABC: smqtt-sub: $(cat commands/ABC.sub.err)"
+wait "$CMD_VERIFY_PID" || die "meter ABC: smqtt-verify: $(cat commands/ABC.verify.err)"
+grep -qxF "$(cat commands/sent)" commands/ABC.verified || die "meter ABC did not verify the command"
+say "ABC verified       $(cut -d' ' -f5- commands/ABC.verified) (signed by $(cut -d' ' -f2 commands/ABC.verified), seq $(cut -d' ' -f3 commands/ABC.verified), checked against center/control.crt)"
+
+# --- 5 ---------------------------------------------------------------------
+step "5/7 Attack: meter GHI is compromised and injects frames in ABC's name"
+mkdir attack
+mapfile -t GHI < <(tls fleet/GHI)
+# The ACL keeps GHI off ABC's topic...
+tail -n 1 meters/ABC.delivered > attack/own-topic
+if smqtt-pub "${GHI[@]}" -t smqtt/ABC/frames < attack/own-topic > /dev/null 2> attack/acl.err; then
+	die "the broker let GHI publish on smqtt/ABC/frames"
+fi
+say "broker refused     GHI's frame on smqtt/ABC/frames: $(sed -n 's/.*refused by the broker: \(.*\) on topic.*/\1/p' attack/acl.err | head -n 1)"
+# ...but GHI may publish on its own topic, and the broker does not look inside frames.
+# Forged: ABC's next sequence number and its last import reading made
+# smaller, under that reading's signature. Replayed: ABC's 9th frame, again.
+grep ',0,[0-9.]*$' meters/ABC.delivered | tail -n 1 |
+	awk -v seq="$(tail -n 1 meters/ABC.delivered | cut -d' ' -f3)" '{
+		record = $0; for (i = 0; i < 4; i++) sub(/^[^ ]+ /, "", record)
+		sub(/,[^,]*$/, ",0.1", record); print $1, $2, seq + 1, $4, record }' > attack/frames
+sed -n 9p meters/ABC.delivered >> attack/frames
+smqtt-pub "${GHI[@]}" -t smqtt/GHI/frames < attack/frames > attack/delivered 2> attack/pub.err ||
+	{ cat attack/pub.err >&2; die "GHI: smqtt-pub"; }
+say "GHI injected       forged:   $(sed -n 1p attack/frames | short)"
+say "                   replayed: $(sed -n 2p attack/frames | short)"
+sent=$((sent + $(lines attack/delivered)))
+
+say "waiting for the sink to receive all $expected frames"
+wait "$SUB_PID" || die "smqtt-sub (sink): $(cat sink/sub.err)"
+# smqtt-verify exits 1 when it rejected frames, as it should here.
+vstatus=0
+wait "$VERIFY_PID" || vstatus=$?
+[ "$vstatus" -le 1 ] || die "smqtt-verify (sink) exited $vstatus: $(cat sink/verify.err)"
+wait "$STORE_PID" || die "smqtt-store: $(cat sink/store.err)"
+PIDS=()
+say "rejected by smqtt-verify:"
+sed 's/^/                   /' sink/verify.err
+
+# --- 6 ---------------------------------------------------------------------
+step "6/7 Results"
+stored=$(sqlite3 readings.db 'select count(*) from readings')
+rejected=$(grep -c '^smqtt-verify: line [0-9]*: ' sink/verify.err || true)
+gaps=$(sed -n 's/.* \([0-9][0-9]*\) gaps.*/\1/p' sink/store.err | tail -n 1)
+integrity=$(sqlite3 readings.db 'pragma integrity_check')
+trust=()
+for m in $meters; do
+	trust+=(-c "fleet/$m.crt")
+done
+again=$(sqlite3 readings.db 'select frame from readings order by device, seq' | smqtt-verify "${trust[@]}" | wc -l)
+say "sent               $sent frames ($records readings from $(wc -w <<< "$meters") meters, $injected injected)"
+say "stored             $stored readings in readings.db ($(tail -n 1 sink/store.err | sed 's/^smqtt-store: //'))"
+say "rejected           $rejected frames, kept in sink/rejected.txt"
+say "gaps               ${gaps:-?}"
+say "database           integrity_check: $integrity; $again stored frames verify again against the meters' certificates"
+say "command            $(cut -d' ' -f5- commands/ABC.verified) verified by meter ABC"
+say
+say "Consumption per meter (channel 0 import, channel 1 export):"
+sqlite3 -header -column readings.db "
+	select meter, count(*) as readings, min(time) as first, max(time) as last,
+		round(sum(case when channel = 0 then value end), 1) as import,
+		round(sum(case when channel = 1 then value end), 1) as export
+	from readings group by meter order by meter" | sed 's/^/    /'
+gnuplot -e "db='readings.db'; out='consumption.png'" plot.gp 2> plot.err ||
+	{ cat plot.err >&2; die "gnuplot plot.gp"; }
+say
+say "plot               $ws/consumption.png"
+
+status=0
+[ "$stored" -eq "$records" ] || { say "demo: expected $records stored readings, got $stored" >&2; status=1; }
+[ "$rejected" -eq "$injected" ] || { say "demo: expected $injected rejected frames, got $rejected" >&2; status=1; }
+[ "$integrity" = ok ] || status=1
+[ "$again" -eq "$stored" ] || status=1
+
+# --- 7 ---------------------------------------------------------------------
+step "7/7 Stopping the broker"
+kill "$BROKER_PID"
+wait "$BROKER_PID" 2> /dev/null || true
+say "broker (pid $BROKER_PID) stopped; nothing of the demo is left running"
+BROKER_PID=
+say
+say "The workspace is $ws"
+say "  fleet.txt, registry.db, readings.db, consumption.png, sink/, commands/, attack/, broker/"
+say "Try: sqlite3 $ws/readings.db 'select * from readings limit 3'"
+exit "$status"
