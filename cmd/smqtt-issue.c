@@ -4,19 +4,22 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "batchkey.h"
 #include "devmap.h"
 #include "error.h"
 #include "frame.h"
@@ -52,7 +55,7 @@ static const char usage_text[] =
 	"      --days N         validity: CA 3650, device 3650, server 825, CRL 30\n"
 	"      --manifest FILE  read the devices from a YAML manifest\n"
 	"      --reissue        issue again for devices that already have a certificate\n"
-	"      --jobs N         worker threads for device issuance (default: CPUs)\n"
+	"      --jobs N         worker processes for device issuance (default: CPUs)\n"
 	"      --dns NAME       add a DNS subjectAltName (server)\n"
 	"      --ip ADDRESS     add an IP subjectAltName (server)\n"
 	"  -f, --force          replace an existing CA\n"
@@ -104,7 +107,7 @@ struct settings {
 	enum key_type type;
 	bool type_given, force, reissue;
 	int days; /* 0: the mode's default */
-	int jobs; /* worker threads for device issuance */
+	int jobs; /* worker processes for device issuance */
 	char san[4096];
 	size_t san_len;
 	struct passphrase_source pass;
@@ -144,6 +147,10 @@ static void sync_dir(const char *dir)
  */
 static void write_cert(const char *path, X509 *cert, bool replace)
 {
+	BIO *pem = BIO_new(BIO_s_mem());
+	BUF_MEM *buf = NULL;
+	if (!pem || !PEM_write_bio_X509(pem, cert) || BIO_get_mem_ptr(pem, &buf) <= 0 || !buf)
+		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", path);
 	char *tmp = NULL;
 	int fd;
 	if (replace) {
@@ -156,12 +163,17 @@ static void write_cert(const char *path, X509 *cert, bool replace)
 	}
 	if (fd < 0)
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
-	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
-	if (!bio || !PEM_write_bio_X509(bio, cert) || BIO_flush(bio) != 1 || fchmod(fd, 0644) < 0) {
+	/* The whole file in one write: a PEM writer on a descriptor writes a line at a time. */
+	int saved = 0;
+	if (!write_all(fd, buf->data, buf->length) || fchmod(fd, 0644) < 0)
+		saved = errno;
+	if (close(fd) < 0 && !saved)
+		saved = errno;
+	BIO_free(pem);
+	if (saved) {
 		unlink(tmp ? tmp : path);
-		die_ssl(EXIT_SYSTEM, "certificate %s: writing", path);
+		die(EXIT_SYSTEM, "certificate %s: writing: %s", path, strerror(saved));
 	}
-	BIO_free(bio);
 	if (tmp && rename(tmp, path) < 0) {
 		unlink(tmp);
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
@@ -237,11 +249,15 @@ static int make_ca(struct settings *s)
 /* ---- device ---- */
 
 /*
- * Devices are issued in chunks: the main thread reads and checks ids, worker
- * threads make keys, certificates and files for a chunk in parallel, and the
- * main thread then reports the chunk in input order (stdout, index, errors).
+ * Devices are issued in chunks: the main process reads and checks ids, worker
+ * processes (it and --jobs - 1 forked ones) make keys, certificates and files
+ * for a chunk in parallel, and the main process then reports the chunk in
+ * input order (stdout, index, errors). The chunk lives in shared memory, so
+ * the workers' results need no copying. Processes rather than threads: in
+ * OpenSSL 3.0 every key, digest and signature operation takes global
+ * read-write locks, and two threads issued no faster than one.
  */
-#define CHUNK_DEVICES 512
+#define CHUNK_DEVICES 2048
 #define JOBS_MAX 16
 
 enum job_result { JOB_PENDING, JOB_ISSUED, JOB_EXISTING, JOB_REJECTED };
@@ -274,7 +290,8 @@ struct batch {
 struct worker {
 	struct batch *b;
 	int index;
-	EVP_PKEY_CTX *keygen; /* one per thread: contexts are not shared */
+	EVP_PKEY_CTX *keygen;          /* Ed25519 keys */
+	struct batch_keygen *ec_keygen; /* P-256 and P-384 keys */
 };
 
 static void show_progress(struct batch *b, bool final)
@@ -387,6 +404,8 @@ static void run_job(struct worker *w, struct job *j)
 	}
 
 	EVP_PKEY *pkey = NULL;
+	X509 *cert = NULL;
+	int days = b->s->days ? b->s->days : 3650;
 	if (!own_key) {
 		char why[512];
 		pkey = supplied_key(j->csr, j->pubkey, j->id, why, sizeof why);
@@ -400,12 +419,22 @@ static void run_job(struct worker *w, struct job *j)
 		/* A key left by an interrupted run: certify it rather than fail or replace it. */
 		struct passphrase_source none = PASSPHRASE_SOURCE_NONE;
 		pkey = key_load_private(key_path, &none);
+	} else if (w->ec_keygen) {
+		struct batch_key key;
+		if (!batch_key_generate(w->ec_keygen, &key))
+			die_ssl(EXIT_SYSTEM, "generating a key for %s", j->id);
+		key_write_pem(key_path, key.pem, key.pem_len, b->s->reissue, false);
+		OPENSSL_cleanse(key.pem, sizeof key.pem);
+		struct public_octets pub = {.type = b->s->type, .len = key.point_len};
+		memcpy(pub.data, key.point, key.point_len);
+		cert = ca_issue_octets(&b->ca, &pub, j->id, PROFILE_DEVICE, NULL, days);
 	} else {
 		if (EVP_PKEY_keygen(w->keygen, &pkey) <= 0)
 			die_ssl(EXIT_SYSTEM, "generating a key for %s", j->id);
 		key_write_private(key_path, pkey, NULL, b->s->reissue, false);
 	}
-	X509 *cert = ca_issue(&b->ca, pkey, j->id, PROFILE_DEVICE, NULL, b->s->days ? b->s->days : 3650);
+	if (!cert)
+		cert = ca_issue(&b->ca, pkey, j->id, PROFILE_DEVICE, NULL, days);
 	write_cert(cert_path, cert, b->s->reissue);
 	describe(j, cert, cert_path, own_key ? key_path : NULL);
 	index_line(cert, j->id, j->index_line, sizeof j->index_line);
@@ -416,13 +445,12 @@ static void run_job(struct worker *w, struct job *j)
 	free(key_path);
 }
 
-static void *worker_main(void *arg)
+static void worker_main(struct worker *w)
 {
-	struct worker *w = arg;
-	for (size_t i = (size_t)w->index; i < w->b->njobs; i += (size_t)w->b->threads)
+	size_t workers = (size_t)w->b->threads < w->b->njobs ? (size_t)w->b->threads : w->b->njobs;
+	for (size_t i = (size_t)w->index; i < w->b->njobs; i += workers)
 		if (w->b->jobs[i].result == JOB_PENDING)
 			run_job(w, &w->b->jobs[i]);
-	return NULL;
 }
 
 static EVP_PKEY_CTX *new_keygen(enum key_type type)
@@ -434,16 +462,41 @@ static EVP_PKEY_CTX *new_keygen(enum key_type type)
 	return ctx;
 }
 
+/* Wait for a worker; a worker that failed has said why, and its exit status becomes ours. */
+static void wait_worker(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die(EXIT_SYSTEM, "waiting for a worker process: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		die(EXIT_SYSTEM, "a worker process was killed by signal %d", WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		exit(WEXITSTATUS(status));
+}
+
 /* Issue the queued chunk in parallel, then report it in input order. */
 static void run_chunk(struct batch *b, struct worker *workers)
 {
-	pthread_t tids[JOBS_MAX];
-	for (int t = 1; t < b->threads; t++)
-		if ((errno = pthread_create(&tids[t], NULL, worker_main, &workers[t])) != 0)
-			die(EXIT_SYSTEM, "starting a worker thread: %s", strerror(errno));
+	pid_t pids[JOBS_MAX];
+	int started = 1;
+	/* Nothing buffered may be copied into a worker, which could write it again when it exits. */
+	if (fflush(stdout) == EOF)
+		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+	if (fflush(b->index) == EOF)
+		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
+	for (; started < b->threads && (size_t)started < b->njobs; started++) {
+		pids[started] = fork();
+		if (pids[started] < 0)
+			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
+		if (pids[started] == 0) {
+			worker_main(&workers[started]);
+			_exit(EXIT_OK);
+		}
+	}
 	worker_main(&workers[0]);
-	for (int t = 1; t < b->threads; t++)
-		pthread_join(tids[t], NULL);
+	for (int t = 1; t < started; t++)
+		wait_worker(pids[t]);
 
 	for (size_t i = 0; i < b->njobs; i++) {
 		struct job *j = &b->jobs[i];
@@ -556,11 +609,16 @@ static int issue_devices(struct settings *s)
 	make_dir(s->out_dir);
 	b.index = open_index(s->ca_dir);
 	b.seen = devmap_new();
-	b.jobs = xcalloc(CHUNK_DEVICES, sizeof *b.jobs);
+	b.jobs = mmap(NULL, CHUNK_DEVICES * sizeof *b.jobs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (b.jobs == MAP_FAILED)
+		die(EXIT_SYSTEM, "allocating shared memory: %s", strerror(errno));
 	b.progress = isatty(STDERR_FILENO);
 	b.started_ms = monotonic_ms();
 	for (int t = 0; t < b.threads; t++)
-		workers[t] = (struct worker){.b = &b, .index = t, .keygen = new_keygen(s->type)};
+		workers[t] = (struct worker){.b = &b,
+					     .index = t,
+					     .keygen = s->type == KEY_ED25519 ? new_keygen(s->type) : NULL,
+					     .ec_keygen = s->type == KEY_ED25519 ? NULL : batch_keygen_new(s->type)};
 
 	if (s->manifest) {
 		struct manifest_queue q = {&b, workers};
@@ -588,9 +646,11 @@ static int issue_devices(struct settings *s)
 	if (fclose(b.index) == EOF)
 		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
 	warnx("%llu issued, %llu already issued, %llu rejected", b.issued, b.existing, b.rejected);
-	for (int t = 0; t < b.threads; t++)
+	for (int t = 0; t < b.threads; t++) {
 		EVP_PKEY_CTX_free(workers[t].keygen);
-	free(b.jobs);
+		batch_keygen_free(workers[t].ec_keygen);
+	}
+	munmap(b.jobs, CHUNK_DEVICES * sizeof *b.jobs);
 	devmap_free(b.seen, free);
 	ca_free(&b.ca);
 	return b.rejected ? EXIT_REJECTED : EXIT_OK;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -167,25 +168,32 @@ static int create_key_file(const char *path, bool force, char **tmp_path)
 	return fd;
 }
 
-static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_PKEY *pkey, const char *pass,
-			   bool sync)
+bool write_all(int fd, const void *data, size_t len)
 {
-	BIO *bio = BIO_new_fd(fd, BIO_NOCLOSE);
-	const EVP_CIPHER *cipher = pass ? EVP_aes_256_cbc() : NULL;
-	int ok = bio && PEM_write_bio_PrivateKey(bio, pkey, cipher, (const unsigned char *)pass,
-						  pass ? (int)strlen(pass) : 0, NULL, NULL) &&
-		 BIO_flush(bio) == 1;
-	BIO_free(bio);
-	if (!ok) {
-		if (tmp_path)
-			unlink(tmp_path);
-		else
-			unlink(path);
-		die_ssl(EXIT_SYSTEM, "key file %s: writing", path);
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
 	}
-	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
+	return true;
+}
+
+/* The whole file in one write: PEM writers called on a file descriptor write a line at a time. */
+static void write_key_file(int fd, const char *path, const char *tmp_path, const char *pem, size_t len, bool sync)
+{
+	int saved = 0;
+	if (!write_all(fd, pem, len) || (sync && fsync(fd) < 0))
+		saved = errno;
+	if (close(fd) < 0 && !saved)
+		saved = errno;
+	if (saved) {
 		unlink(tmp_path ? tmp_path : path);
-		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(errno));
+		die(EXIT_SYSTEM, "key file %s: %s", path, strerror(saved));
 	}
 	if (tmp_path && rename(tmp_path, path) < 0) {
 		unlink(tmp_path);
@@ -195,9 +203,23 @@ static void write_key_file(int fd, const char *path, const char *tmp_path, EVP_P
 
 void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync)
 {
+	BIO *bio = BIO_new(BIO_s_secmem());
+	const EVP_CIPHER *cipher = passphrase ? EVP_aes_256_cbc() : NULL;
+	BUF_MEM *buf = NULL;
+	if (!bio ||
+	    !PEM_write_bio_PrivateKey(bio, pkey, cipher, (const unsigned char *)passphrase,
+				      passphrase ? (int)strlen(passphrase) : 0, NULL, NULL) ||
+	    BIO_get_mem_ptr(bio, &buf) <= 0 || !buf)
+		die_ssl(EXIT_SYSTEM, "key file %s: encoding the key", path);
+	key_write_pem(path, buf->data, buf->length, replace, sync);
+	BIO_free(bio);
+}
+
+void key_write_pem(const char *path, const char *pem, size_t len, bool replace, bool sync)
+{
 	char *tmp_path;
 	int fd = create_key_file(path, replace, &tmp_path);
-	write_key_file(fd, path, tmp_path, pkey, passphrase, sync);
+	write_key_file(fd, path, tmp_path, pem, len, sync);
 	free(tmp_path);
 }
 

@@ -46,6 +46,11 @@ EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pas
  * Other failures end the program with EXIT_SYSTEM.
  */
 void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync);
+/* The same for a key already encoded as PEM. */
+void key_write_pem(const char *path, const char *pem, size_t len, bool replace, bool sync);
+
+/* write(2) until everything is written; false with errno set. */
+bool write_all(int fd, const void *data, size_t len);
 
 /* A key ready to sign or verify many digests: contexts and curve order set up once. */
 struct signing_key;

@@ -39,49 +39,48 @@ static void set_random_serial(X509 *cert)
 	BN_free(bn);
 }
 
+bool public_octets_of(EVP_PKEY *pkey, struct public_octets *out)
+{
+	if (!key_type_of(pkey, &out->type))
+		return false;
+	out->len = sizeof out->data;
+	if (out->type == KEY_ED25519)
+		return EVP_PKEY_get_raw_public_key(pkey, out->data, &out->len) == 1;
+	return EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, out->data, sizeof out->data,
+					       &out->len) == 1;
+}
+
 /*
  * Put the subject public key into the certificate from its algorithm and key
  * octets. X509_set_pubkey() gets the same SubjectPublicKeyInfo through the
  * generic encoder machinery, which costs more than signing the certificate;
  * in batch issuance that dominated the run time.
  */
-static bool set_public_key(X509 *cert, EVP_PKEY *pkey)
+static bool set_public_key(X509 *cert, const struct public_octets *pub)
 {
-	enum key_type type;
-	unsigned char octets[160];
-	size_t len = 0;
-	if (!key_type_of(pkey, &type))
-		return false;
-	if (type == KEY_ED25519) {
-		len = sizeof octets;
-		if (!EVP_PKEY_get_raw_public_key(pkey, octets, &len))
-			return false;
-	} else if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, octets, sizeof octets, &len)) {
-		return false;
-	}
-	unsigned char *copy = OPENSSL_memdup(octets, len);
+	unsigned char *copy = OPENSSL_memdup(pub->data, pub->len);
 	if (!copy)
 		return false;
 	X509_PUBKEY *spki = X509_get_X509_PUBKEY(cert);
 	int ok;
-	if (type == KEY_ED25519)
-		ok = X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL, copy, (int)len);
+	if (pub->type == KEY_ED25519)
+		ok = X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL, copy, (int)pub->len);
 	else
 		ok = X509_PUBKEY_set0_param(spki, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-					    OBJ_nid2obj(type == KEY_P256 ? NID_X9_62_prime256v1 : NID_secp384r1), copy,
-					    (int)len);
+					    OBJ_nid2obj(pub->type == KEY_P256 ? NID_X9_62_prime256v1 : NID_secp384r1),
+					    copy, (int)pub->len);
 	if (!ok)
 		OPENSSL_free(copy);
 	return ok;
 }
 
-static X509 *new_certificate(EVP_PKEY *pubkey, const char *common_name, int days)
+static X509 *new_certificate(const struct public_octets *pub, const char *common_name, int days)
 {
 	X509 *cert = X509_new();
 	X509_NAME *name = X509_NAME_new();
 	if (!cert || !name || !X509_set_version(cert, X509_VERSION_3) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)common_name, -1, -1, 0) ||
-	    !X509_set_subject_name(cert, name) || !set_public_key(cert, pubkey) ||
+	    !X509_set_subject_name(cert, name) || !set_public_key(cert, pub) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(cert), 0) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL))
 		die_ssl(EXIT_SYSTEM, "building certificate for %s", common_name);
@@ -97,7 +96,10 @@ static const EVP_MD *digest_for(enum key_type type)
 
 X509 *ca_certificate_create(EVP_PKEY *key, enum key_type type, const char *common_name, int days)
 {
-	X509 *cert = new_certificate(key, common_name, days);
+	struct public_octets pub;
+	if (!public_octets_of(key, &pub))
+		die_ssl(EXIT_SYSTEM, "building CA certificate");
+	X509 *cert = new_certificate(&pub, common_name, days);
 	if (!X509_set_issuer_name(cert, X509_get_subject_name(cert)))
 		die_ssl(EXIT_SYSTEM, "building CA certificate");
 	add_extension(cert, cert, NID_basic_constraints, "critical,CA:TRUE");
@@ -144,7 +146,16 @@ void ca_free(struct ca *ca)
 X509 *ca_issue(struct ca *ca, EVP_PKEY *pubkey, const char *common_name, enum cert_profile profile,
 	       const char *san, int days)
 {
-	X509 *cert = new_certificate(pubkey, common_name, days);
+	struct public_octets pub;
+	if (!public_octets_of(pubkey, &pub))
+		die_ssl(EXIT_SYSTEM, "building certificate for %s", common_name);
+	return ca_issue_octets(ca, &pub, common_name, profile, san, days);
+}
+
+X509 *ca_issue_octets(struct ca *ca, const struct public_octets *pub, const char *common_name,
+		      enum cert_profile profile, const char *san, int days)
+{
+	X509 *cert = new_certificate(pub, common_name, days);
 	if (!X509_set_issuer_name(cert, X509_get_subject_name(ca->cert)))
 		die_ssl(EXIT_SYSTEM, "building certificate for %s", common_name);
 	add_extension(cert, ca->cert, NID_basic_constraints, "critical,CA:FALSE");

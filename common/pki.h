@@ -45,6 +45,18 @@ enum cert_profile { PROFILE_DEVICE, PROFILE_SERVER };
 X509 *ca_issue(struct ca *ca, EVP_PKEY *pubkey, const char *common_name, enum cert_profile profile,
 	       const char *san, int days);
 
+/* A public key as a certificate carries it: an EC point or the raw Ed25519 key. */
+struct public_octets {
+	enum key_type type;
+	unsigned char data[160];
+	size_t len;
+};
+bool public_octets_of(EVP_PKEY *pkey, struct public_octets *out);
+
+/* ca_issue for a key known only by its octets (batch issuance makes those without an EVP_PKEY). */
+X509 *ca_issue_octets(struct ca *ca, const struct public_octets *pub, const char *common_name,
+		      enum cert_profile profile, const char *san, int days);
+
 /* Uppercase hex serial and SHA-256 fingerprint of a certificate. */
 void cert_serial_hex(X509 *cert, char *out, size_t len);
 void cert_fingerprint_hex(X509 *cert, char *out, size_t len);

@@ -7,7 +7,8 @@
 #             on a sample of SMQTT_BENCH_OPENSSL_DEVICES devices (goal >= 100x)
 #   fleet     time to issue a fleet of SMQTT_BENCH_FLEET devices (default 1M)
 #             and, when smqtt-register exists, register it through a pipe
-#             (goal <= 120 s on a 2-core machine)
+#             (goal <= 120 s on a 2-core machine), with the peak memory
+#             (maximum resident set size) of each program, from GNU time
 #
 # Markdown table on stdout, also written to build/bench-issue.md.
 set -euo pipefail
@@ -27,6 +28,7 @@ die() {
 }
 [ -x "$bin/smqtt-issue" ] || die "$bin/smqtt-issue not found (run make first)"
 [ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later is needed (EPOCHREALTIME)"
+[ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: run make deps"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bench-issue.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -44,15 +46,17 @@ seq -f 'm%07.0f' 1 "$N" > ids
 rates=()
 for ((r = 1; r <= REPS; r++)); do
 	say "smqtt-issue: $N devices, run $r of $REPS"
-	rm -rf out
+	# A new directory each run: on some file systems (ext4 without a journal) creating
+	# files right after deleting many is several times slower, which is not issuance.
 	t0=$EPOCHREALTIME
-	"$bin/smqtt-issue" device -d ca -o out < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
+	"$bin/smqtt-issue" device -d ca -o "out$r" < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
 	t1=$EPOCHREALTIME
 	[ "$(wc -l < issued)" -eq "$N" ] || die "smqtt-issue printed $(wc -l < issued) lines, not $N"
-	[ "$(find out -name '*.crt' | wc -l)" -eq "$N" ] || die "smqtt-issue wrote the wrong number of certificates"
+	[ "$(find "out$r" -name '*.crt' | wc -l)" -eq "$N" ] || die "smqtt-issue wrote the wrong number of certificates"
 	rates+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
 done
-openssl verify -CAfile ca/ca.crt out/m0000001.crt "out/m$(printf %07d "$N").crt" > /dev/null || die "certificates do not verify"
+openssl verify -CAfile ca/ca.crt out1/m0000001.crt "out1/m$(printf %07d "$N").crt" > /dev/null ||
+	die "certificates do not verify"
 m_issue=$(median "${rates[@]}")
 
 say "openssl CLI loop: $N_OPENSSL devices"
@@ -68,29 +72,33 @@ done
 t1=$EPOCHREALTIME
 openssl verify -CAfile ca/ca.crt "ossl/d$N_OPENSSL.crt" > /dev/null || die "openssl loop certificates do not verify"
 m_openssl=$(rate "$N_OPENSSL" "$(elapsed "$t0" "$t1")")
-rm -rf ossl out
+rm -rf ossl out[0-9]*
 
-fleet_secs=- fleet_register=no
+fleet_secs=- fleet_register=no issue_rss=- register_rss=-
+peak_mib() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; }
 if [ "$FLEET" -gt 0 ]; then
 	seq -f 'f%07.0f' 1 "$FLEET" > fleet-ids
 	if [ -x "$bin/smqtt-register" ]; then
 		say "fleet: issuing and registering $FLEET devices through a pipe"
 		"$bin/smqtt-register" -r reg.db init --ca ca/ca.crt
 		t0=$EPOCHREALTIME
-		"$bin/smqtt-issue" device -d ca -o fleet < fleet-ids 2> issue.err |
-			"$bin/smqtt-register" -r reg.db add > /dev/null 2> register.err ||
+		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device -d ca -o fleet < fleet-ids 2> issue.err |
+			/usr/bin/time -f %M -o register.rss "$bin/smqtt-register" -r reg.db add > /dev/null 2> register.err ||
 			{ tail -n 3 issue.err register.err >&2; die "issue | register failed"; }
 		t1=$EPOCHREALTIME
 		fleet_register=yes
+		register_rss=$(peak_mib register.rss)
 		n=$(sqlite3 reg.db 'select count(*) from devices' 2> /dev/null || echo "?")
 		[ "$n" = "$FLEET" ] || die "registry holds $n devices, not $FLEET"
 	else
 		say "fleet: issuing $FLEET devices (smqtt-register not built: issuance only)"
 		t0=$EPOCHREALTIME
-		"$bin/smqtt-issue" device -d ca -o fleet < fleet-ids > /dev/null 2> issue.err || die "smqtt-issue failed"
+		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device -d ca -o fleet < fleet-ids > /dev/null 2> issue.err ||
+			die "smqtt-issue failed"
 		t1=$EPOCHREALTIME
 	fi
 	fleet_secs=$(elapsed "$t0" "$t1")
+	issue_rss=$(peak_mib issue.rss)
 fi
 
 {
@@ -108,5 +116,6 @@ fi
 		[ "$fleet_register" = yes ] && what="issue | register"
 		met=$(awk -v s="$fleet_secs" 'BEGIN { print (s <= 120 ? "yes" : "no") }')
 		echo "| $what $FLEET devices, seconds | $fleet_secs | - | - | <= 120 s | $met |"
+		echo "| peak memory, MiB: smqtt-issue / smqtt-register | $issue_rss / $register_rss | - | - | - | - |"
 	fi
 } | tee "$root/build/bench-issue.md"
