@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "batchkey.h"
+#include "config.h"
 #include "devmap.h"
 #include "error.h"
 #include "frame.h"
@@ -62,8 +63,14 @@ static const char usage_text[] =
 	"      --passfile FILE  the CA key's passphrase is the first line of FILE\n"
 	"      --passenv VAR    the CA key's passphrase is the value of VAR\n"
 	"      --passfd FD      the CA key's passphrase is the first line read from FD\n"
+	"      --config FILE    read settings (issue.ca_dir, issue.out, issue.passfile)\n"
+	"                       from this YAML file\n"
 	"      --help           show this help\n"
 	"      --version        show the version\n"
+	"\n"
+	"Without --config, the file named by $SMQTT_CONFIG is read, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists; options win over it.\n"
 	"\n"
 	"Exit status: 0 all issued, 1 some devices or serials rejected, 2 usage error,\n"
 	"3 CA, key or input file unusable, 4 system error.\n";
@@ -82,6 +89,7 @@ enum {
 	OPT_DNS,
 	OPT_IP,
 	OPT_JOBS,
+	OPT_CONFIG,
 };
 
 static const struct option long_options[] = {
@@ -96,6 +104,7 @@ static const struct option long_options[] = {
 	{"ip", required_argument, NULL, OPT_IP},
 	{"jobs", required_argument, NULL, OPT_JOBS},
 	{"force", no_argument, NULL, 'f'},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	PASSPHRASE_LONG_OPTIONS,
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -876,9 +885,18 @@ static int make_crl(struct settings *s)
 	return rejected ? EXIT_REJECTED : EXIT_OK;
 }
 
+/* The configuration; the settings point into it until exit. */
+static struct config *cfg;
+
+static void free_config(void)
+{
+	config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	struct settings s = {.type = KEY_P256, .pass = PASSPHRASE_SOURCE_NONE};
+	const char *config_path = NULL;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	s.jobs = cpus < 1 ? 1 : cpus > JOBS_MAX ? JOBS_MAX : (int)cpus;
 	int c;
@@ -920,6 +938,9 @@ int main(int argc, char **argv)
 		case OPT_JOBS:
 			s.jobs = (int)option_number("--jobs", optarg, 1, JOBS_MAX);
 			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -936,8 +957,17 @@ int main(int argc, char **argv)
 		usage();
 	}
 	const char *command = argv[optind++];
+	/* Flags win over the file, the file over the defaults. */
+	cfg = config_open(config_path);
+	atexit(free_config);
+	if (!s.ca_dir)
+		s.ca_dir = config_string(cfg, "issue.ca_dir");
+	if (!s.out_dir)
+		s.out_dir = config_string(cfg, "issue.out");
+	if (!s.pass.file && !s.pass.env && s.pass.fd < 0)
+		s.pass.file = config_string(cfg, "issue.passfile");
 	if (!s.ca_dir) {
-		warnx("no CA directory given (-d CADIR)");
+		warnx("no CA directory given (-d CADIR, or issue.ca_dir in the configuration)");
 		usage();
 	}
 	output_init();
@@ -945,12 +975,12 @@ int main(int argc, char **argv)
 		return make_ca(&s);
 	if (strcmp(command, "device") == 0 && optind == argc) {
 		if (!s.out_dir)
-			die(EXIT_USAGE, "device: no output directory given (-o OUTDIR)");
+			die(EXIT_USAGE, "device: no output directory given (-o OUTDIR, or issue.out in the configuration)");
 		return issue_devices(&s);
 	}
 	if (strcmp(command, "server") == 0 && optind + 1 == argc) {
 		if (!s.out_dir)
-			die(EXIT_USAGE, "server: no output directory given (-o OUTDIR)");
+			die(EXIT_USAGE, "server: no output directory given (-o OUTDIR, or issue.out in the configuration)");
 		if (!s.san_len)
 			die(EXIT_USAGE, "server: give at least one --dns NAME or --ip ADDRESS");
 		return issue_server(&s, argv[optind]);

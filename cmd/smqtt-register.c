@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "config.h"
 #include "error.h"
 #include "frame.h"
 #include "lineio.h"
@@ -65,8 +66,14 @@ static const char usage_text[] =
 	"      --reason REASON  revoke: an RFC 5280 reason (default unspecified):\n"
 	"                       keyCompromise, affiliationChanged, superseded,\n"
 	"                       cessationOfOperation, certificateHold, ...\n"
+	"      --config FILE    read the registry (registry.db) from this YAML file\n"
 	"      --help           show this help\n"
 	"      --version        show the version\n"
+	"\n"
+	"Without -r, the registry is registry.db of the configuration: the file named\n"
+	"by --config, else by $SMQTT_CONFIG, else the first of\n"
+	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
+	"that exists.\n"
 	"\n"
 	"Exit status: 0 ok, 1 some certificates or devices rejected, 2 usage error,\n"
 	"3 registry or CA certificate unusable, 4 system error.\n";
@@ -83,6 +90,7 @@ enum {
 	OPT_CSV,
 	OPT_JSON,
 	OPT_REASON,
+	OPT_CONFIG,
 };
 
 static const struct option long_options[] = {
@@ -92,6 +100,7 @@ static const struct option long_options[] = {
 	{"csv", no_argument, NULL, OPT_CSV},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"reason", required_argument, NULL, OPT_REASON},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -1296,9 +1305,18 @@ static int run_command(const struct command *cmd, struct settings *s, char **arg
 	return cmd_revoked(s);
 }
 
+/* The configuration; the settings point into it until exit. */
+static struct config *cfg;
+
+static void free_config(void)
+{
+	config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	struct settings s = {0};
+	const char *config_path = NULL;
 	int c;
 
 	error_init(argv[0]);
@@ -1328,6 +1346,9 @@ int main(int argc, char **argv)
 				    optarg);
 			s.reason = optarg;
 			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -1347,8 +1368,13 @@ int main(int argc, char **argv)
 		warnx("%s: unknown command", argv[optind]);
 		usage();
 	}
+	/* -r wins over the file. */
+	cfg = config_open(config_path);
+	atexit(free_config);
+	if (!s.registry)
+		s.registry = config_string(cfg, "registry.db");
 	if (!s.registry) {
-		warnx("no registry given (-r REGISTRY)");
+		warnx("no registry given (-r REGISTRY, or registry.db in the configuration)");
 		usage();
 	}
 	int nargs = argc - optind - 1;

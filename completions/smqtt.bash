@@ -80,8 +80,8 @@ _smqtt()
 		;;
 	smqtt-issue)
 		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs --dns --ip -f --force
-			--passfile --passenv --passfd --help --version'
-		file_options='-d --ca-dir -o --out --manifest --passfile'
+			--passfile --passenv --passfd --config --help --version'
+		file_options='-d --ca-dir -o --out --manifest --passfile --config'
 		type_options='-t --type'
 		env_options='--passenv'
 		free_options='--cn --days --jobs --dns --ip --passfd'
@@ -129,8 +129,8 @@ _smqtt()
 		esac
 		;;
 	smqtt-register)
-		options='-r --registry --ca --retire-old --csv --json --reason --help --version'
-		file_options='-r --registry --ca'
+		options='-r --registry --ca --retire-old --csv --json --reason --config --help --version'
+		file_options='-r --registry --ca --config'
 		if [[ $prev == --reason ]]; then
 			_smqtt_words 'unspecified keyCompromise cACompromise affiliationChanged superseded
 				cessationOfOperation certificateHold privilegeWithdrawn aACompromise' "$prefix" "$cur"

@@ -356,3 +356,42 @@ rows() {
 	assert_status 3
 	assert_contains "missing.crt"
 }
+
+@test "config: smqtt-issue and smqtt-register take the CA, output directory, passphrase file and registry from the file" {
+	mkdir -p etc/secret
+	printf 'correct horse\n' > etc/secret/ca.pass
+	cat > etc/smqtt.yaml <<-'EOF2'
+	issue:
+	  ca_dir: ca
+	  out: fleet
+	  passfile: secret/ca.pass
+	registry:
+	  db: reg.db
+	EOF2
+	mkdir elsewhere
+	cd elsewhere
+	smqtt-issue --config ../etc/smqtt.yaml ca > /dev/null || fail "smqtt-issue ca failed"
+	[ -f ../etc/ca/ca.crt ] || fail "issue.ca_dir (relative to the file) not used"
+	grep -q ENCRYPTED ../etc/ca/ca.key || fail "issue.passfile did not encrypt the CA key"
+	printf 'M1\nM2\n' | smqtt-issue --config ../etc/smqtt.yaml device > issued || fail "smqtt-issue device failed"
+	[ -f ../etc/fleet/M1.crt ] && [ -f ../etc/fleet/M2.key ] || fail "issue.out not used"
+	smqtt-register --config ../etc/smqtt.yaml init --ca ../etc/ca/ca.crt
+	run smqtt-register --config ../etc/smqtt.yaml add < issued
+	assert_status 0
+	[ -f ../etc/reg.db ] || fail "registry.db not used"
+	run smqtt-register --config ../etc/smqtt.yaml list
+	assert_status 0
+	[ "$(printf '%s\n' "$output" | cut -d' ' -f1 | tr '\n' ' ')" = "M1 M2 " ] || fail "list: $output"
+	# Options win over the file.
+	smqtt-issue --config ../etc/smqtt.yaml -o here device <<< M3 > /dev/null || fail "-o did not win"
+	[ -f here/M3.crt ] && [ ! -e ../etc/fleet/M3.crt ] || fail "-o did not win over issue.out"
+	smqtt-register --config ../etc/smqtt.yaml -r other.db init --ca ../etc/ca/ca.crt
+	[ -f other.db ] || fail "-r did not win over registry.db"
+	# Without -r or registry.db it is a usage error naming both.
+	run smqtt-register --config /dev/null list
+	assert_status 2
+	assert_contains "no registry given (-r REGISTRY, or registry.db in the configuration)"
+	run smqtt-issue --config /dev/null ca
+	assert_status 2
+	assert_contains "no CA directory given (-d CADIR, or issue.ca_dir in the configuration)"
+}
