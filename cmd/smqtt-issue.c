@@ -471,19 +471,6 @@ static EVP_PKEY_CTX *new_keygen(enum key_type type)
 	return ctx;
 }
 
-/* Wait for a worker; a worker that failed has said why, and its exit status becomes ours. */
-static void wait_worker(pid_t pid)
-{
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			die(EXIT_SYSTEM, "waiting for a worker process: %s", strerror(errno));
-	if (WIFSIGNALED(status))
-		die(EXIT_SYSTEM, "a worker process was killed by signal %d", WTERMSIG(status));
-	if (WEXITSTATUS(status) != 0)
-		exit(WEXITSTATUS(status));
-}
-
 /* Issue the queued chunk in parallel, then report it in input order. */
 static void run_chunk(struct batch *b, struct worker *workers)
 {

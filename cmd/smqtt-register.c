@@ -541,18 +541,6 @@ static void check_share(struct add_context *c, struct registry *reader, size_t f
 	}
 }
 
-static void wait_worker(pid_t pid)
-{
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			die(EXIT_SYSTEM, "waiting for a worker process: %s", strerror(errno));
-	if (WIFSIGNALED(status))
-		die(EXIT_SYSTEM, "a worker process was killed by signal %d", WTERMSIG(status));
-	if (WEXITSTATUS(status) != 0)
-		exit(WEXITSTATUS(status)); /* the worker has said why */
-}
-
 /* Split the device lines of a batch, so workers only read the text. */
 static void split_lines(struct add_context *c)
 {

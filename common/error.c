@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <openssl/err.h>
 #include <openssl/opensslv.h>
@@ -116,4 +117,16 @@ char *xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
 	return memcpy(xmalloc(n), s, n);
+}
+
+void wait_worker(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die(EXIT_SYSTEM, "waiting for a worker process: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		die(EXIT_SYSTEM, "a worker process was killed by signal %d", WTERMSIG(status));
+	if (WEXITSTATUS(status) != 0)
+		exit(WEXITSTATUS(status));
 }

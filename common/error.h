@@ -3,6 +3,7 @@
 #define SMQTT_ERROR_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * One table for all programs, documented in smqtt(7) and in every man page.
@@ -31,6 +32,13 @@ _Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf,
 /* Like warnx/die, with the first queued OpenSSL error appended as ": reason". */
 void warnx_ssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void die_ssl(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Wait for a worker process this program forked. Its failure becomes ours:
+ * killed by a signal ends the program with EXIT_SYSTEM; a non-zero exit status
+ * (the worker has said why) ends it with that status.
+ */
+void wait_worker(pid_t pid);
 
 /* "prog: --version" output, shared so every program prints the same line. */
 void print_version(void);

@@ -38,6 +38,8 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 bin=${SMQTT_BIN:-$root/bin}
+# shellcheck disable=SC1091
+. "$root/tests/bench/lib.bash"
 N=${SMQTT_BENCH_N:-200000}
 NBIG=${SMQTT_BENCH_NBIG:-1000000}
 REPS=${SMQTT_BENCH_REPS:-3}
@@ -47,11 +49,6 @@ N_P384=$((N / 10))	# P-384 signs about 25 times slower than P-256
 RSS_LIMIT_MIB=16
 RSS_FLAT=1.10		# "flat": peak RSS at NBIG at most this times that at N
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-	printf 'bench: FAILED: %s\n' "$*" >&2
-	exit 1
-}
 
 # --- prerequisites -----------------------------------------------------------
 for p in smqtt-keygen smqtt-sign smqtt-verify smqtt-store; do
@@ -110,14 +107,7 @@ expect_rows() {
 	[ "$got" = "$3" ] || die "$1: expected $3 rows, got $got"
 }
 
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
-# median NUMBER...
-median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
-# maximum NUMBER...
-maximum() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 
 # at_least VALUE GOAL: "yes" or "no"
 at_least() { awk -v v="$1" -v g="$2" 'BEGIN { print (v >= g ? "yes" : "no") }'; }

@@ -16,16 +16,13 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${SMQTT_BIN:-$root/bin}
+# shellcheck disable=SC1091
+. "$here/lib.bash"
 N=${SMQTT_BENCH_ISSUE_N:-10000}
 N_OPENSSL=${SMQTT_BENCH_OPENSSL_DEVICES:-200}
 FLEET=${SMQTT_BENCH_FLEET:-1000000}
 REPS=${SMQTT_BENCH_REPS:-3}
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-	printf 'bench: FAILED: %s\n' "$*" >&2
-	exit 1
-}
 [ -x "$bin/smqtt-issue" ] || die "$bin/smqtt-issue not found (run make first)"
 [ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or later is needed (EPOCHREALTIME)"
 [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: run make deps"
@@ -36,9 +33,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 cd "$work"
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 
 "$bin/smqtt-issue" ca -d ca > /dev/null
 seq -f 'm%07.0f' 1 "$N" > ids

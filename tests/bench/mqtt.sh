@@ -26,15 +26,12 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${SMQTT_BIN:-$root/bin}
+# shellcheck disable=SC1091
+. "$here/lib.bash"
 N=${SMQTT_BENCH_MQTT_N:-200000}
 REPS=${SMQTT_BENCH_REPS:-3}
 DEV=B0001
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-	printf 'bench: FAILED: %s\n' "$*" >&2
-	exit 1
-}
 for p in smqtt-issue smqtt-sign smqtt-pub smqtt-sub; do
 	[ -x "$bin/$p" ] || die "$bin/$p not found (run make first)"
 done
@@ -67,11 +64,6 @@ REPO=$root BATS_TEST_TMPDIR=$work
 # shellcheck disable=SC1091
 . "$root/tests/broker_helper.bash"
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-atleast() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "yes" : "no") }'; }
 lines() { wc -l < "$1" | tr -d ' '; }
 expect_lines() {
 	local n

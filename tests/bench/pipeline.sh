@@ -23,17 +23,14 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${SMQTT_BIN:-$root/bin}
+# shellcheck disable=SC1091
+. "$here/lib.bash"
 N=${SMQTT_BENCH_N:-200000}
 REPS=${SMQTT_BENCH_REPS:-3}
 OSSL_SECONDS=${SMQTT_BENCH_SECONDS:-3}
 GOAL=0.6
 DEV=B0001
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-	printf 'bench: FAILED: %s\n' "$*" >&2
-	exit 1
-}
 for p in smqtt-issue smqtt-register smqtt-sign smqtt-pub smqtt-sub smqtt-verify smqtt-store; do
 	[ -x "$bin/$p" ] || die "$bin/$p not found (run make first)"
 done
@@ -74,11 +71,6 @@ REPO=$root BATS_TEST_TMPDIR=$work
 # shellcheck disable=SC1091
 . "$root/tests/registry_helper.bash"
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-atleast() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "yes" : "no") }'; }
 
 say "crypto bound: openssl speed -seconds $OSSL_SECONDS ecdsap256"
 speed=$(openssl speed -mr -elapsed -seconds "$OSSL_SECONDS" ecdsap256 2> openssl.err) ||
