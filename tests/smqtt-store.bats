@@ -230,7 +230,7 @@ wait_until() {
 	sqlite3 db < lock > /dev/null &
 	locker=$!
 	exec 8> lock
-	printf '%s\n' 'begin exclusive;' 'select count(*) from readings;' '.shell touch locked' >&8
+	printf '%s\n' '.bail on' 'begin exclusive;' 'select count(*) from readings;' '.shell touch locked' >&8
 	wait_until "the lock" '[ -e locked ]'
 	smqtt-store -d db < frames 2> err &
 	pid=$!
