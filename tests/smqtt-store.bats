@@ -224,7 +224,7 @@ wait_until() {
 	[ "$(q 'pragma integrity_check')" = ok ]
 }
 
-@test "store: a lock held longer than the busy timeout is reported and waited out" {
+@test "store: a lock held longer than the busy timeout is reported and waited out; SIGTERM meanwhile exits 4" {
 	smqtt-store -d db < /dev/null 2> /dev/null
 	mkfifo lock
 	sqlite3 db < lock > /dev/null &
@@ -232,6 +232,15 @@ wait_until() {
 	exec 8> lock
 	printf '%s\n' '.bail on' 'begin exclusive;' 'select count(*) from readings;' '.shell touch locked' >&8
 	wait_until "the lock" '[ -e locked ]'
+	# SIGTERM while the batch cannot be stored: exit 4, naming what was not stored.
+	smqtt-store -d db < frames 2> err &
+	pid=$!
+	wait_until "the lock to be reported" 'grep -q "database is locked" err'
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 4 ] || fail "status $status: $(cat err)"
+	grep -q "^smqtt-store: database db: 1 frames from lines 1-1 not stored: database is locked$" err || fail "$(cat err)"
 	smqtt-store -d db < frames 2> err &
 	pid=$!
 	wait_until "the lock to be reported" 'grep -q "database is locked" err'
