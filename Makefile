@@ -3,6 +3,7 @@
 # make demo       install missing Debian packages, build, run the whole system once
 # make check      install missing Debian packages, build, run the bats suite
 # make sanitize   the same suite against an ASan + UBSan build
+# make faults     the fault-injection suite (tests/fault/)
 # make memcheck   a full pipeline under valgrind
 # make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
 # make install PREFIX=/usr/local DESTDIR=
@@ -53,7 +54,7 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
-.PHONY: all deps demo check sanitize memcheck bench install uninstall clean lint
+.PHONY: all deps demo check faults sanitize memcheck bench install uninstall clean lint
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -85,6 +86,10 @@ check: deps
 
 sanitize:
 	$(MAKE) check SANITIZE=1
+
+# Brokers and pipeline stages killed, a full disk, a locked database, a slow consumer.
+faults: deps all
+	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/run.sh tests/fault
 
 memcheck: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/memcheck.sh

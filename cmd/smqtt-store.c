@@ -1,5 +1,6 @@
 /* smqtt-store: keep smqtt1 frames in SQLite, one typed row per frame, idempotent on (device, seq). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,23 +63,48 @@ static const struct option long_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/*
+ * The rows of the open transaction are kept until it is committed, so that
+ * they can be written again when the database fails under it; a transaction
+ * is committed at -b rows or at this many bytes of frames, whichever is first.
+ */
+#define BATCH_BYTES (8 << 20)
+/* Pauses between attempts to write a batch again: doubling from the first to the last. */
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 5000
+
 struct sink {
 	struct store *store;
 	const struct schema *schema;
 	struct devmap *last_seq; /* device -> uint64_t highest stored seq */
 	long long batch_rows, wait_ms;
-	long long pending;          /* rows in the open transaction */
-	unsigned long long first_pending_line;
+	bool batch_open;
 	long long deadline_ms;      /* commit by then */
+	long long pending;          /* rows inserted in the open transaction */
+	char *rows;                 /* its frames, each as struct kept_row + bytes */
+	size_t rows_len, rows_cap;
+	unsigned long long kept, first_kept_line, last_kept_line;
+	char *notes;                /* gap reports for its rows, NUL-separated, printed once committed */
+	size_t notes_len, notes_cap;
 	unsigned long long stored, duplicates, rejected, gaps, missing;
+	unsigned long long stored_before, gaps_before, missing_before; /* before the open transaction */
+	char *scratch;
+	struct field fields[SCHEMA_COLUMNS_MAX];
 };
 
-static void commit(struct sink *k, unsigned long long last_line)
+struct kept_row {
+	unsigned long long lineno;
+	size_t len;
+};
+
+static void append_bytes(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
-	if (!store_commit(k->store))
-		die(EXIT_SYSTEM, "%lld frames from lines %llu-%llu not stored", k->pending, k->first_pending_line,
-		    last_line);
-	k->pending = 0;
+	if (*len + n > *cap) {
+		*cap = (*len + n) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
 }
 
 /* The highest stored seq for a device, read from the database the first time the device is seen. */
@@ -86,30 +112,154 @@ static uint64_t *last_seq_of(struct sink *k, const struct frame *f)
 {
 	uint64_t *last = devmap_get(k->last_seq, f->device, f->device_len);
 	if (!last) {
+		uint64_t seq;
+		if (!store_last_seq(k->store, f->device, f->device_len, &seq))
+			return NULL;
 		last = xmalloc(sizeof *last);
-		*last = store_last_seq(k->store, f->device, f->device_len);
+		*last = seq;
 		devmap_put(k->last_seq, f->device, f->device_len, last);
 	}
 	return last;
 }
 
-/* Report a gap when a device's frame skips numbers beyond the highest stored one. */
+/* Note a gap when a device's frame skips numbers beyond the highest stored one. */
 static void track_sequence(struct sink *k, unsigned long long lineno, const struct frame *f, uint64_t *last)
 {
 	if (f->seq > *last + 1) {
 		uint64_t first = *last + 1, final = f->seq - 1;
+		char note[DEVICE_ID_MAX + 160];
+		int n = snprintf(note, sizeof note, "line %llu: device %.*s seq %llu: gap: %llu frames missing (seq %llu..%llu)",
+				 lineno, (int)f->device_len, f->device, (unsigned long long)f->seq,
+				 (unsigned long long)(final - first + 1), (unsigned long long)first,
+				 (unsigned long long)final);
+		append_bytes(&k->notes, &k->notes_len, &k->notes_cap, note, (size_t)n + 1);
 		k->gaps++;
 		k->missing += final - first + 1;
-		warnx("line %llu: device %.*s seq %llu: gap: %llu frames missing (seq %llu..%llu)", lineno,
-		      (int)f->device_len, f->device, (unsigned long long)f->seq,
-		      (unsigned long long)(final - first + 1), (unsigned long long)first, (unsigned long long)final);
 	}
 	if (f->seq > *last)
 		*last = f->seq;
 }
 
-static void store_line(struct sink *k, unsigned long long lineno, const char *line, size_t len,
-		       char *scratch, struct field *fields)
+/* Insert a frame whose record is parsed into k->fields, in the open transaction. */
+static enum store_result insert_frame(struct sink *k, unsigned long long lineno, const struct frame *f,
+				      const char *line, size_t len)
+{
+	uint64_t *last = last_seq_of(k, f);
+	if (!last)
+		return STORE_RETRY;
+	enum store_result r = store_insert(k->store, f, line, len, k->fields);
+	if (r == STORE_INSERTED) {
+		k->stored++;
+		k->pending++;
+		track_sequence(k, lineno, f, last);
+	} else if (r == STORE_DUPLICATE) {
+		k->duplicates++;
+	}
+	return r;
+}
+
+static void open_batch(struct sink *k, unsigned long long lineno)
+{
+	k->batch_open = true;
+	k->deadline_ms = monotonic_ms() + k->wait_ms;
+	k->first_kept_line = lineno;
+	k->stored_before = k->stored;
+	k->gaps_before = k->gaps;
+	k->missing_before = k->missing;
+}
+
+/* The batch is committed: report its gaps and forget its rows. */
+static void close_batch(struct sink *k)
+{
+	for (size_t at = 0; at < k->notes_len; at += strlen(k->notes + at) + 1)
+		warnx("%s", k->notes + at);
+	k->batch_open = false;
+	k->pending = 0;
+	k->kept = 0;
+	k->rows_len = k->notes_len = 0;
+}
+
+/* Insert every kept row again in a new transaction; false when the database failed again. */
+static bool replay_batch(struct sink *k)
+{
+	k->stored = k->stored_before;
+	k->gaps = k->gaps_before;
+	k->missing = k->missing_before;
+	k->pending = 0;
+	k->notes_len = 0;
+	/* What was cached for the devices of the lost transaction is no longer true. */
+	devmap_free(k->last_seq, free);
+	k->last_seq = devmap_new();
+	if (!store_begin(k->store))
+		return false;
+	for (size_t at = 0; at < k->rows_len;) {
+		struct kept_row row;
+		memcpy(&row, k->rows + at, sizeof row);
+		const char *line = k->rows + at + sizeof row;
+		struct frame f;
+		const char *why;
+		char err[160];
+		/* Kept rows were parsed once already, so they parse again. */
+		if (!frame_parse(line, row.len, &f, &why) ||
+		    !record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err))
+			die(EXIT_SYSTEM, "line %llu: kept frame no longer parses", row.lineno);
+		if (insert_frame(k, row.lineno, &f, line, row.len) == STORE_RETRY)
+			return false;
+		at += sizeof row + row.len;
+	}
+	return true;
+}
+
+static void pause_ms(long long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+	nanosleep(&ts, NULL); /* SIGINT and SIGTERM cut it short */
+}
+
+/*
+ * The database failed under the open transaction: a lock held elsewhere, a
+ * full disk, an I/O error. Write the kept rows again, pausing longer each
+ * time, until they are committed. No input is read meanwhile, so the pipe
+ * fills up and the programs upstream wait. SIGINT or SIGTERM gives up.
+ */
+static void retry_batch(struct sink *k)
+{
+	long long started = monotonic_ms(), delay = RETRY_FIRST_MS;
+	unsigned long long duplicates_before = k->duplicates;
+	char reported[256] = "";
+	for (;;) {
+		store_rollback(k->store);
+		if (strcmp(reported, store_error(k->store)) != 0) {
+			snprintf(reported, sizeof reported, "%s", store_error(k->store));
+			warnx("database %s: %llu frames from lines %llu-%llu not stored yet: %s; keeping them and retrying",
+			      store_path(k->store), k->kept, k->first_kept_line, k->last_kept_line, reported);
+		}
+		if (stop_requested())
+			die(EXIT_SYSTEM, "database %s: %llu frames from lines %llu-%llu not stored: %s",
+			    store_path(k->store), k->kept, k->first_kept_line, k->last_kept_line, reported);
+		pause_ms(delay);
+		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
+		k->duplicates = duplicates_before;
+		if (replay_batch(k) && store_commit(k->store))
+			break;
+	}
+	warnx("database %s: %llu frames from lines %llu-%llu stored after %lld s of retrying", store_path(k->store),
+	      k->kept, k->first_kept_line, k->last_kept_line, (monotonic_ms() - started + 500) / 1000);
+	close_batch(k);
+}
+
+static void commit(struct sink *k)
+{
+	if (!k->batch_open)
+		return;
+	if (!store_commit(k->store)) {
+		retry_batch(k);
+		return;
+	}
+	close_batch(k);
+}
+
+static void store_line(struct sink *k, unsigned long long lineno, const char *line, size_t len)
 {
 	struct frame f;
 	const char *why;
@@ -120,28 +270,33 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 		k->rejected++;
 		return;
 	}
-	if (!record_parse(k->schema, f.record, f.record_len, scratch, fields, err, sizeof err)) {
+	if (!record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err)) {
 		warnx("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f.device_len, f.device,
 		      (unsigned long long)f.seq, err);
 		k->rejected++;
 		return;
 	}
-	if (!store_in_transaction(k->store)) {
-		store_begin(k->store);
-		k->deadline_ms = monotonic_ms() + k->wait_ms;
-		k->first_pending_line = lineno;
+	if (!k->batch_open)
+		open_batch(k, lineno);
+	/* Keep the row until it is committed; a duplicate is not part of the batch. */
+	size_t mark = k->rows_len;
+	struct kept_row row = {.lineno = lineno, .len = len};
+	append_bytes(&k->rows, &k->rows_len, &k->rows_cap, &row, sizeof row);
+	append_bytes(&k->rows, &k->rows_len, &k->rows_cap, line, len);
+	k->kept++;
+	k->last_kept_line = lineno;
+	enum store_result r = store_begin(k->store) ? insert_frame(k, lineno, &f, line, len) : STORE_RETRY;
+	if (r == STORE_DUPLICATE) {
+		k->rows_len = mark;
+		k->kept--;
 	}
-	uint64_t *last = last_seq_of(k, &f);
-	if (!store_insert(k->store, &f, line, len, fields)) {
-		k->duplicates++;
+	if (r == STORE_RETRY) {
+		retry_batch(k);
 		return;
 	}
-	k->stored++;
-	k->pending++;
-	track_sequence(k, lineno, &f, last);
 	/* Input that never pauses must not hold rows back longer than -w either. */
-	if (k->pending >= k->batch_rows || monotonic_ms() >= k->deadline_ms)
-		commit(k, lineno);
+	if (k->pending >= k->batch_rows || k->rows_len >= BATCH_BYTES || monotonic_ms() >= k->deadline_ms)
+		commit(k);
 }
 
 static void store_stream(struct sink *k)
@@ -149,15 +304,13 @@ static void store_stream(struct sink *k)
 	struct line_reader in;
 	char *line;
 	size_t len;
-	char *scratch = xmalloc(RECORD_MAX + 1);
-	struct field fields[SCHEMA_COLUMNS_MAX];
 
 	line_reader_init(&in, STDIN_FILENO, "stdin", FRAME_MAX);
 	in.strip_bom = false;
 	in.strip_cr = false;
 	while (!stop_requested()) {
 		int timeout = -1;
-		if (store_in_transaction(k->store)) {
+		if (k->batch_open) {
 			long long left = k->deadline_ms - monotonic_ms();
 			timeout = left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 		}
@@ -167,7 +320,7 @@ static void store_stream(struct sink *k)
 		if (st == LINE_INTERRUPTED)
 			continue;
 		if (st == LINE_TIMEOUT) {
-			commit(k, in.lineno);
+			commit(k);
 			continue;
 		}
 		if (st == LINE_TOO_LONG) {
@@ -175,11 +328,10 @@ static void store_stream(struct sink *k)
 			k->rejected++;
 			continue;
 		}
-		store_line(k, in.lineno, line, len, scratch, fields);
+		store_line(k, in.lineno, line, len);
 	}
-	commit(k, in.lineno);
+	commit(k);
 	line_reader_free(&in);
-	free(scratch);
 }
 
 int main(int argc, char **argv)
@@ -250,12 +402,18 @@ int main(int argc, char **argv)
 	}
 
 	k.schema = &schema;
+	k.scratch = xmalloc(RECORD_MAX + 1);
+	/* A file size limit (ulimit -f) is a full disk to retry, not a reason to die. */
+	signal(SIGXFSZ, SIG_IGN);
 	k.store = store_open(db_path, &schema, schema_text);
 	k.last_seq = devmap_new();
 	stop_on_signals();
 	store_stream(&k);
 	store_close(k.store);
 	devmap_free(k.last_seq, free);
+	free(k.scratch);
+	free(k.rows);
+	free(k.notes);
 	config_free(cfg);
 	warnx("%llu stored, %llu duplicates, %llu rejected, %llu gaps (%llu frames missing)", k.stored,
 	      k.duplicates, k.rejected, k.gaps, k.missing);

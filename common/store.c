@@ -12,13 +12,36 @@ struct store {
 	sqlite3 *db;
 	char *path;
 	const struct schema *schema;
-	sqlite3_stmt *insert, *last_seq, *begin, *commit;
+	sqlite3_stmt *insert, *last_seq, *begin, *commit, *rollback;
 	bool in_transaction;
+	char error[256]; /* the last failure a retry may cure */
 };
+
+/* How long one statement waits for another connection's lock before it reports it. */
+#define BUSY_TIMEOUT_MS 2000
 
 static _Noreturn void die_db(struct store *st, const char *doing)
 {
 	die(EXIT_SYSTEM, "database %s: %s: %s", st->path, doing, sqlite3_errmsg(st->db));
+}
+
+/*
+ * Failures that may go away on their own: a lock held by another process, a
+ * full disk or file size limit, an I/O error. The caller keeps its rows and
+ * writes them again later; anything else is fatal.
+ */
+static bool transient(struct store *st, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+		snprintf(st->error, sizeof st->error, "%s", sqlite3_errmsg(st->db));
+		return true;
+	default:
+		return false;
+	}
 }
 
 static void exec(struct store *st, const char *sql, const char *doing)
@@ -119,7 +142,7 @@ struct store *store_open(const char *path, const struct schema *schema, const ch
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		die_db(st, "opening");
 	/* Wait for another writer (or a reader holding a checkpoint) instead of failing at once. */
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 	exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
 	exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
 	check_schema(st, schema_text);
@@ -135,6 +158,7 @@ struct store *store_open(const char *path, const struct schema *schema, const ch
 	st->last_seq = prepare(st, "SELECT max(seq) FROM readings WHERE device = ?");
 	st->begin = prepare(st, "BEGIN IMMEDIATE");
 	st->commit = prepare(st, "COMMIT");
+	st->rollback = prepare(st, "ROLLBACK");
 	return st;
 }
 
@@ -146,21 +170,26 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->last_seq);
 	sqlite3_finalize(st->begin);
 	sqlite3_finalize(st->commit);
+	sqlite3_finalize(st->rollback);
 	if (sqlite3_close(st->db) != SQLITE_OK)
 		die_db(st, "closing");
 	free(st->path);
 	free(st);
 }
 
-void store_begin(struct store *st)
+bool store_begin(struct store *st)
 {
 	if (st->in_transaction)
-		return;
+		return true;
 	int rc = sqlite3_step(st->begin);
 	sqlite3_reset(st->begin);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		if (transient(st, rc))
+			return false;
 		die_db(st, "beginning transaction");
+	}
 	st->in_transaction = true;
+	return true;
 }
 
 bool store_commit(struct store *st)
@@ -170,11 +199,22 @@ bool store_commit(struct store *st)
 	int rc = sqlite3_step(st->commit);
 	sqlite3_reset(st->commit);
 	if (rc != SQLITE_DONE) {
-		warnx("database %s: commit: %s", st->path, sqlite3_errmsg(st->db));
-		return false;
+		if (transient(st, rc))
+			return false;
+		die_db(st, "committing");
 	}
 	st->in_transaction = false;
 	return true;
+}
+
+void store_rollback(struct store *st)
+{
+	/* SQLite may have rolled the transaction back itself already (full disk, I/O error). */
+	if (!sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->rollback);
+		sqlite3_reset(st->rollback);
+	}
+	st->in_transaction = false;
 }
 
 bool store_in_transaction(const struct store *st)
@@ -182,8 +222,18 @@ bool store_in_transaction(const struct store *st)
 	return st->in_transaction;
 }
 
-bool store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
-		  const struct field *fields)
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+const char *store_error(const struct store *st)
+{
+	return st->error;
+}
+
+enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
+			       const struct field *fields)
 {
 	sqlite3_stmt *s = st->insert;
 	int i = 1;
@@ -204,19 +254,25 @@ bool store_insert(struct store *st, const struct frame *f, const char *line, siz
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		if (transient(st, rc))
+			return STORE_RETRY;
 		die_db(st, "inserting");
-	return sqlite3_changes(st->db) > 0;
+	}
+	return sqlite3_changes(st->db) > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
-uint64_t store_last_seq(struct store *st, const char *device, size_t len)
+bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq)
 {
 	sqlite3_stmt *s = st->last_seq;
 	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
 	int rc = sqlite3_step(s);
-	uint64_t v = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	*seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
-	if (rc != SQLITE_ROW)
+	if (rc != SQLITE_ROW) {
+		if (transient(st, rc))
+			return false;
 		die_db(st, "reading last sequence number");
-	return v;
+	}
+	return true;
 }

@@ -21,17 +21,31 @@ struct store;
 struct store *store_open(const char *path, const struct schema *schema, const char *schema_text);
 void store_close(struct store *st);
 
-/* Begin a transaction if none is open. */
-void store_begin(struct store *st);
-/* Commit the open transaction, if any; false (with a message printed) if it failed. */
-bool store_commit(struct store *st);
-bool store_in_transaction(const struct store *st);
+/*
+ * Writing can fail for a while and then work again: another process holds the
+ * database locked (longer than a 2 s busy timeout), the disk or a file size
+ * limit is reached, an I/O error. Those failures return false (or
+ * STORE_RETRY) with the reason in store_error(); the open transaction is then
+ * lost, so the caller calls store_rollback() and writes its rows again later.
+ * Any other database error ends the program with EXIT_SYSTEM.
+ */
+enum store_result { STORE_INSERTED, STORE_DUPLICATE, STORE_RETRY };
 
-/* Insert one frame; false if a row for (device, seq) already exists. Dies on database errors. */
-bool store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
-		  const struct field *fields);
+/* Begin a transaction if none is open. */
+bool store_begin(struct store *st);
+/* Commit the open transaction, if any. */
+bool store_commit(struct store *st);
+/* Abandon the open transaction, if any. */
+void store_rollback(struct store *st);
+bool store_in_transaction(const struct store *st);
+const char *store_path(const struct store *st);
+const char *store_error(const struct store *st);
+
+/* Insert one frame; STORE_DUPLICATE if a row for (device, seq) already exists. */
+enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
+			       const struct field *fields);
 
 /* Highest stored sequence number for a device, 0 if none. */
-uint64_t store_last_seq(struct store *st, const char *device, size_t len);
+bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq);
 
 #endif

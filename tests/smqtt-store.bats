@@ -185,3 +185,71 @@ q() { sqlite3 -batch -noheader db "$@"; }
 	assert_status 0
 	[ "$(q 'select count(*) from readings')" -eq 6 ]
 }
+
+# wait_until WHAT CONDITION: poll the shell CONDITION every 50 ms, for 30 s at most.
+wait_until() {
+	for _ in $(seq 600); do
+		eval "$2" && return 0
+		sleep 0.05
+	done
+	fail "timed out waiting for $1"
+}
+
+@test "store: a full disk keeps the batch, reports it, and stores it once there is room" {
+	make_key f
+	meter_records 20 F | smqtt-sign -k f.key -i F > f
+	mkfifo in
+	# stderr through a pipe: the file size limit below must not silence it
+	smqtt-store -d db -w 50 < in 2> >(cat > err) &
+	pid=$!
+	exec 7> in
+	head -n 10 f >&7
+	wait_until "the first rows" '[ "$(q "select count(*) from readings" 2> /dev/null)" = 10 ]'
+	# A file size limit of 0 for the running store: no write to the database can succeed.
+	prlimit --pid "$pid" --fsize=0:unlimited
+	# seq 11 to 20 without 15: the gap is reported once, when the batch is stored
+	tail -n +11 f | sed 5d >&7
+	wait_until "the failure report" 'grep -q "not stored yet" err'
+	grep -q "^smqtt-store: database db: 9 frames from lines 11-19 not stored yet: .*; keeping them and retrying$" err ||
+		fail "$(cat err)"
+	[ "$(q 'select count(*) from readings')" = 10 ]
+	prlimit --pid "$pid" --fsize=unlimited:unlimited
+	wait_until "the kept rows" '[ "$(q "select count(*) from readings")" = 19 ]'
+	exec 7>&-
+	wait "$pid" || fail "status $?: $(cat err)"
+	grep -q "^smqtt-store: database db: 9 frames from lines 11-19 stored after [0-9]* s of retrying$" err || fail "$(cat err)"
+	[ "$(grep -c gap: err)" = 1 ] || fail "$(cat err)"
+	grep -q "^smqtt-store: line 15: device F seq 16: gap: 1 frames missing (seq 15..15)$" err || fail "$(cat err)"
+	grep -q "^smqtt-store: 19 stored, 0 duplicates, 0 rejected, 1 gaps (1 frames missing)$" err || fail "$(cat err)"
+	[ "$(q 'pragma integrity_check')" = ok ]
+}
+
+@test "store: a lock held longer than the busy timeout is reported and waited out; SIGTERM meanwhile exits 4" {
+	smqtt-store -d db < /dev/null 2> /dev/null
+	mkfifo lock
+	sqlite3 db < lock > /dev/null &
+	locker=$!
+	exec 8> lock
+	printf '%s\n' '.bail on' 'begin exclusive;' 'select count(*) from readings;' '.shell touch locked' >&8
+	wait_until "the lock" '[ -e locked ]'
+	# SIGTERM while the batch cannot be stored: exit 4, naming what was not stored.
+	smqtt-store -d db < frames 2> err &
+	pid=$!
+	wait_until "the lock to be reported" 'grep -q "database is locked" err'
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 4 ] || fail "status $status: $(cat err)"
+	grep -q "^smqtt-store: database db: 1 frames from lines 1-1 not stored: database is locked$" err || fail "$(cat err)"
+	smqtt-store -d db < frames 2> err &
+	pid=$!
+	wait_until "the lock to be reported" 'grep -q "database is locked" err'
+	grep -q "^smqtt-store: database db: 1 frames from lines 1-1 not stored yet: database is locked; keeping them and retrying$" err ||
+		fail "$(cat err)"
+	echo 'commit;' >&8
+	exec 8>&-
+	wait "$locker"
+	wait "$pid" || fail "status $?: $(cat err)"
+	grep -q "^smqtt-store: 6 stored, 0 duplicates, 0 rejected, 0 gaps (0 frames missing)$" err || fail "$(cat err)"
+	[ "$(q 'select count(*) from readings')" = 6 ]
+}
