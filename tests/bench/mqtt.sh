@@ -16,6 +16,9 @@
 #               smqtt-sub vs mosquitto_sub -c (goal: ratio >= 1.0)
 #   plain TCP   msgs/s of smqtt-pub -q 0 --no-tls vs mosquitto_pub -l -q 0 on
 #               the broker's plain listener, and what TLS costs (TLS / plain)
+#   memory      peak RSS of smqtt-pub -q 1 and of smqtt-sub draining a
+#               session, on N and on 5N frames (on a topic of its own):
+#               flat means at most 1.10 times as much for 5N
 #   broker CPU  seconds of CPU mosquitto spent on each pub run (from
 #               /proc/PID/stat): on 2 cores the broker itself bounds the rates,
 #               and its QoS 0 / QoS 1 CPU ratio bounds the QoS 1 / QoS 0 rate ratio
@@ -169,6 +172,27 @@ for ((r = 1; r <= REPS; r++)); do
 done
 rm -f got delivered
 
+# Peak RSS (KiB) on N and 5N frames, published at QoS 1 to a topic only the
+# memory subscriber's session holds, then drained by it.
+[ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: run make deps"
+RSS_TOPIC="smqtt/$DEV/frames/rss"
+smqtt-sub "${SUB_TLS[@]}" -i bench-rss-sub -q 1 -t "$RSS_TOPIC" -W 1 > /dev/null 2> sub.err ||
+	{ cat sub.err >&2; die "smqtt-sub could not open its memory session"; }
+pub_rss=() sub_rss=()
+for times in 1 5; do
+	for ((i = 0; i < times; i++)); do cat frames; done > many
+	n=$((N * times))
+	/usr/bin/time -f %M -o pub.rss smqtt-pub "${PUB_TLS[@]}" -q 1 -t "$RSS_TOPIC" < many > delivered 2> pub.err ||
+		{ cat pub.err >&2; die "smqtt-pub -q 1 ($n frames) failed"; }
+	expect_lines "smqtt-pub -q 1" delivered "$n"
+	/usr/bin/time -f %M -o sub.rss smqtt-sub "${SUB_TLS[@]}" -i bench-rss-sub -q 1 -t "$RSS_TOPIC" -C "$n" -W 300 \
+		> got 2> sub.err || { cat sub.err >&2; die "smqtt-sub ($n frames) failed"; }
+	expect_lines smqtt-sub got "$n"
+	pub_rss+=("$(tail -n 1 pub.rss)") sub_rss+=("$(tail -n 1 sub.rss)")
+	say "  peak RSS on $n frames: smqtt-pub ${pub_rss[-1]} KiB, smqtt-sub ${sub_rss[-1]} KiB"
+done
+rm -f many got delivered
+
 kill -0 "$BROKER_PID" 2> /dev/null || die "mosquitto exited during the benchmark"
 broker_stop KILL
 
@@ -203,5 +227,9 @@ mkdir -p "$root/build"
 	echo "| sub, msgs/s draining $N QoS 1 frames queued in a persistent session, median of $REPS (anchor: mosquitto_sub -c) | $m_sub | $m_msub | $r_sub | ratio >= 1.0 | $(atleast "$r_sub" 1.0) |"
 	echo "| pub QoS 0 over plain TCP, msgs/s, median of $REPS (anchor: mosquitto_pub -l -q 0, plain TCP) | $m_p0 | $m_mp0 | $r_p0 | ratio >= 1.0 | $(atleast "$r_p0" 1.0) |"
 	echo "| pub QoS 0, TLS rate / plain TCP rate (what TLS costs) | $m_q0 | $m_p0 | $r_tls | - | - |"
+	r_prss=$(ratio "${pub_rss[1]}" "${pub_rss[0]}")
+	r_srss=$(ratio "${sub_rss[1]}" "${sub_rss[0]}")
+	echo "| peak RSS of smqtt-pub -q 1, MiB, on $((5 * N)) frames vs $N | $(mib "${pub_rss[1]}") | $(mib "${pub_rss[0]}") | $r_prss | flat: ratio <= 1.10 | $(awk -v r="$r_prss" 'BEGIN { print (r <= 1.10 ? "yes" : "no") }') |"
+	echo "| peak RSS of smqtt-sub draining, MiB, on $((5 * N)) frames vs $N | $(mib "${sub_rss[1]}") | $(mib "${sub_rss[0]}") | $r_srss | flat: ratio <= 1.10 | $(awk -v r="$r_srss" 'BEGIN { print (r <= 1.10 ? "yes" : "no") }') |"
 	echo "| broker CPU s per $N frames, QoS 0 vs QoS 1 (bounds the QoS 1 / QoS 0 rate ratio on this machine) | $m_c0 | $m_c1 | $r_cpu | - | - |"
 } | tee "$root/build/bench-mqtt.md"
