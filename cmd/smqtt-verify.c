@@ -502,8 +502,8 @@ static void verify_stream_batched(struct verifier *v, struct crew *crew, size_t 
 {
 	struct line_reader in;
 	struct batch b = {.slots = xcalloc(max_frames, sizeof *b.slots)};
-	char *line;
-	size_t len;
+	char *line = NULL;
+	size_t len = 0;
 
 	line_reader_init(&in, STDIN_FILENO, "stdin", FRAME_MAX);
 	in.strip_bom = false;
