@@ -1,6 +1,9 @@
 /* smqtt-verify: pass on the smqtt1 frames whose signature, device and sequence check out. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +14,14 @@
 #include "config.h"
 #include "error.h"
 #include "frame.h"
+#include "keys.h"
 #include "lineio.h"
 #include "options.h"
 #include "trust.h"
 
 static const char usage_text[] =
-	"usage: smqtt-verify [--config FILE] [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
-	"       smqtt-verify [--config FILE] -R REGISTRY [--cache DEVICES] [-r REJECTFILE]\n"
+	"usage: smqtt-verify [--config FILE] [-j JOBS] [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
+	"       smqtt-verify [--config FILE] [-j JOBS] -R REGISTRY [--cache DEVICES] [-r REJECTFILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and write the ones that verify, unchanged, to\n"
 	"stdout. Each rejected frame is reported on stderr as\n"
@@ -33,6 +37,9 @@ static const char usage_text[] =
 	"                           registry, and keep replay state in it across runs\n"
 	"      --cache DEVICES      with -R: devices kept in memory (default 100000)\n"
 	"  -r, --rejects FILE       also append each rejected line to FILE\n"
+	"  -j, --jobs JOBS          check signatures on this many threads (default: the\n"
+	"                           number of online CPUs, at most 8); the output is\n"
+	"                           the same whatever the number\n"
 	"      --config FILE        read settings (verify.cert, verify.pubkey,\n"
 	"                           registry.db, verify.rejects) from this YAML file\n"
 	"      --help               show this help\n"
@@ -64,6 +71,7 @@ static const struct option long_options[] = {
 	{"registry", required_argument, NULL, 'R'},
 	{"cache", required_argument, NULL, OPT_CACHE},
 	{"rejects", required_argument, NULL, 'r'},
+	{"jobs", required_argument, NULL, 'j'},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -140,6 +148,54 @@ static void reject(struct verifier *v, unsigned long long lineno, const struct f
 		die(EXIT_SYSTEM, "rejects file %s: %s", v->rejects_path, strerror(errno));
 }
 
+static void reject_malformed(struct verifier *v, unsigned long long lineno, const char *line, size_t len,
+			     const char *why)
+{
+	char reason[128];
+	snprintf(reason, sizeof reason, "malformed frame: %s", why);
+	reject(v, lineno, NULL, line, len, reason);
+}
+
+/*
+ * Decide a frame from its signature's verdict: reject it, drop it as a
+ * duplicate, or accept it as the device's newest. Returns false when stdout
+ * has gone away.
+ */
+static bool decide_frame(struct verifier *v, unsigned long long lineno, const char *line, size_t len,
+			 const struct frame *f, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
+			 enum verdict verdict)
+{
+	switch (verdict) {
+	case SIGNATURE_MALFORMED:
+		reject(v, lineno, f, line, len, "non-canonical signature encoding");
+		return true;
+	case SIGNATURE_INVALID: {
+		const char *which = trust_explain_invalid(v->trust, d, digest, f->signature, f->signature_len);
+		reject(v, lineno, f, line, len, which ? which : "bad signature");
+		return true;
+	}
+	case SIGNATURE_VALID:
+		break;
+	}
+	if (f->seq <= d->last_seq) {
+		if (f->seq == d->last_seq && memcmp(digest, d->last_digest, DIGEST_LEN) == 0) {
+			v->n.duplicates++;
+			return true;
+		}
+		char reason[96];
+		snprintf(reason, sizeof reason, "replay: not above last accepted seq %llu",
+			 (unsigned long long)d->last_seq);
+		reject(v, lineno, f, line, len, reason);
+		return true;
+	}
+	trust_accept(v->trust, d, f->seq, digest);
+	v->n.verified++;
+	hold(&v->out, line, len);
+	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
+		return release(v);
+	return true;
+}
+
 /* Decide one frame line; returns false when stdout has gone away. */
 static bool verify_line(struct verifier *v, unsigned long long lineno, char *line, size_t len)
 {
@@ -148,9 +204,7 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 	unsigned char digest[DIGEST_LEN];
 
 	if (!frame_parse(line, len, &f, &why)) {
-		char reason[128];
-		snprintf(reason, sizeof reason, "malformed frame: %s", why);
-		reject(v, lineno, NULL, line, len, reason);
+		reject_malformed(v, lineno, line, len, why);
 		return true;
 	}
 	enum trust_refusal refusal;
@@ -160,35 +214,8 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 		return true;
 	}
 	frame_digest(v->hasher, f.device, f.device_len, f.seq, f.record, f.record_len, digest);
-	switch (trust_verify(v->trust, d, digest, f.signature, f.signature_len)) {
-	case SIGNATURE_MALFORMED:
-		reject(v, lineno, &f, line, len, "non-canonical signature encoding");
-		return true;
-	case SIGNATURE_INVALID: {
-		const char *which = trust_explain_invalid(v->trust, d, digest, f.signature, f.signature_len);
-		reject(v, lineno, &f, line, len, which ? which : "bad signature");
-		return true;
-	}
-	case SIGNATURE_VALID:
-		break;
-	}
-	if (f.seq <= d->last_seq) {
-		if (f.seq == d->last_seq && memcmp(digest, d->last_digest, DIGEST_LEN) == 0) {
-			v->n.duplicates++;
-			return true;
-		}
-		char reason[96];
-		snprintf(reason, sizeof reason, "replay: not above last accepted seq %llu",
-			 (unsigned long long)d->last_seq);
-		reject(v, lineno, &f, line, len, reason);
-		return true;
-	}
-	trust_accept(v->trust, d, f.seq, digest);
-	v->n.verified++;
-	hold(&v->out, line, len);
-	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
-		return release(v);
-	return true;
+	return decide_frame(v, lineno, line, len, &f, d, digest,
+			    trust_verify(v->trust, d, digest, f.signature, f.signature_len));
 }
 
 static void verify_stream(struct verifier *v)
@@ -229,18 +256,307 @@ static void verify_stream(struct verifier *v)
 	free(v->out.text);
 }
 
+/* ---- checking signatures on several threads ---- */
+
+#define JOBS_MAX 64
+#define JOBS_DEFAULT_MAX 8
+/*
+ * Frames read, looked up and decided together while their signatures are
+ * checked on every thread. Reading never waits to fill a batch: it takes the
+ * input that has arrived, so a slow stream still goes through frame by frame.
+ */
+#define BATCH_FRAMES 512
+/* Signatures a thread takes from a batch at a time. */
+#define CHUNK_FRAMES 8
+
+static size_t default_jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > JOBS_DEFAULT_MAX ? JOBS_DEFAULT_MAX : (size_t)n;
+}
+
+enum slot_kind { SLOT_TOO_LONG, SLOT_MALFORMED, SLOT_REFUSED, SLOT_CHECK };
+
+/* One input line of a batch, and what the main thread found out about it. */
+struct slot {
+	unsigned long long lineno;
+	size_t offset, len; /* the line, in the batch's text */
+	enum slot_kind kind;
+	const char *why; /* SLOT_MALFORMED: frame_parse's reason */
+	enum trust_refusal refusal;
+	struct frame f;
+	struct trusted_device *d;
+	/* SLOT_CHECK: the keys valid at lookup time, in trust_verify's order */
+	const struct signing_key *keys[TRUST_KEYS_MAX];
+	size_t nkeys;
+	int64_t now; /* the lookup's time */
+	unsigned char digest[DIGEST_LEN];
+	enum verdict verdict; /* filled in by the crew */
+};
+
+struct batch {
+	struct slot *slots;
+	size_t n;
+	char *text;
+	size_t len, cap;
+};
+
+static void batch_add(struct batch *b, unsigned long long lineno, enum line_status st, const char *line,
+		      size_t len)
+{
+	struct slot *s = &b->slots[b->n++];
+	s->lineno = lineno;
+	s->kind = st == LINE_TOO_LONG ? SLOT_TOO_LONG : SLOT_CHECK;
+	s->offset = b->len;
+	s->len = st == LINE_TOO_LONG ? 0 : len;
+	if (b->len + s->len > b->cap) {
+		while (b->len + s->len > b->cap)
+			b->cap = b->cap ? b->cap * 2 : 1 << 16;
+		b->text = xrealloc(b->text, b->cap);
+	}
+	if (s->len)
+		memcpy(b->text + b->len, line, s->len);
+	b->len += s->len;
+}
+
+/*
+ * The helper threads, which check a batch's signatures along with the main
+ * thread. They share nothing mutable but the slot counter: each slot's
+ * verdict is written by the one thread that took it, and the mutex orders
+ * the batch before the helpers' work and their work before the decisions.
+ */
+struct crew {
+	pthread_mutex_t lock;
+	pthread_cond_t start, done;
+	struct slot *slots;
+	size_t nslots;
+	atomic_size_t next;  /* the first slot nobody has taken yet */
+	unsigned long round; /* batches handed to the helpers so far */
+	size_t working;      /* helpers not yet done with this round */
+	bool quit;
+	size_t nthreads;
+	pthread_t threads[];
+};
+
+/* Take slots until none are left; each gets the verdict trust_verify would give. */
+static void check_slots(struct crew *c)
+{
+	for (;;) {
+		size_t i = atomic_fetch_add_explicit(&c->next, CHUNK_FRAMES, memory_order_relaxed);
+		if (i >= c->nslots)
+			return;
+		size_t end = c->nslots - i < CHUNK_FRAMES ? c->nslots : i + CHUNK_FRAMES;
+		for (; i < end; i++) {
+			struct slot *s = &c->slots[i];
+			if (s->kind != SLOT_CHECK)
+				continue;
+			/* As trust_verify: valid with the first key that verifies, else the last key's verdict. */
+			s->verdict = SIGNATURE_INVALID;
+			for (size_t k = 0; k < s->nkeys; k++) {
+				s->verdict = signature_verify_shared(s->keys[k], s->digest, s->f.signature,
+								     s->f.signature_len);
+				if (s->verdict == SIGNATURE_VALID)
+					break;
+			}
+		}
+	}
+}
+
+static void *crew_member(void *arg)
+{
+	struct crew *c = arg;
+	unsigned long seen = 0;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->quit && c->round == seen)
+			pthread_cond_wait(&c->start, &c->lock);
+		if (c->quit)
+			break;
+		seen = c->round;
+		pthread_mutex_unlock(&c->lock);
+		check_slots(c);
+		pthread_mutex_lock(&c->lock);
+		if (--c->working == 0)
+			pthread_cond_signal(&c->done);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static struct crew *crew_start(size_t nthreads)
+{
+	struct crew *c = xcalloc(1, sizeof *c + nthreads * sizeof *c->threads);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->start, NULL);
+	pthread_cond_init(&c->done, NULL);
+	atomic_init(&c->next, 0);
+	/* Signals stay with the main thread, where they interrupt reading. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (; c->nthreads < nthreads; c->nthreads++) {
+		int err = pthread_create(&c->threads[c->nthreads], NULL, crew_member, c);
+		if (err)
+			die(EXIT_SYSTEM, "starting a thread: %s", strerror(err));
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return c;
+}
+
+static void crew_stop(struct crew *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->quit = true;
+	pthread_cond_broadcast(&c->start);
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < c->nthreads; i++)
+		pthread_join(c->threads[i], NULL);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->start);
+	pthread_cond_destroy(&c->done);
+	free(c);
+}
+
+/* Check the signatures of a batch's SLOT_CHECK slots (nchecks of them); returns when all are done. */
+static void crew_check(struct crew *c, struct slot *slots, size_t n, size_t nchecks)
+{
+	c->slots = slots;
+	c->nslots = n;
+	atomic_store_explicit(&c->next, 0, memory_order_relaxed);
+	if (nchecks <= CHUNK_FRAMES) {
+		/* Waking the helpers would cost more than it saves. */
+		check_slots(c);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->round++;
+	c->working = c->nthreads;
+	pthread_cond_broadcast(&c->start);
+	pthread_mutex_unlock(&c->lock);
+	check_slots(c);
+	pthread_mutex_lock(&c->lock);
+	while (c->working)
+		pthread_cond_wait(&c->done, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Decide a batch as verify_line decides each of its frames, in input order:
+ * parse and look up every frame first (trust and its cache stay on this
+ * thread), check all signatures at once, then apply the replay rules and
+ * write out. Returns false when stdout has gone away.
+ */
+static bool decide_batch(struct verifier *v, struct crew *crew, struct batch *b)
+{
+	size_t nchecks = 0;
+	if (v->out.frames == 0)
+		trust_refresh(v->trust);
+	trust_pin_begin(v->trust);
+	for (size_t i = 0; i < b->n; i++) {
+		struct slot *s = &b->slots[i];
+		if (s->kind == SLOT_TOO_LONG)
+			continue;
+		if (!frame_parse(b->text + s->offset, s->len, &s->f, &s->why)) {
+			s->kind = SLOT_MALFORMED;
+			continue;
+		}
+		s->d = trust_lookup(v->trust, s->f.device, s->f.device_len, &s->refusal);
+		if (!s->d) {
+			s->kind = SLOT_REFUSED;
+			continue;
+		}
+		s->now = trust_time(v->trust);
+		s->nkeys = trust_keys_valid_now(v->trust, s->d, s->keys);
+		frame_digest(v->hasher, s->f.device, s->f.device_len, s->f.seq, s->f.record, s->f.record_len,
+			     s->digest);
+		nchecks++;
+	}
+	crew_check(crew, b->slots, b->n, nchecks);
+
+	bool open = true;
+	for (size_t i = 0; i < b->n && open; i++) {
+		struct slot *s = &b->slots[i];
+		const char *line = b->text + s->offset;
+		switch (s->kind) {
+		case SLOT_TOO_LONG:
+			reject(v, s->lineno, NULL, NULL, 0, "malformed frame: frame too long");
+			break;
+		case SLOT_MALFORMED:
+			reject_malformed(v, s->lineno, line, s->len, s->why);
+			break;
+		case SLOT_REFUSED:
+			reject(v, s->lineno, &s->f, line, s->len, trust_refusal_text(s->refusal));
+			break;
+		case SLOT_CHECK:
+			trust_set_time(v->trust, s->now);
+			open = decide_frame(v, s->lineno, line, s->len, &s->f, s->d, s->digest, s->verdict);
+			break;
+		}
+	}
+	trust_pin_end(v->trust);
+	return open;
+}
+
+/* verify_stream, a batch at a time; max_frames is at most the trust cache's size. */
+static void verify_stream_batched(struct verifier *v, struct crew *crew, size_t max_frames)
+{
+	struct line_reader in;
+	struct batch b = {.slots = xcalloc(max_frames, sizeof *b.slots)};
+	char *line = NULL;
+	size_t len = 0;
+
+	line_reader_init(&in, STDIN_FILENO, "stdin", FRAME_MAX);
+	in.strip_bom = false;
+	in.strip_cr = false;
+	in.flush_before_wait = stdout;
+	for (bool end = false; !end;) {
+		enum line_status st = line_read(&in, &line, &len, v->out.frames ? 0 : -1);
+		if (st == LINE_TIMEOUT) {
+			if (!release(v))
+				break;
+			continue;
+		}
+		if (st == LINE_EOF || stop_requested())
+			break;
+		if (st == LINE_INTERRUPTED)
+			continue;
+		/* This line and the ones already waiting behind it, up to max_frames. */
+		b.n = b.len = 0;
+		for (;;) {
+			batch_add(&b, in.lineno, st, line, len);
+			if (b.n == max_frames)
+				break;
+			st = line_read(&in, &line, &len, 0);
+			if (st == LINE_TIMEOUT || st == LINE_INTERRUPTED)
+				break;
+			if (st == LINE_EOF || stop_requested()) {
+				end = true;
+				break;
+			}
+		}
+		if (!decide_batch(v, crew, &b))
+			break;
+	}
+	release(v);
+	line_reader_free(&in);
+	free(b.slots);
+	free(b.text);
+	free(v->out.text);
+}
+
 int main(int argc, char **argv)
 {
 	struct verifier v = {0};
 	bool trusted = false;
 	const char *registry = NULL, *config_path = NULL;
 	long long cache = TRUST_CACHE_DEFAULT;
+	size_t jobs = default_jobs();
 	bool cache_given = false;
 	int c;
 
 	error_init(argv[0]);
 	v.trust = trust_new();
-	while ((c = getopt_long(argc, argv, "c:p:R:r:", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:R:r:j:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			trust_add_file(v.trust, NULL, optarg);
@@ -264,6 +580,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			v.rejects_path = optarg;
+			break;
+		case 'j':
+			jobs = (size_t)option_number("-j", optarg, 1, JOBS_MAX);
 			break;
 		case OPT_CONFIG:
 			config_path = optarg;
@@ -327,7 +646,17 @@ int main(int argc, char **argv)
 	v.hasher = frame_hasher_new();
 	output_init();
 	stop_on_signals();
-	verify_stream(&v);
+	if (jobs == 1) {
+		verify_stream(&v);
+	} else {
+		/* Every device of a batch stays cached until the batch is decided. */
+		size_t batch = BATCH_FRAMES;
+		if (registry && (size_t)cache < batch)
+			batch = (size_t)cache;
+		struct crew *crew = crew_start(jobs - 1);
+		verify_stream_batched(&v, crew, batch);
+		crew_stop(crew);
+	}
 	if (v.rejects && fclose(v.rejects) == EOF)
 		die(EXIT_SYSTEM, "rejects file %s: %s", v.rejects_path, strerror(errno));
 	if (v.n.rejected || v.n.duplicates)

@@ -68,6 +68,13 @@ enum verdict { SIGNATURE_VALID, SIGNATURE_INVALID, SIGNATURE_MALFORMED };
  */
 enum verdict signature_verify(struct signing_key *k, const unsigned char digest[DIGEST_LEN],
 			      const char *b64, size_t b64_len);
+/*
+ * The same check for a key shared between threads: it works on a copy of the
+ * key's context, so any number of threads may check signatures with one key at
+ * once, as long as none calls signature_verify or signature_create on it then.
+ */
+enum verdict signature_verify_shared(const struct signing_key *k, const unsigned char digest[DIGEST_LEN],
+				     const char *b64, size_t b64_len);
 
 /* Strict base64 decode: the only accepted text is the one EVP_EncodeBlock produces. */
 bool base64_decode_strict(const char *b64, size_t b64_len, unsigned char *out, size_t out_max,

@@ -26,6 +26,8 @@ struct trust {
 	struct trusted_device **dirty; /* devices whose replay state is not yet in the registry */
 	size_t ndirty, dirty_cap;
 	int64_t generation; /* the registry's change counter when the cache last caught up */
+	uint64_t batch;      /* nonzero between trust_pin_begin and trust_pin_end */
+	uint64_t batches;    /* batches begun so far: the stamp of the current one */
 	EVP_PKEY *curves[2]; /* P-256 and P-384 domain parameters, copied into each key */
 };
 
@@ -236,6 +238,8 @@ static size_t cache_slot(struct trust *t)
 		size_t slot = t->hand;
 		struct trusted_device *victim = t->ring[slot];
 		t->hand = (t->hand + 1) % t->capacity;
+		if (t->batch && victim->pinned == t->batch)
+			continue;
 		if (victim->referenced) {
 			victim->referenced = false;
 			continue;
@@ -294,6 +298,7 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 		else if (d->stale)
 			load_device(t, d);
 		d->referenced = true;
+		d->pinned = t->batch;
 	}
 	if (!d) {
 		*why = TRUST_UNKNOWN_DEVICE;
@@ -312,6 +317,36 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 	}
 	*why = pending ? TRUST_NOT_YET_VALID : TRUST_EXPIRED;
 	return NULL;
+}
+
+void trust_pin_begin(struct trust *t)
+{
+	t->batch = ++t->batches;
+}
+
+void trust_pin_end(struct trust *t)
+{
+	t->batch = 0;
+}
+
+int64_t trust_time(const struct trust *t)
+{
+	return t->now;
+}
+
+void trust_set_time(struct trust *t, int64_t now)
+{
+	t->now = now;
+}
+
+size_t trust_keys_valid_now(const struct trust *t, const struct trusted_device *d,
+			    const struct signing_key *keys[TRUST_KEYS_MAX])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->nkeys; i++)
+		if (d->not_before[i] <= t->now && t->now <= d->not_after[i])
+			keys[n++] = d->keys[i];
+	return n;
 }
 
 enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],

@@ -31,6 +31,7 @@ struct trusted_device {
 	bool refused;               /* unknown, revoked or without an active key: see refusal */
 	int refusal;                /* enum trust_refusal */
 	bool referenced, dirty, stale, has_digest;
+	uint64_t pinned; /* the batch that last looked it up */
 	char id[DEVICE_ID_MAX + 1];
 	size_t id_len;
 };
@@ -69,6 +70,31 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 /* Check the signature against each of the device's keys that is valid now. */
 enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 			  const char *b64, size_t b64_len);
+
+/*
+ * For a caller that looks up a batch of frames before deciding any of them
+ * (and checks their signatures elsewhere meanwhile): from trust_pin_begin to
+ * trust_pin_end, every device trust_lookup returns stays in the cache with its
+ * keys. A batch may look up at most as many frames as the cache holds devices.
+ */
+void trust_pin_begin(struct trust *t);
+void trust_pin_end(struct trust *t);
+
+/*
+ * The keys trust_verify would try for d, in its order: those valid at the
+ * time of the last trust_lookup. Returns how many (at least one after a
+ * successful lookup).
+ */
+size_t trust_keys_valid_now(const struct trust *t, const struct trusted_device *d,
+			    const struct signing_key *keys[TRUST_KEYS_MAX]);
+
+/*
+ * The time (Unix seconds) the last trust_lookup checked key validity against,
+ * and setting it back, so a frame decided after later lookups is explained
+ * (trust_explain_invalid) against its own lookup's time.
+ */
+int64_t trust_time(const struct trust *t);
+void trust_set_time(struct trust *t, int64_t now);
 
 /*
  * After trust_verify found a signature invalid: whether one of the device's

@@ -57,9 +57,9 @@ _smqtt()
 		free_options='-i --id --passfd'
 		;;
 	smqtt-verify)
-		options='-c --cert -p --pubkey -R --registry --cache -r --rejects --config --help --version'
+		options='-c --cert -p --pubkey -R --registry --cache -r --rejects -j --jobs --config --help --version'
 		file_options='-c --cert -R --registry -r --rejects --config'
-		free_options='-p --pubkey --cache'
+		free_options='-p --pubkey --cache -j --jobs'
 		# -p DEVICE=FILE: the device id is free-form, the file a file name.
 		if [[ -n $left ]] && ((left > 0)); then
 			case ${COMP_WORDS[left - 1]} in

@@ -240,6 +240,75 @@ stop_verifier() {
 	[ "$(sqlite3 reg.db 'select group_concat(last_seq) from devices')" = "3,3,3,3,3" ]
 }
 
+@test "verify -R: -j 1 and -j 4 give the same output, messages, status and replay state" {
+	registry_setup A B C D R X
+	grep -v '^X ' issued | smqtt-register -r reg.db add 2> /dev/null
+	sleep 1 # one-second notBefore: the new key must be the newer one
+	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-register -r reg.db add < new.issued 2> /dev/null
+	smqtt-register -r reg.db revoke D
+	for d in A B C D X; do sign "$d" "certs/$d.key" 200 > "$d.frames"; done
+	sign R certs/R.key 30 > r.old
+	sign R new/R.key 30 > r.new
+	meter_records 200 A | smqtt-sign -k certs/B.key -i A -S forged.seq | sed 's/^smqtt1 A /smqtt1 A 9/' > forged
+	# Round robin over the devices, with duplicates, replays, forgeries and junk among them.
+	awk '
+		{ f[FILENAME, FNR] = $0 }
+		END {
+			for (i = 1; i <= 200; i++) {
+				print f["A.frames", i]; print f["B.frames", i]; print f["C.frames", i]
+				if (i <= 30) { print f["r.old", i]; print f["r.new", i] }
+				if (i % 7 == 0) print f["C.frames", i]         # duplicate
+				if (i % 11 == 0) print f["B.frames", i - 3]    # replay
+				if (i % 13 == 0) print f["forged", i]          # bad signature
+				if (i % 17 == 0) print f["D.frames", i]        # revoked device
+				if (i % 19 == 0) print f["X.frames", i]        # unknown device
+				if (i % 23 == 0) print "smqtt1 A 1 x r"         # malformed
+			}
+		}' A.frames B.frames C.frames D.frames X.frames r.old r.new forged > in.frames
+	for run in 1:100000 4:100000 1:2 4:2; do
+		j=${run%:*} cache=${run#*:}
+		cp reg.db "reg.$j.$cache.db"
+		status=0
+		smqtt-verify -j "$j" -R "reg.$j.$cache.db" --cache "$cache" < in.frames > "out.$j.$cache" \
+			2> "err.$j.$cache" || status=$?
+		echo "$status" > "status.$j.$cache"
+		sqlite3 "reg.$j.$cache.db" 'select id, last_seq, hex(last_digest) from devices order by id' \
+			> "state.$j.$cache"
+	done
+	for run in 4.100000 1.2 4.2; do
+		cmp out.1.100000 "out.$run"
+		cmp err.1.100000 "err.$run"
+		cmp status.1.100000 "status.$run"
+		cmp state.1.100000 "state.$run"
+	done
+	[ "$(cat status.1.100000)" = 1 ]
+	[ "$(wc -l < out.1.100000)" -eq 631 ]
+	grep -q ': device A seq 913: bad signature$' err.1.100000
+	grep -q ': device B seq 8: replay: not above last accepted seq 11$' err.1.100000
+	grep -q ': device D seq 17: revoked device$' err.1.100000
+	grep -q ': device X seq 19: unknown device$' err.1.100000
+	grep -q ': device R seq 2: replay: not above last accepted seq 31$' err.1.100000
+	grep -q ': malformed frame: ' err.1.100000
+	grep -q '631 verified, .* rejected, 28 duplicates dropped$' err.1.100000
+	[ "$(sed -n 's/^C|\([0-9]*\)|.*/\1/p' state.1.100000)" = 200 ]
+}
+
+@test "verify -R: with -j 4, replay state is saved when the verifier is stopped with SIGTERM" {
+	registry_setup A
+	smqtt-register -r reg.db add < issued 2> /dev/null
+	sign A certs/A.key 40 > f
+	start_verifier -j 4 -R reg.db
+	cat f >&6
+	wait_for lines_at_least out 40
+	kill -TERM "$verifier"
+	wait "$verifier" || fail "smqtt-verify exited with status $? on SIGTERM: $(cat err)"
+	exec 6>&-
+	assert_clean_stderr err
+	cmp f out
+	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'A'")" = 40 ]
+}
+
 @test "verify -R: a device registered while the verifier runs is accepted" {
 	registry_setup A N
 	grep '^A ' issued | smqtt-register -r reg.db add 2> /dev/null

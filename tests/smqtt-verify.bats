@@ -230,6 +230,79 @@ PY
 	[ "$(printf '%s\n' "$output" | grep -c 'non-canonical signature encoding\|bad signature')" -eq 4 ]
 }
 
+# mixed_stream: frames of devices A (m.key), B (b.key) and R (rolling over
+# from m.key to new.key, interleaved so every other frame is a replay), with
+# forged, replayed, repeated, unknown-device, malformed and over-long lines
+# among them, over a thousand lines in all.
+mixed_stream() {
+	make_key b
+	make_key new
+	meter_records 500 A | smqtt-sign -k m.key -i A -S a.seq > a
+	meter_records 500 B | smqtt-sign -k b.key -i B -S b.seq > b
+	meter_records 40 R | smqtt-sign -k m.key -i R -S r.seq > r.old
+	meter_records 40 R | smqtt-sign -k new.key -i R -S r.seq > r.new
+	meter_records 500 A | smqtt-sign -k b.key -i A -S forged.seq | sed 's/^smqtt1 A \([0-9]*\) /smqtt1 A 1\1 /' > forged
+	meter_records 25 U | smqtt-sign -k m.key -i U -S u.seq > u
+	long=$(head -c 5000 /dev/zero | tr '\0' x)
+	awk -v long="$long" '
+		FILENAME == ARGV[1] { a[FNR] = $0 } FILENAME == ARGV[2] { b[FNR] = $0 }
+		FILENAME == ARGV[3] { ro[FNR] = $0 } FILENAME == ARGV[4] { rn[FNR] = $0 }
+		FILENAME == ARGV[5] { f[FNR] = $0 } FILENAME == ARGV[6] { u[FNR] = $0 }
+		END {
+			for (i = 1; i <= 500; i++) {
+				print a[i]; print b[i]
+				if (i <= 40) { print ro[i]; print rn[i] }
+				if (i % 10 == 0) print a[i]         # duplicate
+				if (i % 13 == 0) print b[i - 5]     # replay
+				if (i % 17 == 0) print f[i]         # bad signature
+				if (i % 19 == 0) print "garbage " i # malformed
+				if (i % 23 == 0) print u[i / 23]    # unknown device
+				if (i % 29 == 0) print long         # too long
+				if (i % 31 == 0) print a[i] "\r"    # CR: malformed
+			}
+		}' a b r.old r.new forged u
+}
+
+@test "verify: -j 1 and -j 4 give the same output, messages and status on a mixed stream" {
+	mixed_stream > mixed
+	[ "$(wc -l < mixed)" -eq 1277 ]
+	trust=(-p A=m.pub -p B=b.pub -p R=m.pub -p R=new.pub)
+	for j in 1 4; do
+		status=0
+		smqtt-verify -j "$j" "${trust[@]}" -r "rejects.$j" < mixed > "out.$j" 2> "err.$j" || status=$?
+		echo "$status" > "status.$j"
+	done
+	cmp out.1 out.4
+	cmp err.1 err.4
+	cmp rejects.1 rejects.4
+	cmp status.1 status.4
+	[ "$(cat status.1)" = 1 ]
+	# The stream holds every kind of frame, each decided the same way.
+	[ "$(wc -l < out.1)" -eq 1041 ]
+	grep -q ': device A seq 117: bad signature$' err.1
+	grep -q ': device B seq 8: replay: not above last accepted seq 13$' err.1
+	grep -q ': device R seq 2: replay: not above last accepted seq 41$' err.1
+	grep -q ': device U seq 1: unknown device$' err.1
+	grep -q ': malformed frame: not an smqtt1 frame$' err.1
+	grep -q ': malformed frame: frame too long$' err.1
+	grep -q '1041 verified, 186 rejected, 50 duplicates dropped$' err.1
+	# In a pipe, where input arrives in pieces, and with the long option.
+	cat mixed | smqtt-verify --jobs 3 "${trust[@]}" > out.pipe 2> err.pipe || true
+	cmp out.1 out.pipe
+	cmp err.1 err.pipe
+}
+
+@test "verify: bad -j values are usage errors" {
+	for j in 0 65 -1 x 2x ''; do
+		run smqtt-verify -j "$j" -p ABC=m.pub < good
+		assert_status 2
+		assert_contains "smqtt-verify: -j $j: "
+	done
+	run smqtt-verify --jobs 64 -p ABC=m.pub < good
+	assert_status 0
+	[ "$output" = "$(cat good)" ]
+}
+
 @test "verify: usage and trust-file errors" {
 	run smqtt-verify < good
 	assert_status 2
