@@ -3,7 +3,8 @@
 #
 # Measures, each rate the median of 3 repetitions:
 #   sign    frames/s of smqtt-sign (P-256)   vs  openssl speed ecdsap256 sign/s
-#   verify  frames/s of smqtt-verify (P-256) vs  openssl speed ecdsap256 verify/s
+#   verify  frames/s of smqtt-verify -j 1 (P-256, one thread) vs  openssl speed
+#           ecdsap256 verify/s (one core)
 #   store   rows/s of smqtt-store            vs  sqlite3 .import of the same rows
 # plus the peak RSS of smqtt-sign, smqtt-verify and smqtt-store on 200k and 1M
 # records, and one run each of Ed25519 and P-384 signing.
@@ -159,7 +160,7 @@ for rep in $(seq 1 "$REPS"); do
 
 	# verify: the output must be every input frame, unchanged
 	run "smqtt-verify" "$work/frames" "$work/verified" "$work/verify.err" \
-		"$bin/smqtt-verify" -p "M0001=$work/p256.pem"
+		"$bin/smqtt-verify" -j 1 -p "M0001=$work/p256.pem"
 	expect_lines "smqtt-verify" "$work/verified" "$N"
 	cmp -s "$work/frames" "$work/verified" || die "smqtt-verify changed frames"
 	verify_rates+=("$(rate "$N" "$secs")") verify_rss+=("$rss_kib")
@@ -203,7 +204,7 @@ big_sign_rss=$rss_kib
 say "  smqtt-sign    $NBIG frames in ${secs}s = $(rate "$NBIG" "$secs") frames/s, peak RSS $rss_kib KiB"
 
 run "smqtt-verify ($NBIG)" "$work/frames.big" "$work/verified.big" "$work/verify.err" \
-	"$bin/smqtt-verify" -p "M0001=$work/p256.pem"
+	"$bin/smqtt-verify" -j 1 -p "M0001=$work/p256.pem"
 expect_lines "smqtt-verify ($NBIG)" "$work/verified.big" "$NBIG"
 big_verify_rss=$rss_kib
 say "  smqtt-verify  $NBIG frames in ${secs}s = $(rate "$NBIG" "$secs") frames/s, peak RSS $rss_kib KiB"
@@ -265,7 +266,7 @@ else
 			cp "$work/reg/reg0.db" "$work/reg/run.db"
 			rm -f "$work/reg/run.db-wal" "$work/reg/run.db-shm"
 			run "smqtt-verify -R ($kind)" "$work/reg/frames.$kind" "$work/reg/verified" "$work/reg/verify.err" \
-				"$bin/smqtt-verify" -R "$work/reg/run.db"
+				"$bin/smqtt-verify" -j 1 -R "$work/reg/run.db"
 			expect_lines "smqtt-verify -R ($kind)" "$work/reg/verified" "$nframes"
 			r=$(rate "$nframes" "$secs")
 			if [ "$kind" = one ]; then
