@@ -560,6 +560,29 @@ static void queue_manifest_device(const struct manifest_device *d, void *arg)
 	queue_device(q->b, q->workers, d->line, d->id, d->csr, d->pubkey, d->attributes, NULL);
 }
 
+/*
+ * A PEM block on stdin, such as a key file given by mistake, is reported once
+ * by its first line and skipped to its END line. Its lines are never quoted
+ * nor taken for device ids or serials: they may hold a private key.
+ * True when the line belongs to a block; *rejected counts the blocks.
+ */
+static bool skip_pem_block(bool *in_block, const char *line, size_t len, unsigned long long lineno,
+			   const char *expected, unsigned long long *rejected)
+{
+	char label[64];
+	if (*in_block) {
+		if (pem_boundary(line, len, "END ", label))
+			*in_block = false;
+		return true;
+	}
+	if (!pem_boundary(line, len, "BEGIN ", label))
+		return false;
+	warnx("stdin: line %llu: a PEM %s block, not %s; skipped", lineno, label, expected);
+	(*rejected)++;
+	*in_block = true;
+	return true;
+}
+
 /* "ID [name=value]..." with csr= and pubkey= taken out of the attributes. */
 static void queue_line(struct batch *b, struct worker *workers, unsigned long line, char *text)
 {
@@ -623,12 +646,14 @@ static int issue_devices(struct settings *s)
 		struct line_reader in;
 		char *text;
 		size_t len;
+		bool in_pem = false;
 		line_reader_init(&in, STDIN_FILENO, "stdin", 8192);
 		for (enum line_status st; (st = line_read(&in, &text, &len, -1)) != LINE_EOF;) {
 			if (st == LINE_TOO_LONG) {
 				warnx("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
 				b.rejected++;
-			} else if (st == LINE_OK) {
+			} else if (st == LINE_OK &&
+				   !skip_pem_block(&in_pem, text, len, in.lineno, "a device line", &b.rejected)) {
 				queue_line(&b, workers, (unsigned long)in.lineno, text);
 			}
 		}
@@ -805,6 +830,7 @@ static int make_crl(struct settings *s)
 	struct line_reader in;
 	char *text;
 	size_t len;
+	bool in_pem = false;
 	line_reader_init(&in, STDIN_FILENO, "stdin", 8192);
 	for (enum line_status st; (st = line_read(&in, &text, &len, -1)) != LINE_EOF;) {
 		if (st != LINE_OK) {
@@ -812,6 +838,8 @@ static int make_crl(struct settings *s)
 			rejected++;
 			continue;
 		}
+		if (skip_pem_block(&in_pem, text, len, in.lineno, "a serial number", &rejected))
+			continue;
 		char *save, *first = strtok_r(text, " \t", &save);
 		if (!first || *first == '#')
 			continue;

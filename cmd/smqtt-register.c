@@ -705,21 +705,6 @@ static void pem_append(struct pem_block *b, const char *line, size_t len)
 	b->text[b->len] = '\0';
 }
 
-/* "-----BEGIN LABEL-----" or "-----END LABEL-----": copies LABEL. */
-static bool pem_boundary(const char *line, size_t len, const char *kind, char label[64])
-{
-	size_t k = strlen(kind);
-	if (len < 10 + k || memcmp(line, "-----", 5) != 0 || memcmp(line + 5, kind, k) != 0 ||
-	    memcmp(line + len - 5, "-----", 5) != 0)
-		return false;
-	size_t n = len - 10 - k;
-	if (n >= 64)
-		n = 63;
-	memcpy(label, line + 5 + k, n);
-	label[n] = '\0';
-	return true;
-}
-
 /* Memory shared with forked workers; pages are only used once touched. */
 static void *shared_alloc(size_t size)
 {

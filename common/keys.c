@@ -58,7 +58,7 @@ bool passphrase_read(const struct passphrase_source *src, char *buf, size_t len)
 		return true;
 	}
 	if (src->env) {
-		const char *v = getenv(src->env);
+		char *v = getenv(src->env);
 		if (!v)
 			die(EXIT_CONFIG, "passphrase variable %s: not set", src->env);
 		if (!*v)
@@ -66,7 +66,12 @@ bool passphrase_read(const struct passphrase_source *src, char *buf, size_t len)
 		if (strlen(v) >= len)
 			die(EXIT_CONFIG, "passphrase variable %s: longer than %zu bytes", src->env, len - 1);
 		strcpy(buf, v);
-		/* Keep it out of any process this one starts and out of environment dumps. */
+		/*
+		 * Keep it out of any process this one starts and out of environment
+		 * dumps: /proc/PID/environ shows the environment as it was at exec,
+		 * whatever unsetenv() does, so the value is wiped where it lies.
+		 */
+		OPENSSL_cleanse(v, strlen(v));
 		unsetenv(src->env);
 		return true;
 	}

@@ -82,3 +82,17 @@ EVP_PKEY *x509_load_public(const char *path, X509 **cert)
 		die_ssl(EXIT_CONFIG, "trust file %s: damaged certificate or public key", path);
 	return pkey;
 }
+
+bool pem_boundary(const char *line, size_t len, const char *kind, char label[64])
+{
+	size_t k = strlen(kind);
+	if (len < 10 + k || memcmp(line, "-----", 5) != 0 || memcmp(line + 5, kind, k) != 0 ||
+	    memcmp(line + len - 5, "-----", 5) != 0)
+		return false;
+	size_t n = len - 10 - k;
+	if (n >= 64)
+		n = 63;
+	memcpy(label, line + 5 + k, n);
+	label[n] = '\0';
+	return true;
+}

@@ -20,4 +20,10 @@ bool x509_common_name(X509 *cert, char *buf, size_t len);
  */
 EVP_PKEY *x509_load_public(const char *path, X509 **cert);
 
+/*
+ * Whether a line of input is "-----BEGIN LABEL-----" (kind "BEGIN ") or
+ * "-----END LABEL-----" (kind "END "); copies LABEL, cut to 63 bytes.
+ */
+bool pem_boundary(const char *line, size_t len, const char *kind, char label[64]);
+
 #endif
