@@ -688,8 +688,9 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 		snprintf(buf, len, "TLS handshake failed: handshake failure (the broker may require a client "
 				   "certificate: give --cert and --key)");
 	} else if (why->alert == SSL_AD_PROTOCOL_VERSION) {
-		snprintf(buf, len, "TLS handshake failed: the broker does not accept the TLS version "
-				   "(see --tls-version)");
+		snprintf(buf, len, "TLS handshake failed: no TLS version in common with the broker (this client "
+				   "speaks TLS %s and later; see --tls-version)",
+			 o->tls_min_version == TLS1_3_VERSION ? "1.3" : "1.2");
 	} else if (alert_is_about_certificate(why->alert) && o->cert) {
 		snprintf(buf, len, "TLS handshake failed: the broker refused the client certificate: %s (--cert %s)",
 			 alert_name(why->alert), o->cert);

@@ -373,7 +373,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	refute_contains "Cipher is (NONE)"
 	run smqtt-pub -p "$port" --cafile "$PKI/ca.crt" --cert "$PKI/ABC.crt" --key "$PKI/ABC.key" --retry-for 0 < frame
 	assert_status 3
-	assert_contains "smqtt-pub: broker localhost:$port: TLS handshake failed: the broker does not accept the TLS version (see --tls-version)"
+	assert_contains "smqtt-pub: broker localhost:$port: TLS handshake failed: no TLS version in common with the broker (this client speaks TLS 1.2 and later; see --tls-version)"
 	refute_contains "smqtt1 "
 	wait_for "the server to log the refusal" 'grep -q "unsupported protocol" server.err'
 	for version in tlsv1 tlsv1.1 sslv3; do
