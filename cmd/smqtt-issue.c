@@ -332,10 +332,9 @@ static void reject_job(struct job *j, const char *fmt, ...)
 static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const char *id, char *why, size_t len)
 {
 	const char *path = csr_path ? csr_path : pub_path;
-	BIO *bio = BIO_new_file(path, "r");
+	BIO *bio = x509_open_pem(path);
 	if (!bio) {
 		snprintf(why, len, "%s %s: %s", csr_path ? "CSR" : "public key", path, strerror(errno));
-		ERR_clear_error();
 		return NULL;
 	}
 	EVP_PKEY *pkey = NULL;

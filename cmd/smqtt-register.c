@@ -447,11 +447,9 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 	if (it->block) {
 		bio = BIO_new_mem_buf(it->text, -1);
 	} else {
-		errno = 0;
-		bio = BIO_new_file(cert_path, "r");
+		bio = x509_open_pem(cert_path);
 		if (!bio) {
-			item_fail(it, "cert %.200s: %s", cert_path, errno ? strerror(errno) : "cannot open");
-			ERR_clear_error();
+			item_fail(it, "cert %.200s: %s", cert_path, strerror(errno));
 			return;
 		}
 		snprintf(what, sizeof what, "cert %.200s: ", cert_path);

@@ -238,7 +238,7 @@ static void check_readable(const char *option, const char *path)
 		die(EXIT_CONFIG, "%s %s: %s", option, path, strerror(errno));
 	close(fd);
 	if (S_ISDIR(st.st_mode))
-		die(EXIT_CONFIG, "%s %s: is a directory", option, path);
+		die(EXIT_CONFIG, "%s %s: %s", option, path, strerror(EISDIR));
 }
 
 struct key_request {
@@ -271,6 +271,8 @@ static EVP_PKEY *load_tls_key(const char *path, const struct passphrase_source *
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		die(EXIT_CONFIG, "--key %s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		die(EXIT_CONFIG, "--key %s: %s", path, strerror(EISDIR));
 	if (!S_ISREG(st.st_mode))
 		die(EXIT_CONFIG, "--key %s: not a regular file", path);
 	if (st.st_mode & 077)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -352,9 +353,12 @@ struct registry *registry_create(const char *path, X509 *ca)
 
 struct registry *registry_open(const char *path, bool write)
 {
-	if (access(path, F_OK) < 0)
+	struct stat st;
+	if (stat(path, &st) < 0)
 		die(errno == ENOENT ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s%s", path, strerror(errno),
 		    errno == ENOENT ? " (create it with smqtt-register init)" : "");
+	if (S_ISDIR(st.st_mode))
+		die(EXIT_CONFIG, "registry %s: %s", path, strerror(EISDIR));
 	struct registry *r = open_database(path, write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
 	check_schema(r);
 	configure(r, write);
