@@ -110,8 +110,11 @@ bool mqtt_option(struct mqtt_options *o, int opt, const char *arg)
 		o->given.port = true;
 		return true;
 	case 'i':
-		if (!*arg || mosquitto_validate_utf8(arg, (int)strlen(arg)) != MOSQ_ERR_SUCCESS)
-			die(EXIT_USAGE, "-i %s: not a valid client id", arg);
+		if (!*arg || mosquitto_validate_utf8(arg, (int)strlen(arg)) != MOSQ_ERR_SUCCESS) {
+			char shown[ESCAPED_SIZE(64)];
+			die(EXIT_USAGE, "-i %s: not a valid client id",
+			    escape_text(arg, strlen(arg), shown, sizeof shown));
+		}
 		o->client_id = arg;
 		o->given.id = true;
 		return true;
@@ -181,9 +184,11 @@ struct config *mqtt_options_config(struct mqtt_options *o)
 	if (!o->given.port && config_integer(cfg, "broker.port", &n))
 		o->port = (int)n;
 	if (!o->given.id && (s = config_string(cfg, "broker.id"))) {
-		if (mosquitto_validate_utf8(s, (int)strlen(s)) != MOSQ_ERR_SUCCESS)
-			die(EXIT_CONFIG, "%s: key broker.id: %s: not a valid client id",
-			    config_where(cfg, "broker.id"), s);
+		if (mosquitto_validate_utf8(s, (int)strlen(s)) != MOSQ_ERR_SUCCESS) {
+			char shown[ESCAPED_SIZE(64)];
+			die(EXIT_CONFIG, "%s: key broker.id: %s: not a valid client id", config_where(cfg, "broker.id"),
+			    escape_text(s, strlen(s), shown, sizeof shown));
+		}
 		o->client_id = s;
 	}
 	if (!o->given.protocol && (s = config_string(cfg, "broker.protocol_version")))
