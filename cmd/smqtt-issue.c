@@ -629,6 +629,10 @@ static int issue_devices(struct settings *s)
 			if (st == LINE_TOO_LONG) {
 				warnx("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
 				b.rejected++;
+			} else if (st == LINE_OK && memchr(text, '\0', len)) {
+				/* The id would end at the NUL, and a device would be issued for part of the line. */
+				warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
+				b.rejected++;
 			} else if (st == LINE_OK) {
 				queue_line(&b, workers, (unsigned long)in.lineno, text);
 			}
@@ -815,6 +819,11 @@ static int make_crl(struct settings *s)
 	for (enum line_status st; (st = line_read(&in, &text, &len, -1)) != LINE_EOF;) {
 		if (st != LINE_OK) {
 			warnx("stdin: line %llu: too long; skipped", in.lineno);
+			rejected++;
+			continue;
+		}
+		if (memchr(text, '\0', len)) {
+			warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
 			rejected++;
 			continue;
 		}

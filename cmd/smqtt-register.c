@@ -801,6 +801,8 @@ static int cmd_add(struct settings *s)
 			}
 		} else if (len == 0 || line[0] == '#') {
 			continue;
+		} else if (memchr(line, '\0', len)) {
+			refuse_item(&c, in.lineno, 0, "contains a NUL byte");
 		} else {
 			new_item(&c, in.lineno, 0, xstrdup(line));
 		}
