@@ -109,8 +109,10 @@ void trust_add_file(struct trust *t, const char *device, const char *path)
 		    escape_text(device, strlen(device), shown, sizeof shown));
 	}
 	struct signing_key *key = signing_key_new(pkey, false);
-	if (!key)
+	if (!key) {
+		EVP_PKEY_free(pkey); /* the key is the caller's until signing_key_new takes it */
 		die(EXIT_CONFIG, "trust file %s: unsupported key type (use p256, p384 or ed25519)", path);
+	}
 
 	struct trusted_device *d = devmap_get(t->devices, device, strlen(device));
 	if (!d) {
