@@ -32,6 +32,7 @@
 /* What went wrong with the current connection attempt or connection. */
 struct failure_clues {
 	char verify[256];    /* the broker's certificate did not verify: why */
+	int verify_error;    /* and OpenSSL's code for it (X509_V_ERR_...) */
 	int alert;           /* fatal TLS alert received from the broker, or -1 */
 	int connack;         /* CONNACK refusal, or -1 */
 	int disconnect;      /* first on_disconnect code (a v5 reason code when >= 0x80), or -1 */
@@ -312,9 +313,10 @@ static int verify_broker(int ok, X509_STORE_CTX *store)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct mqtt_link *l = ssl ? link_of_ssl(ssl) : NULL;
-	if (!ok && l && !l->why.verify[0])
-		snprintf(l->why.verify, sizeof l->why.verify, "%s",
-			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+	if (!ok && l && !l->why.verify[0]) {
+		l->why.verify_error = X509_STORE_CTX_get_error(store);
+		snprintf(l->why.verify, sizeof l->why.verify, "%s", X509_verify_cert_error_string(l->why.verify_error));
+	}
 	return ok;
 }
 
@@ -682,7 +684,8 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 	struct failure_clues *why = &l->why;
 	*fatal = true;
 	*code = EXIT_CONFIG;
-	if (why->verify[0] && strcmp(why->verify, "hostname mismatch") == 0) {
+	if (why->verify[0] && (why->verify_error == X509_V_ERR_HOSTNAME_MISMATCH ||
+				why->verify_error == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
 		snprintf(buf, len, "TLS handshake failed: the broker's certificate is not valid for %s "
 				   "(--insecure skips this check)", o->host);
 	} else if (why->verify[0]) {
