@@ -591,6 +591,7 @@ three_frames() {
 	expect 3
 	said "smqtt-verify: registry store.db: not an smqtt registry (create one with smqtt-register init)"
 	cmp store.db before || fail "the database was changed"
+	[ ! -e store.db-wal ] && [ ! -e store.db-shm ] || fail "files left: $(ls)"
 	no_output
 }
 
