@@ -332,10 +332,9 @@ static void reject_job(struct job *j, const char *fmt, ...)
 static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const char *id, char *why, size_t len)
 {
 	const char *path = csr_path ? csr_path : pub_path;
-	BIO *bio = BIO_new_file(path, "r");
+	BIO *bio = x509_open_pem(path);
 	if (!bio) {
 		snprintf(why, len, "%s %s: %s", csr_path ? "CSR" : "public key", path, strerror(errno));
-		ERR_clear_error();
 		return NULL;
 	}
 	EVP_PKEY *pkey = NULL;
@@ -497,9 +496,11 @@ static void run_chunk(struct batch *b, struct worker *workers)
 	for (size_t i = 0; i < b->njobs; i++) {
 		struct job *j = &b->jobs[i];
 		if (j->result == JOB_REJECTED) {
+			char id[ESCAPED_SIZE(DEVICE_ID_MAX)];
 			if (b->progress)
 				fputc('\n', stderr);
-			warnx("%s: line %lu: device %s: %s", b->source, j->line, j->id, j->message);
+			escape_text(j->id, strlen(j->id), id, sizeof id);
+			warnx("%s: line %lu: device %s: %s", b->source, j->line, id, j->message);
 			b->rejected++;
 		} else {
 			if (puts(j->output) == EOF)
@@ -612,11 +613,11 @@ static void queue_line(struct batch *b, struct worker *workers, unsigned long li
 			used += (size_t)n;
 		}
 	}
-	char error[256] = "";
+	char error[256] = "", shown[72];
 	if (bad)
 		snprintf(error, sizeof error,
-			 "attribute \"%.64s\": expected name=value (name: a-z 0-9 _; value: no spaces; %d bytes in all)",
-			 bad, MANIFEST_ATTRIBUTES_MAX);
+			 "attribute \"%s\": expected name=value (name: a-z 0-9 _; value: no spaces; %d bytes in all)",
+			 escape_text(bad, strlen(bad), shown, sizeof shown), MANIFEST_ATTRIBUTES_MAX);
 	queue_device(b, workers, line, id, csr, pubkey, attributes, bad ? error : NULL);
 }
 
@@ -652,6 +653,10 @@ static int issue_devices(struct settings *s)
 			if (st == LINE_TOO_LONG) {
 				warnx("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
 				b.rejected++;
+			} else if (st == LINE_OK && memchr(text, '\0', len)) {
+				/* The id would end at the NUL, and a device would be issued for part of the line. */
+				warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
+				b.rejected++;
 			} else if (st == LINE_OK &&
 				   !skip_pem_block(&in_pem, text, len, in.lineno, "a device line", &b.rejected)) {
 				queue_line(&b, workers, (unsigned long)in.lineno, text);
@@ -681,8 +686,11 @@ static int issue_devices(struct settings *s)
 
 static int issue_server(struct settings *s, const char *name)
 {
-	if (!device_id_valid(name, strlen(name)))
-		die(EXIT_USAGE, "%s: invalid server name (1-64 of A-Z a-z 0-9 . _ -)", name);
+	if (!device_id_valid(name, strlen(name))) {
+		char shown[ESCAPED_SIZE(DEVICE_ID_MAX)];
+		die(EXIT_USAGE, "%s: invalid server name (1-64 of A-Z a-z 0-9 . _ -)",
+		    escape_text(name, strlen(name), shown, sizeof shown));
+	}
 	if (s->type == KEY_ED25519)
 		die(EXIT_USAGE, "-t ed25519: broker certificates use p256 or p384");
 	struct ca ca;
@@ -711,9 +719,11 @@ static int issue_server(struct settings *s, const char *name)
 
 static void add_san(struct settings *s, const char *kind, const char *value)
 {
+	char shown[ESCAPED_SIZE(64)];
 	for (const char *p = value; *p; p++)
 		if (*p == ',' || *p == ' ' || (unsigned char)*p < ' ')
-			die(EXIT_USAGE, "--%s %s: invalid name", kind, value);
+			die(EXIT_USAGE, "--%s %s: invalid name", kind,
+			    escape_text(value, strlen(value), shown, sizeof shown));
 	int n = snprintf(s->san + s->san_len, sizeof s->san - s->san_len, "%s%s:%s", s->san_len ? "," : "",
 			 strcmp(kind, "dns") == 0 ? "DNS" : "IP", value);
 	if (n < 0 || (size_t)n >= sizeof s->san - s->san_len)
@@ -838,6 +848,11 @@ static int make_crl(struct settings *s)
 			rejected++;
 			continue;
 		}
+		if (memchr(text, '\0', len)) {
+			warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
+			rejected++;
+			continue;
+		}
 		if (skip_pem_block(&in_pem, text, len, in.lineno, "a serial number", &rejected))
 			continue;
 		char *save, *first = strtok_r(text, " \t", &save);
@@ -847,21 +862,24 @@ static int make_crl(struct settings *s)
 		char *when_text = strtok_r(NULL, " \t", &save), *reason_text = strtok_r(NULL, " \t", &save);
 		time_t when = now;
 		int reason = CRL_REASON_UNSPECIFIED;
+		char shown[ESCAPED_SIZE(64)];
 		if (when_text && !parse_time(when_text, &when)) {
 			warnx("stdin: line %llu: %s: not a time (epoch seconds or YYYY-MM-DDTHH:MM:SSZ)", in.lineno,
-			      when_text);
+			      escape_text(when_text, strlen(when_text), shown, sizeof shown));
 			rejected++;
 			continue;
 		}
 		if (reason_text && (reason = crl_reason_code(reason_text)) < 0) {
-			warnx("stdin: line %llu: %s: not an RFC 5280 revocation reason", in.lineno, reason_text);
+			warnx("stdin: line %llu: %s: not an RFC 5280 revocation reason", in.lineno,
+			      escape_text(reason_text, strlen(reason_text), shown, sizeof shown));
 			rejected++;
 			continue;
 		}
 		if (strncmp(first, "device=", 7) == 0) {
 			size_t n = add_device_serials(crl, index, first + 7, when, reason);
 			if (n == 0) {
-				warnx("stdin: line %llu: device %s: not in the CA index", in.lineno, first + 7);
+				warnx("stdin: line %llu: device %s: not in the CA index", in.lineno,
+				      escape_text(first + 7, strlen(first + 7), shown, sizeof shown));
 				rejected++;
 			}
 			revoked += n;
@@ -869,7 +887,8 @@ static int make_crl(struct settings *s)
 			crl_add(crl, first, when, reason);
 			revoked++;
 		} else {
-			warnx("stdin: line %llu: %s: not a serial number (hex) or device=ID", in.lineno, first);
+			warnx("stdin: line %llu: %s: not a serial number (hex) or device=ID", in.lineno,
+			      escape_text(first, strlen(first), shown, sizeof shown));
 			rejected++;
 		}
 	}

@@ -125,10 +125,12 @@ static void topic_init(struct publisher *p, const char *template, const char *wh
 	const char *sample = topic_for(p, "device");
 	if (!*template || mosquitto_validate_utf8(sample, (int)strlen(sample)) != MOSQ_ERR_SUCCESS ||
 	    mosquitto_pub_topic_check(sample) != MOSQ_ERR_SUCCESS) {
+		char shown[ESCAPED_SIZE(64)];
+		escape_text(template, strlen(template), shown, sizeof shown);
 		if (where)
 			die(EXIT_CONFIG, "%s: key pub.topic: %s: not a topic to publish to (no + or # wildcards)",
-			    where, template);
-		die(EXIT_USAGE, "-t %s: not a topic to publish to (no + or # wildcards)", template);
+			    where, shown);
+		die(EXIT_USAGE, "-t %s: not a topic to publish to (no + or # wildcards)", shown);
 	}
 }
 

@@ -255,16 +255,19 @@ static bool attribute_parse(char *text, char **value, const char **why)
 
 static void check_device_id(const char *id)
 {
+	char shown[ESCAPED_SIZE(DEVICE_ID_MAX)];
 	if (!device_id_valid(id, strlen(id)))
-		die(EXIT_USAGE, "%s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)", id);
+		die(EXIT_USAGE, "%s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)",
+		    escape_text(id, strlen(id), shown, sizeof shown));
 }
 
 /* Serials are stored in uppercase hex, as smqtt-issue prints them. */
 static void serial_normalize(const char *text, char out_serial[SERIAL_HEX_MAX + 1])
 {
 	size_t len = strlen(text);
+	char shown[ESCAPED_SIZE(SERIAL_HEX_MAX)];
 	if (len < 1 || len > SERIAL_HEX_MAX || strspn(text, "0123456789abcdefABCDEF") != len)
-		die(EXIT_USAGE, "%s: not a serial number (hex)", text);
+		die(EXIT_USAGE, "%s: not a serial number (hex)", escape_text(text, len, shown, sizeof shown));
 	for (size_t i = 0; i <= len; i++)
 		out_serial[i] = (char)(text[i] >= 'a' && text[i] <= 'f' ? text[i] - 'a' + 'A' : text[i]);
 }
@@ -366,8 +369,10 @@ static bool parse_device_line(struct add_item *it, const char **serial, const ch
 		return false;
 	}
 	it->device_claim = field;
+	char shown[84];
 	if (!device_id_valid(field, strlen(field))) {
-		item_fail(it, "%.80s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)", field);
+		item_fail(it, "%s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)",
+			  escape_text(field, strlen(field), shown, sizeof shown));
 		return false;
 	}
 	snprintf(it->device, sizeof it->device, "%s", field);
@@ -383,7 +388,7 @@ static bool parse_device_line(struct add_item *it, const char **serial, const ch
 		else if (strncmp(field, "key=", 4) == 0)
 			continue; /* the private key stays where smqtt-issue wrote it */
 		else if (!attribute_parse(field, &value, &why)) {
-			item_fail(it, "%.80s: %s", field, why);
+			item_fail(it, "%s: %s", escape_text(field, strlen(field), shown, sizeof shown), why);
 			return false;
 		} else if (it->nattributes == LINE_ATTRIBUTES_MAX) {
 			item_fail(it, "more than %d attributes", LINE_ATTRIBUTES_MAX);
@@ -440,6 +445,7 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 {
 	const char *serial = it->serial_claim, *fingerprint = it->fingerprint_claim, *cert_path = it->cert_path;
 	char what[240] = ""; /* names the certificate file in messages about a device line */
+	char shown[204];
 	BIO *bio;
 	it->ok = !it->refused_early;
 	if (!it->ok)
@@ -447,14 +453,13 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 	if (it->block) {
 		bio = BIO_new_mem_buf(it->text, -1);
 	} else {
-		errno = 0;
-		bio = BIO_new_file(cert_path, "r");
+		escape_text(cert_path, strlen(cert_path), shown, sizeof shown);
+		bio = x509_open_pem(cert_path);
 		if (!bio) {
-			item_fail(it, "cert %.200s: %s", cert_path, errno ? strerror(errno) : "cannot open");
-			ERR_clear_error();
+			item_fail(it, "cert %s: %s", shown, strerror(errno));
 			return;
 		}
-		snprintf(what, sizeof what, "cert %.200s: ", cert_path);
+		snprintf(what, sizeof what, "cert %s: ", shown);
 	}
 	if (!bio)
 		die_ssl(EXIT_SYSTEM, "reading certificates");
@@ -468,7 +473,8 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 	char actual[FINGERPRINT_HEX_LEN + 1], holder[DEVICE_ID_MAX + 1];
 	fingerprint_of(der, der_len, actual);
 	if (fingerprint && strcasecmp(fingerprint, actual) != 0) {
-		item_fail(it, "fingerprint=%.70s does not match the certificate (%s)", fingerprint, actual);
+		item_fail(it, "fingerprint=%s does not match the certificate (%s)",
+			  escape_text(fingerprint, strlen(fingerprint), shown, 72), actual);
 		OPENSSL_free(der);
 		return;
 	}
@@ -498,7 +504,8 @@ static void check_item(struct add_context *c, struct registry *reader, struct ad
 	} else if (it->device_claim && strcmp(it->key.device, it->device_claim) != 0) {
 		item_fail(it, "certificate CN %s is not the device id", it->key.device);
 	} else if (serial && strcasecmp(serial, it->key.serial) != 0) {
-		item_fail(it, "serial=%.70s does not match the certificate (%s)", serial, it->key.serial);
+		item_fail(it, "serial=%s does not match the certificate (%s)",
+			  escape_text(serial, strlen(serial), shown, 72), it->key.serial);
 	}
 	if (!it->ok)
 		registry_key_clear(&it->key);
@@ -772,13 +779,15 @@ static int cmd_add(struct settings *s)
 			pem.too_long = false;
 			pem.first_line = in.lineno;
 			pem.certificate = strcmp(label, "CERTIFICATE") == 0;
-			snprintf(pem.label, sizeof pem.label, "%s", label);
+			escape_text(label, strlen(label), pem.label, sizeof pem.label); /* for messages */
 			if (pem.certificate) {
 				blocks++;
 				pem_append(&pem, line, len);
 			}
 		} else if (len == 0 || line[0] == '#') {
 			continue;
+		} else if (memchr(line, '\0', len)) {
+			refuse_item(&c, in.lineno, 0, "contains a NUL byte");
 		} else {
 			new_item(&c, in.lineno, 0, xstrdup(line));
 		}
@@ -1070,10 +1079,10 @@ static int cmd_set(struct settings *s, const char *device, char **pairs, int npa
 	for (int i = 0; i < npairs; i++) {
 		char *value;
 		const char *why;
-		char copy[ATTRIBUTE_NAME_MAX + ATTRIBUTE_VALUE_MAX + 2];
+		char copy[ATTRIBUTE_NAME_MAX + ATTRIBUTE_VALUE_MAX + 2], shown[84];
 		snprintf(copy, sizeof copy, "%s", pairs[i]);
 		if (strlen(pairs[i]) >= sizeof copy || !attribute_parse(copy, &value, &why))
-			die(EXIT_USAGE, "%s: %s", pairs[i],
+			die(EXIT_USAGE, "%s: %s", escape_text(pairs[i], strlen(pairs[i]), shown, sizeof shown),
 			    strlen(pairs[i]) >= sizeof copy ? "attribute too long" : why);
 	}
 	struct registry *r = registry_open(s->registry, true);
@@ -1096,8 +1105,10 @@ static int cmd_set(struct settings *s, const char *device, char **pairs, int npa
 
 static int cmd_get(struct settings *s, const char *device, const char *name)
 {
+	char shown[84];
 	if (!attribute_name_valid(name, strlen(name)))
-		die(EXIT_USAGE, "%s: attribute names are 1-64 of a-z 0-9 _, starting with a letter", name);
+		die(EXIT_USAGE, "%s: attribute names are 1-64 of a-z 0-9 _, starting with a letter",
+		    escape_text(name, strlen(name), shown, sizeof shown));
 	struct registry *r = registry_open(s->registry, false);
 	char value[ATTRIBUTE_VALUE_MAX + 1];
 	bool found = registry_get_attribute(r, device, name, value);
@@ -1113,9 +1124,11 @@ static int cmd_get(struct settings *s, const char *device, const char *name)
 
 static int cmd_unset(struct settings *s, const char *device, char **names, int nnames)
 {
+	char shown[84];
 	for (int i = 0; i < nnames; i++)
 		if (!attribute_name_valid(names[i], strlen(names[i])))
-			die(EXIT_USAGE, "%s: attribute names are 1-64 of a-z 0-9 _, starting with a letter", names[i]);
+			die(EXIT_USAGE, "%s: attribute names are 1-64 of a-z 0-9 _, starting with a letter",
+			    escape_text(names[i], strlen(names[i]), shown, sizeof shown));
 	struct registry *r = registry_open(s->registry, true);
 	registry_begin(r);
 	int rc = EXIT_OK;

@@ -211,10 +211,12 @@ int main(int argc, char **argv)
 		usage();
 	}
 	if (device_arg && !device_id_valid(device_arg, strlen(device_arg))) {
+		char shown[ESCAPED_SIZE(DEVICE_ID_MAX)];
+		escape_text(device_arg, strlen(device_arg), shown, sizeof shown);
 		if (id_where)
 			die(EXIT_CONFIG, "%s: key device.id: %s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)",
-			    id_where, device_arg);
-		die(EXIT_USAGE, "-i %s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)", device_arg);
+			    id_where, shown);
+		die(EXIT_USAGE, "-i %s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)", shown);
 	}
 
 	EVP_PKEY *pkey = key_load_private(key_path, &pass);

@@ -396,9 +396,10 @@ int main(int argc, char **argv)
 		usage();
 	}
 	if (!schema_parse(schema_text, &schema, err, sizeof err)) {
+		char shown[ESCAPED_SIZE(64)];
 		if (schema_where)
 			die(EXIT_CONFIG, "%s: key store.schema: %s", schema_where, err);
-		die(EXIT_USAGE, "-s %s: %s", schema_text, err);
+		die(EXIT_USAGE, "-s %s: %s", escape_text(schema_text, strlen(schema_text), shown, sizeof shown), err);
 	}
 
 	k.schema = &schema;

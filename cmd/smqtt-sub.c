@@ -90,19 +90,6 @@ struct subscriber {
 	bool beyond_count; /* a message arrived after the count was reached */
 };
 
-/* A topic fit for a one-line message: control characters shown as '?', long ones cut. */
-static const char *printable(const char *topic, char *buf, size_t len)
-{
-	size_t i = 0;
-	for (; topic[i] && i + 4 < len; i++)
-		buf[i] = (unsigned char)topic[i] < 0x20 || topic[i] == 0x7f ? '?' : topic[i];
-	if (topic[i])
-		memcpy(buf + i, "...", 4);
-	else
-		buf[i] = '\0';
-	return buf;
-}
-
 static void on_message(void *ctx, const struct mosquitto_message *msg)
 {
 	struct subscriber *s = ctx;
@@ -129,8 +116,8 @@ static void on_message(void *ctx, const struct mosquitto_message *msg)
 		why = "has a line break in its topic";
 	if (why) {
 		char topic[256];
-		warnx("topic %s: message of %zu bytes %s; skipped", printable(msg->topic, topic, sizeof topic), len,
-		      why);
+		warnx("topic %s: message of %zu bytes %s; skipped",
+		      escape_text(msg->topic, strlen(msg->topic), topic, sizeof topic), len, why);
 		s->skipped++;
 		return;
 	}
@@ -225,8 +212,11 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 't':
 			if (mosquitto_validate_utf8(optarg, (int)strlen(optarg)) != MOSQ_ERR_SUCCESS ||
-			    mosquitto_sub_topic_check(optarg) != MOSQ_ERR_SUCCESS)
-				die(EXIT_USAGE, "-t %s: not a valid topic filter", optarg);
+			    mosquitto_sub_topic_check(optarg) != MOSQ_ERR_SUCCESS) {
+				char shown[ESCAPED_SIZE(64)];
+				die(EXIT_USAGE, "-t %s: not a valid topic filter",
+				    escape_text(optarg, strlen(optarg), shown, sizeof shown));
+			}
 			s.filters[s.nfilters++] = optarg;
 			break;
 		case 'q':
@@ -270,9 +260,12 @@ int main(int argc, char **argv)
 		s.filters = xcalloc(nitems, sizeof *s.filters);
 		for (size_t i = 0; i < nitems; i++) {
 			if (mosquitto_validate_utf8(items[i], (int)strlen(items[i])) != MOSQ_ERR_SUCCESS ||
-			    mosquitto_sub_topic_check(items[i]) != MOSQ_ERR_SUCCESS)
+			    mosquitto_sub_topic_check(items[i]) != MOSQ_ERR_SUCCESS) {
+				char shown[ESCAPED_SIZE(64)];
+				escape_text(items[i], strlen(items[i]), shown, sizeof shown);
 				die(EXIT_CONFIG, "%s: key sub.topic: %s: not a valid topic filter",
-				    config_where(cfg, "sub.topic"), items[i]);
+				    config_where(cfg, "sub.topic"), shown);
+			}
 			s.filters[s.nfilters++] = (char *)items[i];
 		}
 	}

@@ -618,9 +618,11 @@ int main(int argc, char **argv)
 			const char *eq = strchr(items[i], '=');
 			char device[DEVICE_ID_MAX + 1];
 			size_t len = (size_t)(eq - items[i]);
-			if (len > DEVICE_ID_MAX)
+			if (len > DEVICE_ID_MAX) {
+				char shown[ESCAPED_SIZE(DEVICE_ID_MAX)];
 				die(EXIT_CONFIG, "%s: key verify.pubkey: %s: not a device id", config_where(cfg, "verify.pubkey"),
-				    items[i]);
+				    escape_text(items[i], len, shown, sizeof shown));
+			}
 			memcpy(device, items[i], len);
 			device[len] = '\0';
 			trust_add_file(v.trust, device, eq + 1);

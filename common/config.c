@@ -578,7 +578,7 @@ static char *read_file(const char *path, bool required, const char *origin, size
 	if (fstat(fd, &st) != 0)
 		die(EXIT_SYSTEM, "config file %s: %s", path, strerror(errno));
 	if (S_ISDIR(st.st_mode))
-		die(EXIT_CONFIG, "config file %s%s: is a directory", path, origin);
+		die(EXIT_CONFIG, "config file %s%s: %s", path, origin, strerror(EISDIR));
 
 	/* Read to the end rather than trusting st_size, so pipes (--config <(...)) work too. */
 	size_t cap = 4096, n = 0;

@@ -84,6 +84,31 @@ _Noreturn void die_ssl(int code, const char *fmt, ...)
 	exit(code);
 }
 
+const char *escape_text(const char *text, size_t len, char *buf, size_t size)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		char one[5];
+		if (c == '\\')
+			snprintf(one, sizeof one, "\\\\");
+		else if (c >= ' ' && c < 0x7f)
+			snprintf(one, sizeof one, "%c", c);
+		else
+			snprintf(one, sizeof one, "\\%03o", c);
+		size_t w = strlen(one);
+		/* Keep room for "..." and the NUL while more text follows. */
+		if (n + w + (i + 1 < len ? 4 : 1) > size) {
+			memcpy(buf + n, "...", 4);
+			return buf;
+		}
+		memcpy(buf + n, one, w);
+		n += w;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 void print_version(void)
 {
 	printf("%s %s (%s)\n", program, SMQTT_VERSION, OPENSSL_VERSION_TEXT);

@@ -34,6 +34,17 @@ void warnx_ssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void die_ssl(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * Text from the input or the command line, fit to repeat in a message:
+ * printable ASCII as it is, the backslash and every other byte as a C octal
+ * escape (ESC is \033), so that a message can neither drive the terminal
+ * that shows it nor hide what the text holds. Writes as much of the len
+ * bytes of text as fits in buf, then "..." if some did not; size must be at
+ * least 4, and ESCAPED_SIZE(len) holds any text whole. Returns buf.
+ */
+#define ESCAPED_SIZE(len) (4 * (len) + 4)
+const char *escape_text(const char *text, size_t len, char *buf, size_t size);
+
+/*
  * Wait for a worker process this program forked. Its failure becomes ours:
  * killed by a signal ends the program with EXIT_SYSTEM; a non-zero exit status
  * (the worker has said why) ends it with that status.

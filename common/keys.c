@@ -259,6 +259,8 @@ EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pas
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		die(EXIT_CONFIG, "private key %s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		die(EXIT_CONFIG, "private key %s: %s", path, strerror(EISDIR));
 	if (!S_ISREG(st.st_mode))
 		die(EXIT_CONFIG, "private key %s: not a regular file", path);
 	if (st.st_mode & 077)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -214,6 +215,9 @@ size_t manifest_read(const char *path, void (*fn)(const struct manifest_device *
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		die(EXIT_CONFIG, "manifest %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+		die(EXIT_CONFIG, "manifest %s: %s", path, strerror(EISDIR));
 	char error[512];
 	size_t count;
 	if (!manifest_read_stream(f, path, fn, arg, &count, error, sizeof error))

@@ -32,6 +32,7 @@
 /* What went wrong with the current connection attempt or connection. */
 struct failure_clues {
 	char verify[256];    /* the broker's certificate did not verify: why */
+	int verify_error;    /* and OpenSSL's code for it (X509_V_ERR_...) */
 	int alert;           /* fatal TLS alert received from the broker, or -1 */
 	int connack;         /* CONNACK refusal, or -1 */
 	int disconnect;      /* first on_disconnect code (a v5 reason code when >= 0x80), or -1 */
@@ -110,8 +111,11 @@ bool mqtt_option(struct mqtt_options *o, int opt, const char *arg)
 		o->given.port = true;
 		return true;
 	case 'i':
-		if (!*arg || mosquitto_validate_utf8(arg, (int)strlen(arg)) != MOSQ_ERR_SUCCESS)
-			die(EXIT_USAGE, "-i %s: not a valid client id", arg);
+		if (!*arg || mosquitto_validate_utf8(arg, (int)strlen(arg)) != MOSQ_ERR_SUCCESS) {
+			char shown[ESCAPED_SIZE(64)];
+			die(EXIT_USAGE, "-i %s: not a valid client id",
+			    escape_text(arg, strlen(arg), shown, sizeof shown));
+		}
 		o->client_id = arg;
 		o->given.id = true;
 		return true;
@@ -181,9 +185,11 @@ struct config *mqtt_options_config(struct mqtt_options *o)
 	if (!o->given.port && config_integer(cfg, "broker.port", &n))
 		o->port = (int)n;
 	if (!o->given.id && (s = config_string(cfg, "broker.id"))) {
-		if (mosquitto_validate_utf8(s, (int)strlen(s)) != MOSQ_ERR_SUCCESS)
-			die(EXIT_CONFIG, "%s: key broker.id: %s: not a valid client id",
-			    config_where(cfg, "broker.id"), s);
+		if (mosquitto_validate_utf8(s, (int)strlen(s)) != MOSQ_ERR_SUCCESS) {
+			char shown[ESCAPED_SIZE(64)];
+			die(EXIT_CONFIG, "%s: key broker.id: %s: not a valid client id", config_where(cfg, "broker.id"),
+			    escape_text(s, strlen(s), shown, sizeof shown));
+		}
 		o->client_id = s;
 	}
 	if (!o->given.protocol && (s = config_string(cfg, "broker.protocol_version")))
@@ -238,7 +244,7 @@ static void check_readable(const char *option, const char *path)
 		die(EXIT_CONFIG, "%s %s: %s", option, path, strerror(errno));
 	close(fd);
 	if (S_ISDIR(st.st_mode))
-		die(EXIT_CONFIG, "%s %s: is a directory", option, path);
+		die(EXIT_CONFIG, "%s %s: %s", option, path, strerror(EISDIR));
 }
 
 struct key_request {
@@ -271,6 +277,8 @@ static EVP_PKEY *load_tls_key(const char *path, const struct passphrase_source *
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		die(EXIT_CONFIG, "--key %s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		die(EXIT_CONFIG, "--key %s: %s", path, strerror(EISDIR));
 	if (!S_ISREG(st.st_mode))
 		die(EXIT_CONFIG, "--key %s: not a regular file", path);
 	if (st.st_mode & 077)
@@ -305,9 +313,10 @@ static int verify_broker(int ok, X509_STORE_CTX *store)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct mqtt_link *l = ssl ? link_of_ssl(ssl) : NULL;
-	if (!ok && l && !l->why.verify[0])
-		snprintf(l->why.verify, sizeof l->why.verify, "%s",
-			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+	if (!ok && l && !l->why.verify[0]) {
+		l->why.verify_error = X509_STORE_CTX_get_error(store);
+		snprintf(l->why.verify, sizeof l->why.verify, "%s", X509_verify_cert_error_string(l->why.verify_error));
+	}
 	return ok;
 }
 
@@ -675,7 +684,8 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 	struct failure_clues *why = &l->why;
 	*fatal = true;
 	*code = EXIT_CONFIG;
-	if (why->verify[0] && strcmp(why->verify, "hostname mismatch") == 0) {
+	if (why->verify[0] && (why->verify_error == X509_V_ERR_HOSTNAME_MISMATCH ||
+				why->verify_error == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
 		snprintf(buf, len, "TLS handshake failed: the broker's certificate is not valid for %s "
 				   "(--insecure skips this check)", o->host);
 	} else if (why->verify[0]) {

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "error.h"
+
 static const char *const reserved_names[] = {"device", "seq", "frame"};
 
 static bool column_name_valid(const char *name, size_t len)
@@ -37,8 +39,9 @@ bool schema_parse(const char *text, struct schema *s, char *err, size_t errlen)
 		const char *type = colon + 1;
 		size_t type_len = item_len - name_len - 1;
 		if (!column_name_valid(p, name_len)) {
-			snprintf(err, errlen, "column %zu: invalid name \"%.*s\" (letters, digits, _)",
-				 s->ncolumns + 1, (int)name_len, p);
+			char shown[64];
+			snprintf(err, errlen, "column %zu: invalid name \"%s\" (letters, digits, _)", s->ncolumns + 1,
+				 escape_text(p, name_len, shown, sizeof shown));
 			return false;
 		}
 		if (s->ncolumns == SCHEMA_COLUMNS_MAX) {
@@ -67,8 +70,9 @@ bool schema_parse(const char *text, struct schema *s, char *err, size_t errlen)
 		else if (type_len == 4 && memcmp(type, "real", 4) == 0)
 			c->type = COLUMN_REAL;
 		else {
-			snprintf(err, errlen, "column %zu (%s): unknown type \"%.*s\" (text, integer or real)",
-				 s->ncolumns + 1, c->name, (int)type_len, type);
+			char shown[64];
+			snprintf(err, errlen, "column %zu (%s): unknown type \"%s\" (text, integer or real)",
+				 s->ncolumns + 1, c->name, escape_text(type, type_len, shown, sizeof shown));
 			return false;
 		}
 		s->ncolumns++;
@@ -83,7 +87,7 @@ static bool convert(const struct column *c, struct field *f, char *err, size_t e
 {
 	if (f->is_null || c->type == COLUMN_TEXT)
 		return true;
-	char buf[64];
+	char buf[64], shown[64];
 	if (f->len >= sizeof buf || f->len == 0 || memchr(f->text, '\0', f->len))
 		goto bad;
 	memcpy(buf, f->text, f->len);
@@ -105,9 +109,10 @@ static bool convert(const struct column *c, struct field *f, char *err, size_t e
 	}
 	return true;
 bad:
-	snprintf(err, errlen, "field %zu (%s): not %s: \"%.*s\"", index + 1, c->name,
-		 c->type == COLUMN_INTEGER ? "an integer" : "a real number", (int)(f->len > 40 ? 40 : f->len),
-		 f->text);
+	/* A record may hold any byte but CR, LF and NUL: show the field escaped. */
+	snprintf(err, errlen, "field %zu (%s): not %s: \"%s\"", index + 1, c->name,
+		 c->type == COLUMN_INTEGER ? "an integer" : "a real number",
+		 escape_text(f->text, f->len, shown, sizeof shown));
 	return false;
 }
 

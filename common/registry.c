@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -271,16 +273,33 @@ static void load_ca(struct registry *r)
 		die_ssl(EXIT_CONFIG, "registry %s: damaged: unreadable CA certificate", r->path);
 }
 
+/*
+ * The file is not a registry of ours: close it untouched (SQLite removes the
+ * -wal and -shm files it made for reading) and say what it is.
+ */
+static _Noreturn void refuse(struct registry *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static _Noreturn void refuse(struct registry *r, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	sqlite3_close(r->db);
+	die(EXIT_CONFIG, "registry %s: %s", r->path, why);
+}
+
 static int query_int(struct registry *r, const char *sql)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL) != SQLITE_OK)
-		die(EXIT_CONFIG, "registry %s: not a registry: %s", r->path, sqlite3_errmsg(r->db));
+		refuse(r, "not a registry: %s", sqlite3_errmsg(r->db));
 	int rc = sqlite3_step(s);
 	int v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		die(EXIT_CONFIG, "registry %s: not a registry: %s", r->path, sqlite3_errmsg(r->db));
+		refuse(r, "not a registry: %s", sqlite3_errmsg(r->db));
 	return v;
 }
 
@@ -289,10 +308,9 @@ static void check_schema(struct registry *r)
 	int version = query_int(r, "PRAGMA user_version");
 	if (version == 0 || query_int(r, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'") != 1 ||
 	    query_int(r, "SELECT count(*) FROM meta WHERE name = 'format' AND value = '" REGISTRY_FORMAT "'") != 1)
-		die(EXIT_CONFIG, "registry %s: not an smqtt registry (create one with smqtt-register init)", r->path);
+		refuse(r, "not an smqtt registry (create one with smqtt-register init)");
 	if (version != REGISTRY_SCHEMA_VERSION)
-		die(EXIT_CONFIG, "registry %s: schema version %d; this program handles version %d", r->path, version,
-		    REGISTRY_SCHEMA_VERSION);
+		refuse(r, "schema version %d; this program handles version %d", version, REGISTRY_SCHEMA_VERSION);
 }
 
 static struct registry *open_database(const char *path, int flags)
@@ -352,9 +370,12 @@ struct registry *registry_create(const char *path, X509 *ca)
 
 struct registry *registry_open(const char *path, bool write)
 {
-	if (access(path, F_OK) < 0)
+	struct stat st;
+	if (stat(path, &st) < 0)
 		die(errno == ENOENT ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s%s", path, strerror(errno),
 		    errno == ENOENT ? " (create it with smqtt-register init)" : "");
+	if (S_ISDIR(st.st_mode))
+		die(EXIT_CONFIG, "registry %s: %s", path, strerror(EISDIR));
 	struct registry *r = open_database(path, write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
 	check_schema(r);
 	configure(r, write);

@@ -51,8 +51,12 @@ struct seq_state *seq_state_open(const char *path)
 	struct seq_state *s = xcalloc(1, sizeof *s);
 	s->path = xstrdup(path);
 	s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-	if (s->fd < 0)
-		die(EXIT_SYSTEM, "state file %s: %s", path, strerror(errno));
+	if (s->fd < 0) {
+		/* A directory, a missing directory or a file we may not write cannot be a state file. */
+		int err = errno;
+		die(err == EISDIR || err == ENOENT || err == ENOTDIR || err == EACCES ? EXIT_CONFIG : EXIT_SYSTEM,
+		    "state file %s: %s", path, strerror(err));
+	}
 	struct stat st;
 	if (fstat(s->fd, &st) < 0)
 		die(EXIT_SYSTEM, "state file %s: %s", path, strerror(errno));

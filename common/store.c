@@ -1,8 +1,11 @@
 #include "store.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -101,36 +104,62 @@ static void create_tables(struct store *st, const char *schema_text)
 	free(sql);
 }
 
-static int query_int(struct store *st, const char *sql)
+/*
+ * The file is not a database of ours: close it untouched (SQLite removes the
+ * -wal and -shm files it made for reading) and say what it is.
+ */
+static _Noreturn void refuse(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static _Noreturn void refuse(struct store *st, const char *fmt, ...)
 {
-	sqlite3_stmt *stmt = prepare(st, sql);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW)
-		die_db(st, "reading schema");
-	int v = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	sqlite3_close(st->db);
+	die(EXIT_CONFIG, "database %s: %s", st->path, why);
 }
 
+static int query_int(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int v = sqlite3_column_int(stmt, 0);
+		sqlite3_finalize(stmt);
+		return v;
+	}
+	sqlite3_finalize(stmt);
+	if ((rc & 0xff) == SQLITE_NOTADB)
+		refuse(st, "not an SQLite database");
+	die_db(st, "reading schema");
+}
+
+/* Read what the file holds, changing nothing; create the tables in a new, empty database. */
 static void check_schema(struct store *st, const char *schema_text)
 {
 	int version = query_int(st, "PRAGMA user_version");
-	if (version == 0) {
-		if (query_int(st, "SELECT count(*) FROM sqlite_master") != 0)
-			die(EXIT_CONFIG, "database %s: not an smqtt database (it has other tables)", st->path);
+	if (version == 0 && query_int(st, "SELECT count(*) FROM sqlite_master") == 0) {
 		create_tables(st, schema_text);
 		return;
 	}
+	if (query_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'smqtt_meta'") != 1)
+		refuse(st, "not a database of smqtt-store (it has other tables)");
 	if (version != STORE_SCHEMA_VERSION)
-		die(EXIT_CONFIG, "database %s: schema version %d; this smqtt-store handles version %d", st->path,
-		    version, STORE_SCHEMA_VERSION);
+		refuse(st, "schema version %d; this smqtt-store handles version %d", version, STORE_SCHEMA_VERSION);
 	sqlite3_stmt *stmt = prepare(st, "SELECT value FROM smqtt_meta WHERE key = 'columns'");
-	if (sqlite3_step(stmt) != SQLITE_ROW)
-		die(EXIT_CONFIG, "database %s: damaged: no column schema recorded", st->path);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		refuse(st, "damaged: no column schema recorded");
+	}
 	const char *stored = (const char *)sqlite3_column_text(stmt, 0);
-	if (!stored || strcmp(stored, schema_text) != 0)
-		die(EXIT_CONFIG, "database %s: created with columns \"%s\", not \"%s\" (use -s \"%s\")", st->path,
-		    stored ? stored : "", schema_text, stored ? stored : "");
+	if (!stored || strcmp(stored, schema_text) != 0) {
+		char columns[256];
+		snprintf(columns, sizeof columns, "%s", stored ? stored : "");
+		sqlite3_finalize(stmt);
+		refuse(st, "created with columns \"%s\", not \"%s\" (use -s \"%s\")", columns, schema_text, columns);
+	}
 	sqlite3_finalize(stmt);
 }
 
@@ -139,13 +168,19 @@ struct store *store_open(const char *path, const struct schema *schema, const ch
 	struct store *st = xcalloc(1, sizeof *st);
 	st->path = xstrdup(path);
 	st->schema = schema;
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
-		die_db(st, "opening");
+	struct stat sb;
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		die(EXIT_CONFIG, "database %s: %s", path, strerror(EISDIR));
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		int err = sqlite3_system_errno(st->db);
+		die(EXIT_SYSTEM, "database %s: opening: %s", path, err ? strerror(err) : sqlite3_errmsg(st->db));
+	}
 	/* Wait for another writer (or a reader holding a checkpoint) instead of failing at once. */
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	/* Before anything is written: switching to WAL mode would change the file of another program. */
+	check_schema(st, schema_text);
 	exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
 	exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
-	check_schema(st, schema_text);
 
 	char *sql = NULL;
 	size_t len = 0;

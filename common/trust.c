@@ -103,11 +103,16 @@ void trust_add_file(struct trust *t, const char *device, const char *path)
 		device = cn;
 	}
 	X509_free(cert);
-	if (!device_id_valid(device, strlen(device)))
-		die(EXIT_USAGE, "%s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)", device);
+	if (!device_id_valid(device, strlen(device))) {
+		char shown[ESCAPED_SIZE(DEVICE_ID_MAX)];
+		die(EXIT_USAGE, "%s: invalid device id (1-64 of A-Z a-z 0-9 . _ -)",
+		    escape_text(device, strlen(device), shown, sizeof shown));
+	}
 	struct signing_key *key = signing_key_new(pkey, false);
-	if (!key)
+	if (!key) {
+		EVP_PKEY_free(pkey); /* the key is the caller's until signing_key_new takes it */
 		die(EXIT_CONFIG, "trust file %s: unsupported key type (use p256, p384 or ed25519)", path);
+	}
 
 	struct trusted_device *d = devmap_get(t->devices, device, strlen(device));
 	if (!d) {

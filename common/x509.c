@@ -1,8 +1,11 @@
 #include "x509.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -10,12 +13,26 @@
 
 #include "error.h"
 
+BIO *x509_open_pem(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	int err = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+	BIO *bio = err ? NULL : BIO_new_fd(fd, BIO_CLOSE);
+	if (!bio) {
+		close(fd);
+		errno = err ? err : ENOMEM;
+	}
+	return bio;
+}
+
 static BIO *open_pem(const char *what, const char *path)
 {
-	errno = 0;
-	BIO *bio = BIO_new_file(path, "r");
+	BIO *bio = x509_open_pem(path);
 	if (!bio)
-		die(EXIT_CONFIG, "%s %s: %s", what, path, errno ? strerror(errno) : "cannot open");
+		die(EXIT_CONFIG, "%s %s: %s", what, path, strerror(errno));
 	return bio;
 }
 

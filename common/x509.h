@@ -5,8 +5,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+
+/*
+ * Open a PEM file for reading; NULL with errno set when it cannot be opened.
+ * A directory is refused with EISDIR: open(2) takes one, and reading it would
+ * only end in PEM's "no start line".
+ */
+BIO *x509_open_pem(const char *path);
 
 /* Load one PEM certificate; dies with EXIT_CONFIG naming the file. */
 X509 *x509_load_cert(const char *path);

@@ -140,11 +140,11 @@ rows() {
 @test "config: a directory, or an unreadable default file, is an error" {
 	run smqtt-store --config etc -d x.db < /dev/null
 	assert_status 3
-	[ "$output" = "smqtt-store: config file etc: is a directory" ] || fail "got: $output"
+	[ "$output" = "smqtt-store: config file etc: Is a directory" ] || fail "got: $output"
 	mkdir -p "$XDG_CONFIG_HOME/smqtt/config.yaml"
 	run smqtt-store -d x.db < /dev/null
 	assert_status 3
-	assert_contains "config file $XDG_CONFIG_HOME/smqtt/config.yaml: is a directory"
+	assert_contains "config file $XDG_CONFIG_HOME/smqtt/config.yaml: Is a directory"
 }
 
 @test "config: an unknown key is an error naming FILE:LINE, with the nearest known key" {

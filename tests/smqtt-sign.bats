@@ -139,7 +139,7 @@ setup() {
 	chmod 700 d.key
 	run smqtt-sign -k d.key -i X < /dev/null
 	assert_status 3
-	assert_contains "private key d.key: not a regular file"
+	assert_contains "private key d.key: Is a directory"
 	echo junk > j.key
 	chmod 600 j.key
 	run smqtt-sign -k j.key -i X < /dev/null

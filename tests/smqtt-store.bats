@@ -122,11 +122,11 @@ q() { sqlite3 -batch -noheader db "$@"; }
 	sqlite3 other.db 'create table t(x)'
 	run smqtt-store -d other.db < frames
 	assert_status 3
-	assert_contains "database other.db: not an smqtt database"
+	assert_contains "database other.db: not a database of smqtt-store (it has other tables)"
 	head -c 4096 /dev/urandom > noise.db
 	run smqtt-store -d noise.db < frames
-	assert_status 4
-	assert_contains "database noise.db"
+	assert_status 3
+	assert_contains "database noise.db: not an SQLite database"
 }
 
 @test "store: rows are committed within the wait time while input stays open" {
