@@ -947,7 +947,7 @@ int main(int argc, char **argv)
 	s.jobs = cpus < 1 ? 1 : cpus > JOBS_MAX ? JOBS_MAX : (int)cpus;
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	while ((c = getopt_long(argc, argv, "d:o:t:f", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':

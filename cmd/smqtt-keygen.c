@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	struct passphrase_source pass_src = PASSPHRASE_SOURCE_NONE;
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	while ((c = getopt_long(argc, argv, "k:t:f", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'k':

@@ -334,7 +334,7 @@ int main(int argc, char **argv)
 	long long window = -1, qos = -1; /* -1: not given on the command line */
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	mqtt_options_init(&opt, 60);
 	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:", long_options, NULL)) != -1) {
 		switch (c) {

@@ -1305,7 +1305,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL;
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	while ((c = getopt_long(argc, argv, "r:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'r':

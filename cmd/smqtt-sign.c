@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	struct passphrase_source pass = PASSPHRASE_SOURCE_NONE;
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	while ((c = getopt_long(argc, argv, "k:i:c:S:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'k':

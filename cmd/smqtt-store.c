@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 	char err[160];
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	while ((c = getopt_long(argc, argv, "d:s:b:w:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':

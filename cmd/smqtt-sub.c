@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 	long long timeout = 0, session_expiry = -1, qos = -1; /* -1: not given on the command line */
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	mqtt_options_init(&opt, -1);
 	s.filters = xcalloc((size_t)argc, sizeof *s.filters);
 	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:C:W:v", long_options, NULL)) != -1) {

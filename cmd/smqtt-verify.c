@@ -554,7 +554,7 @@ int main(int argc, char **argv)
 	bool cache_given = false;
 	int c;
 
-	error_init(argv[0]);
+	error_init(argv);
 	v.trust = trust_new();
 	while ((c = getopt_long(argc, argv, "c:p:R:r:j:", long_options, NULL)) != -1) {
 		switch (c) {

@@ -12,10 +12,12 @@
 
 static const char *program = "smqtt";
 
-void error_init(const char *progname)
+void error_init(char *argv[])
 {
-	const char *slash = strrchr(progname, '/');
-	program = slash ? slash + 1 : progname;
+	const char *slash = strrchr(argv[0], '/');
+	program = slash ? slash + 1 : argv[0];
+	/* getopt's own messages start with argv[0]: the same name as ours. */
+	argv[0] = (char *)program;
 }
 
 const char *error_progname(void)

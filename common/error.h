@@ -21,8 +21,8 @@ enum exit_code {
 
 #define SMQTT_VERSION "0.1.0"
 
-/* Set once by main(); every message starts with it. */
-void error_init(const char *progname);
+/* Set once by main() from argv[0]'s last component; every message starts with it. */
+void error_init(char *argv[]);
 const char *error_progname(void);
 
 /* "prog: message\n" on stderr. */

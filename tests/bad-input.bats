@@ -1139,3 +1139,9 @@ broker_certificate() {
 	said "smqtt-sub: bad.yaml:3: key sub.qos: expected an integer 0..2"
 	no_output
 }
+
+@test "usage: getopt's own message names the program as every other message does, not the path it was run by" {
+	run --separate-stderr "$SMQTT_BIN/smqtt-keygen" --no-such-option
+	expect 2
+	[[ "$stderr" == "smqtt-keygen: unrecognized option '--no-such-option'"* ]] || fail "stderr: $stderr"
+}

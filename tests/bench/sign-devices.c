@@ -16,7 +16,7 @@
 
 int main(int argc, char **argv)
 {
-	error_init(argv[0]);
+	error_init(argv);
 	if (argc != 3)
 		die(EXIT_USAGE, "usage: sign-devices KEYFILE ROUNDS < ids > frames");
 	struct passphrase_source pass = PASSPHRASE_SOURCE_NONE;
