@@ -60,6 +60,7 @@ int main(int argc, char **argv)
 	int c;
 
 	error_init(argv);
+	secrets_protect(); /* private keys and passphrases pass through */
 	while ((c = getopt_long(argc, argv, "k:t:f", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'k':

@@ -335,6 +335,7 @@ int main(int argc, char **argv)
 	int c;
 
 	error_init(argv);
+	secrets_protect(); /* private keys and passphrases pass through */
 	mqtt_options_init(&opt, 60);
 	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:", long_options, NULL)) != -1) {
 		switch (c) {

@@ -206,6 +206,7 @@ int main(int argc, char **argv)
 	int c;
 
 	error_init(argv);
+	secrets_protect(); /* private keys and passphrases pass through */
 	mqtt_options_init(&opt, -1);
 	s.filters = xcalloc((size_t)argc, sizeof *s.filters);
 	while ((c = getopt_long(argc, argv, MQTT_SHORT_OPTIONS "t:q:C:W:v", long_options, NULL)) != -1) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +47,13 @@ static void read_first_line(int fd, const char *what, char *buf, size_t len)
 		buf[l - 1] = '\0';
 	if (buf[0] == '\0')
 		die(EXIT_CONFIG, "passphrase from %s: empty", what);
+}
+
+void secrets_protect(void)
+{
+	const struct rlimit none = {0, 0};
+	if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die(EXIT_SYSTEM, "protecting private keys from core dumps: %s", strerror(errno));
 }
 
 bool passphrase_read(const struct passphrase_source *src, char *buf, size_t len)

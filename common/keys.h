@@ -23,6 +23,13 @@ struct passphrase_source {
 /* Fill buf with the passphrase (NUL-terminated); false if no source is set. Dies on error. */
 bool passphrase_read(const struct passphrase_source *src, char *buf, size_t len);
 
+/*
+ * For a program that holds private keys or passphrases: no core dump, and
+ * its memory and /proc files closed to other processes of the same user
+ * (as ssh-agent does). Call before the first secret is read.
+ */
+void secrets_protect(void);
+
 bool key_type_parse(const char *name, enum key_type *type);
 const char *key_type_name(enum key_type type);
 /* The smqtt type of a loaded key; false for key types smqtt does not sign with. */

@@ -455,6 +455,8 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	# Each program runs with the passphrase in a variable of its own environment,
 	# reads a line, and is looked at once it has used its key.
 	mkfifo sign.in pub.in
+	# A core size limit the programs must lower themselves.
+	ulimit -c 4096 || fail "cannot set a core file size limit to check that the programs lower it"
 	SMQTT_PASS=$pass smqtt-sign -k sealed.key -i ABC -S abc.seq --passenv SMQTT_PASS < sign.in > signed 2> sign.err 3>&- &
 	signer=$!
 	track "$signer"
@@ -477,6 +479,9 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		proc_snapshot "${!p}" "$p"
 		grep -q -- '--passenv' "$p.cmdline"
 		refute_secrets "$p.cmdline" "$p.environ"
+		# No core dump can hold the key: the core file size limit is 0.
+		grep -Eq '^Max core file size +0 +0 ' "/proc/${!p}/limits" ||
+			fail "$p may dump core: $(grep 'core' "/proc/${!p}/limits")"
 	done
 	exec 5>&- 6>&-
 	wait "$signer" || fail "smqtt-sign: $(cat sign.err)"
