@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"                            (default smqtt/{device}/frames)\n"
 	"  -q, --qos QOS             0, 1 (default) or 2\n"
 	"      --inflight N          frames sent and not yet acknowledged, at most\n"
-	"                            (1-32767, default 100)\n"
+	"                            (1-32767, default 300)\n"
 	"      --retry-for SECONDS   keep trying to reach the broker this long, then\n"
 	"                            give up (default 60; 0: never retry)\n"
 	MQTT_OPTIONS_HELP
@@ -372,7 +372,7 @@ int main(int argc, char **argv)
 	if (qos < 0 && !config_integer(cfg, "pub.qos", &qos))
 		qos = 1;
 	if (window < 0 && !config_integer(cfg, "pub.inflight", &window))
-		window = 100;
+		window = 300;
 	p.qos = (int)qos;
 	topic_init(&p, template, template_where);
 
