@@ -20,10 +20,16 @@ BIO *x509_open_pem(const char *path)
 		return NULL;
 	struct stat st;
 	int err = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-	BIO *bio = err ? NULL : BIO_new_fd(fd, BIO_CLOSE);
+	/* Through stdio: PEM is read a line at a time, and a bare fd BIO reads each line a byte at a time. */
+	FILE *file = err ? NULL : fdopen(fd, "r");
+	BIO *bio = file ? BIO_new_fp(file, BIO_CLOSE) : NULL;
 	if (!bio) {
-		close(fd);
-		errno = err ? err : ENOMEM;
+		err = err ? err : file ? ENOMEM : errno;
+		if (file)
+			fclose(file);
+		else
+			close(fd);
+		errno = err;
 	}
 	return bio;
 }
