@@ -16,9 +16,10 @@
 #               smqtt-sub vs mosquitto_sub -c (goal: ratio >= 1.0)
 #   plain TCP   msgs/s of smqtt-pub -q 0 --no-tls vs mosquitto_pub -l -q 0 on
 #               the broker's plain listener, and what TLS costs (TLS / plain)
-#   memory      peak RSS of smqtt-pub -q 1 and of smqtt-sub draining a
-#               session, on N and on 5N frames (on a topic of its own):
-#               flat means at most 1.10 times as much for 5N
+#   memory      peak RSS of smqtt-pub -q 1, of smqtt-sub draining a session
+#               and of smqtt-sub receiving while they are published, on N and
+#               on 5N frames (topics of their own): flat means at most 1.10
+#               times as much for 5N
 #   broker CPU  seconds of CPU mosquitto spent on each pub run (from
 #               /proc/PID/stat): on 2 cores the broker itself bounds the rates,
 #               and its QoS 0 / QoS 1 CPU ratio bounds the QoS 1 / QoS 0 rate ratio
@@ -45,8 +46,12 @@ done
 export PATH="$bin:$PATH"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bench-mqtt.XXXXXX")
-BROKER_PID=
+BROKER_PID= LIVE_PID=
 cleanup() {
+	if [ -n "${LIVE_PID:-}" ]; then
+		kill "$LIVE_PID" 2> /dev/null || true
+		wait "$LIVE_PID" 2> /dev/null || true
+	fi
 	if [ -n "${BROKER_PID:-}" ]; then
 		kill -KILL "$BROKER_PID" 2> /dev/null || true
 		wait "$BROKER_PID" 2> /dev/null || true
@@ -173,12 +178,16 @@ done
 rm -f got delivered
 
 # Peak RSS (KiB) on N and 5N frames, published at QoS 1 to a topic only the
-# memory subscriber's session holds, then drained by it.
+# memory subscriber's session holds, then drained by it; and of a subscriber
+# receiving them live, on a topic of its own, while they are published.
 [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: run make deps"
 RSS_TOPIC="smqtt/$DEV/frames/rss"
 smqtt-sub "${SUB_TLS[@]}" -i bench-rss-sub -q 1 -t "$RSS_TOPIC" -W 1 > /dev/null 2> sub.err ||
 	{ cat sub.err >&2; die "smqtt-sub could not open its memory session"; }
-pub_rss=() sub_rss=()
+LIVE_TOPIC="smqtt/$DEV/frames/live"
+smqtt-sub "${SUB_TLS[@]}" -i bench-live-sub -q 1 -t "$LIVE_TOPIC" -W 1 > /dev/null 2> sub.err ||
+	{ cat sub.err >&2; die "smqtt-sub could not open its live session"; }
+pub_rss=() sub_rss=() live_rss=()
 for times in 1 5; do
 	for ((i = 0; i < times; i++)); do cat frames; done > many
 	n=$((N * times))
@@ -188,8 +197,17 @@ for times in 1 5; do
 	/usr/bin/time -f %M -o sub.rss smqtt-sub "${SUB_TLS[@]}" -i bench-rss-sub -q 1 -t "$RSS_TOPIC" -C "$n" -W 300 \
 		> got 2> sub.err || { cat sub.err >&2; die "smqtt-sub ($n frames) failed"; }
 	expect_lines smqtt-sub got "$n"
-	pub_rss+=("$(tail -n 1 pub.rss)") sub_rss+=("$(tail -n 1 sub.rss)")
-	say "  peak RSS on $n frames: smqtt-pub ${pub_rss[-1]} KiB, smqtt-sub ${sub_rss[-1]} KiB"
+	# The live subscriber's session keeps what is published before it is connected.
+	/usr/bin/time -f %M -o live.rss smqtt-sub "${SUB_TLS[@]}" -i bench-live-sub -q 1 -t "$LIVE_TOPIC" -C "$n" \
+		-W 300 > got 2> live.err &
+	LIVE_PID=$!
+	smqtt-pub "${PUB_TLS[@]}" -q 1 -t "$LIVE_TOPIC" < many > delivered 2> pub.err ||
+		{ cat pub.err >&2; die "smqtt-pub -q 1 ($n frames, live) failed"; }
+	wait "$LIVE_PID" || { cat live.err >&2; die "live smqtt-sub ($n frames) failed"; }
+	LIVE_PID=
+	expect_lines "live smqtt-sub" got "$n"
+	pub_rss+=("$(tail -n 1 pub.rss)") sub_rss+=("$(tail -n 1 sub.rss)") live_rss+=("$(tail -n 1 live.rss)")
+	say "  peak RSS on $n frames: smqtt-pub ${pub_rss[-1]} KiB, smqtt-sub ${sub_rss[-1]} KiB draining, ${live_rss[-1]} KiB live"
 done
 rm -f many got delivered
 
@@ -231,5 +249,7 @@ mkdir -p "$root/build"
 	r_srss=$(ratio "${sub_rss[1]}" "${sub_rss[0]}")
 	echo "| peak RSS of smqtt-pub -q 1, MiB, on $((5 * N)) frames vs $N | $(mib "${pub_rss[1]}") | $(mib "${pub_rss[0]}") | $r_prss | flat: ratio <= 1.10 | $(awk -v r="$r_prss" 'BEGIN { print (r <= 1.10 ? "yes" : "no") }') |"
 	echo "| peak RSS of smqtt-sub draining, MiB, on $((5 * N)) frames vs $N | $(mib "${sub_rss[1]}") | $(mib "${sub_rss[0]}") | $r_srss | flat: ratio <= 1.10 | $(awk -v r="$r_srss" 'BEGIN { print (r <= 1.10 ? "yes" : "no") }') |"
+	r_lrss=$(ratio "${live_rss[1]}" "${live_rss[0]}")
+	echo "| peak RSS of smqtt-sub receiving live, MiB, on $((5 * N)) frames vs $N | $(mib "${live_rss[1]}") | $(mib "${live_rss[0]}") | $r_lrss | flat: ratio <= 1.10 | $(awk -v r="$r_lrss" 'BEGIN { print (r <= 1.10 ? "yes" : "no") }') |"
 	echo "| broker CPU s per $N frames, QoS 0 vs QoS 1 (bounds the QoS 1 / QoS 0 rate ratio on this machine) | $m_c0 | $m_c1 | $r_cpu | - | - |"
 } | tee "$root/build/bench-mqtt.md"
