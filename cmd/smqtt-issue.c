@@ -331,8 +331,11 @@ static void reject_job(struct job *j, const char *fmt, ...)
 /* The public key a CSR or public-key file supplies, or NULL with *why set. */
 static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const char *id, char *why, size_t len)
 {
-	const char *path = csr_path ? csr_path : pub_path;
-	BIO *bio = x509_open_pem(path);
+	const char *given = csr_path ? csr_path : pub_path;
+	/* The path comes from the input: shown escaped in every message. */
+	char path[ESCAPED_SIZE(256)];
+	escape_text(given, strlen(given), path, sizeof path);
+	BIO *bio = x509_open_pem(given);
 	if (!bio) {
 		snprintf(why, len, "%s %s: %s", csr_path ? "CSR" : "public key", path, strerror(errno));
 		return NULL;
@@ -415,7 +418,7 @@ static void run_job(struct worker *w, struct job *j)
 	X509 *cert = NULL;
 	int days = b->s->days ? b->s->days : 3650;
 	if (!own_key) {
-		char why[512];
+		char why[ESCAPED_SIZE(256) + 128];
 		pkey = supplied_key(j->csr, j->pubkey, j->id, why, sizeof why);
 		if (!pkey) {
 			reject_job(j, "%s", why);
@@ -578,7 +581,9 @@ static bool skip_pem_block(bool *in_block, const char *line, size_t len, unsigne
 	}
 	if (!pem_boundary(line, len, "BEGIN ", label))
 		return false;
-	warnx("stdin: line %llu: a PEM %s block, not %s; skipped", lineno, label, expected);
+	char shown[ESCAPED_SIZE(sizeof label)];
+	warnx("stdin: line %llu: a PEM %s block, not %s; skipped", lineno,
+	      escape_text(label, strlen(label), shown, sizeof shown), expected);
 	(*rejected)++;
 	*in_block = true;
 	return true;
@@ -892,12 +897,12 @@ static int make_crl(struct settings *s)
 			rejected++;
 		}
 	}
+	unsigned long long lines = in.lineno;
 	line_reader_free(&in);
 	/* A CRL that leaves out a line it could not read un-revokes that device
 	 * at every broker it replaces the old CRL at: write none. */
 	if (rejected) {
-		warnx("no CRL written: %llu lines rejected (of %llu revocations read); fix or remove them", rejected,
-		      revoked + rejected);
+		warnx("no CRL written: %llu of %llu lines rejected; fix or remove them", rejected, lines);
 		fclose(index);
 		ca_free(&ca);
 		X509_CRL_free(crl);

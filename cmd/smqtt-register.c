@@ -413,8 +413,10 @@ static bool read_certificate_der(struct add_item *it, BIO *bio, const char *what
 	bool ok = false;
 	if (!PEM_read_bio(bio, &name, &header, der, len))
 		item_fail(it, "%sno PEM certificate", what);
-	else if (strcmp(name, "CERTIFICATE") != 0)
-		item_fail(it, "%sholds a %.40s, not a certificate", what, name);
+	else if (strcmp(name, "CERTIFICATE") != 0) {
+		char shown[ESCAPED_SIZE(40)];
+		item_fail(it, "%sholds a %s, not a certificate", what, escape_text(name, strnlen(name, 40), shown, sizeof shown));
+	}
 	else
 		ok = true;
 	OPENSSL_free(name);

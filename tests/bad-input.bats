@@ -839,7 +839,7 @@ both_issued() {
 	run --separate-stderr smqtt-issue crl -d ca < input
 	expect 1
 	said 'smqtt-issue: stdin: line 2: \033[2J: not a serial number (hex) or device=ID' \
-		"smqtt-issue: no CRL written: 1 lines rejected (of 3 revocations read); fix or remove them"
+		"smqtt-issue: no CRL written: 1 of 3 lines rejected; fix or remove them"
 	no_raw_bytes
 	# A CRL without line 2 would un-revoke what it named: none is written.
 	no_output
@@ -1144,4 +1144,27 @@ broker_certificate() {
 	run --separate-stderr "$SMQTT_BIN/smqtt-keygen" --no-such-option
 	expect 2
 	[[ "$stderr" == "smqtt-keygen: unrecognized option '--no-such-option'"* ]] || fail "stderr: $stderr"
+}
+
+@test "PEM labels and csr= paths from the input are shown escaped (smqtt-issue crl, device; smqtt-register add)" {
+	cp -rp "$S/ca" ca
+	printf '%s\n' $'-----BEGIN \033[2J KEY-----' AAAA $'-----END \033[2J KEY-----' > input
+	run --separate-stderr smqtt-issue crl -d ca < input
+	expect 1
+	said 'smqtt-issue: stdin: line 1: a PEM \033[2J KEY block, not a serial number; skipped'
+	no_raw_bytes
+	no_output
+
+	printf 'devices:\n  - id: AAA\n    csr: "x\\e[2Jy.csr"\n' > fleet.yaml
+	run --separate-stderr smqtt-issue device -d ca -o out --manifest fleet.yaml
+	expect 1
+	said 'CSR x\033[2Jy.csr: No such file or directory'
+	no_raw_bytes
+
+	printf '%s\n' $'-----BEGIN \033[2J-----' AAAA $'-----END \033[2J-----' > odd.pem
+	smqtt-register -r reg.db init --ca ca/ca.crt
+	run --separate-stderr smqtt-register -r reg.db add <<< "AAA serial=01 fingerprint=00 cert=odd.pem"
+	expect 1
+	said 'holds a \033[2J, not a certificate'
+	no_raw_bytes
 }

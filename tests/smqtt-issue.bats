@@ -194,7 +194,8 @@ YAML
 	run sh -c "{ echo '$sa a 2026-11-01T10:00:00Z keyCompromise'; echo device=c; echo 'not-a-serial!'; } | smqtt-issue crl -d ca"
 	assert_status 1
 	assert_contains "line 3: not-a-serial!: not a serial number"
-	assert_contains "no CRL written: 1 lines rejected"
+	assert_contains "no CRL written: 1 of 3 lines rejected; fix or remove them"
+	[ ! -e ca/crlnumber ] || fail "a CRL number was used: $(cat ca/crlnumber)"
 	[[ "$output" != *"BEGIN X509 CRL"* ]]
 	{ echo "$sa a 2026-11-01T10:00:00Z keyCompromise"; echo "device=c"; } | smqtt-issue crl -d ca > crl.pem
 	openssl crl -in crl.pem -noout -CAfile ca/ca.crt 2>&1 | grep -q 'verify OK'
