@@ -290,16 +290,26 @@ static _Noreturn void refuse(struct registry *r, const char *fmt, ...)
 	die(EXIT_CONFIG, "registry %s: %s", r->path, why);
 }
 
+/* Only a file SQLite cannot read as a database is "not a registry"; a lock or an I/O error is ours. */
+static _Noreturn void query_failed(struct registry *r)
+{
+	if (sqlite3_errcode(r->db) == SQLITE_NOTADB)
+		refuse(r, "not a registry: %s", sqlite3_errmsg(r->db));
+	die(EXIT_SYSTEM, "registry %s: reading: %s", r->path, sqlite3_errmsg(r->db));
+}
+
 static int query_int(struct registry *r, const char *sql)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL) != SQLITE_OK)
-		refuse(r, "not a registry: %s", sqlite3_errmsg(r->db));
+		query_failed(r);
 	int rc = sqlite3_step(s);
 	int v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sqlite3_finalize(s);
+		query_failed(r);
+	}
 	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		refuse(r, "not a registry: %s", sqlite3_errmsg(r->db));
 	return v;
 }
 
