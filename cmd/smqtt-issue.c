@@ -29,12 +29,13 @@
 #include "manifest.h"
 #include "options.h"
 #include "pki.h"
+#include "registry.h"
 #include "x509.h"
 
 static const char usage_text[] =
 	"usage: smqtt-issue ca -d CADIR [-t p256|p384] [--cn NAME] [--days N] [-f]\n"
 	"       smqtt-issue device -d CADIR -o OUTDIR [-t TYPE] [--days N]\n"
-	"                   [--manifest FILE] [--reissue] [--jobs N]\n"
+	"                   [--manifest FILE] [--reissue] [--jobs N] [-r REGISTRY]\n"
 	"       smqtt-issue server -d CADIR -o OUTDIR [--days N] [--dns NAME]...\n"
 	"                   [--ip ADDRESS]... NAME\n"
 	"       smqtt-issue crl -d CADIR [--days N]\n"
@@ -45,6 +46,8 @@ static const char usage_text[] =
 	"        (OUTDIR/ID.key) unless csr=FILE or pubkey=FILE is given; the\n"
 	"        certificate is OUTDIR/ID.crt; one line per device on stdout:\n"
 	"        ID serial=HEX fingerprint=HEX cert=PATH [key=PATH] [name=value]...\n"
+	"        With -r, each certificate is also registered in REGISTRY at once\n"
+	"        (what piping the lines into smqtt-register add would do).\n"
 	"server  issue a broker certificate NAME with subjectAltName entries\n"
 	"crl     write a CRL (PEM) to stdout revoking the serials on stdin, one per\n"
 	"        line as \"SERIAL [DEVICE [TIME [REASON]]]\" or \"device=ID\"\n"
@@ -57,6 +60,8 @@ static const char usage_text[] =
 	"      --manifest FILE  read the devices from a YAML manifest\n"
 	"      --reissue        issue again for devices that already have a certificate\n"
 	"      --jobs N         worker processes for device issuance (default: CPUs)\n"
+	"  -r, --registry FILE  device: register the devices in this registry, which\n"
+	"                       must trust this CA (see smqtt-register init)\n"
 	"      --dns NAME       add a DNS subjectAltName (server)\n"
 	"      --ip ADDRESS     add an IP subjectAltName (server)\n"
 	"  -f, --force          replace an existing CA\n"
@@ -72,8 +77,9 @@ static const char usage_text[] =
 	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
 	"that exists; options win over it.\n"
 	"\n"
-	"Exit status: 0 all issued, 1 some devices or serials rejected, 2 usage error,\n"
-	"3 CA, key or input file unusable, 4 system error.\n";
+	"Exit status: 0 all issued, 1 some devices or serials rejected (or, with -r,\n"
+	"not registered), 2 usage error, 3 CA, key, registry or input file unusable,\n"
+	"4 system error.\n";
 
 static _Noreturn void usage(void)
 {
@@ -103,6 +109,7 @@ static const struct option long_options[] = {
 	{"dns", required_argument, NULL, OPT_DNS},
 	{"ip", required_argument, NULL, OPT_IP},
 	{"jobs", required_argument, NULL, OPT_JOBS},
+	{"registry", required_argument, NULL, 'r'},
 	{"force", no_argument, NULL, 'f'},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	PASSPHRASE_LONG_OPTIONS,
@@ -112,7 +119,7 @@ static const struct option long_options[] = {
 };
 
 struct settings {
-	const char *ca_dir, *out_dir, *cn, *manifest;
+	const char *ca_dir, *out_dir, *cn, *manifest, *registry;
 	enum key_type type;
 	bool type_given, force, reissue;
 	int days; /* 0: the mode's default */
@@ -268,6 +275,7 @@ static int make_ca(struct settings *s)
  */
 #define CHUNK_DEVICES 2048
 #define JOBS_MAX 16
+#define CERT_PEM_MAX 8192 /* with --registry: the largest existing certificate file registered */
 
 enum job_result { JOB_PENDING, JOB_ISSUED, JOB_EXISTING, JOB_REJECTED };
 
@@ -280,6 +288,14 @@ struct job {
 	char message[600];  /* why it was rejected */
 	char output[2048];  /* the stdout line */
 	char index_line[192];
+	/*
+	 * With --registry, what the main process stores: for an issued device the
+	 * key (its public_key and certificate point into spki and pem once read
+	 * back by the main process); for an existing one the certificate to check.
+	 */
+	struct registry_key key;
+	unsigned char spki[256];
+	char pem[CERT_PEM_MAX];
 };
 
 struct batch {
@@ -292,6 +308,9 @@ struct batch {
 	size_t njobs;
 	int threads;
 	unsigned long long issued, existing, rejected;
+	struct registry *registry; /* --registry, open for writing */
+	X509_STORE *trust;         /* the registry's CA, for existing certificates it does not know */
+	unsigned long long registered, already_registered, retired;
 	long long progress_at_ms, started_ms;
 	bool progress;
 };
@@ -389,6 +408,42 @@ static void describe(struct job *j, X509 *cert, const char *cert_path, const cha
 		 j->attributes);
 }
 
+/* With --registry: the issued certificate's key, copied into the shared job for the main process to store. */
+static void keep_issued(struct job *j, X509 *cert, enum key_type type)
+{
+	char why[160];
+	struct registry_key k;
+	if (!registry_key_of(cert, type, &k, why, sizeof why))
+		die(EXIT_SYSTEM, "device %s: %s", j->id, why); /* the CN is a checked device id */
+	size_t pem_len = strlen(k.certificate);
+	if (k.public_key_len > sizeof j->spki || pem_len >= sizeof j->pem)
+		die(EXIT_SYSTEM, "device %s: the certificate is too large to register", j->id);
+	j->key = k;
+	j->key.public_key = NULL;
+	j->key.certificate = NULL;
+	memcpy(j->spki, k.public_key, k.public_key_len);
+	memcpy(j->pem, k.certificate, pem_len + 1);
+	registry_key_clear(&k);
+}
+
+/* With --registry: an existing certificate, for the main process to look up and, if new to the registry, check. */
+static void keep_existing(struct job *j, X509 *cert, const char *cert_path)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *pem;
+	if (!bio || !PEM_write_bio_X509(bio, cert))
+		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", cert_path);
+	long len = BIO_get_mem_data(bio, &pem);
+	if (len <= 0 || (size_t)len >= sizeof j->pem) {
+		reject_job(j, "%s: too large to register (over %zu bytes)", cert_path, sizeof j->pem - 1);
+	} else {
+		memcpy(j->pem, pem, (size_t)len);
+		j->pem[len] = '\0';
+		cert_fingerprint_hex(cert, j->key.fingerprint, sizeof j->key.fingerprint);
+	}
+	BIO_free(bio);
+}
+
 /* Make the key (unless supplied), the certificate and their files for one device. */
 static void run_job(struct worker *w, struct job *j)
 {
@@ -407,6 +462,8 @@ static void run_job(struct worker *w, struct job *j)
 		} else {
 			describe(j, cert, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL);
 			j->result = JOB_EXISTING;
+			if (b->registry)
+				keep_existing(j, cert, cert_path);
 			X509_free(cert);
 		}
 		free(cert_path);
@@ -450,6 +507,12 @@ static void run_job(struct worker *w, struct job *j)
 	describe(j, cert, cert_path, own_key ? key_path : NULL);
 	index_line(cert, j->id, j->index_line, sizeof j->index_line);
 	j->result = JOB_ISSUED;
+	if (b->registry) {
+		enum key_type type = b->s->type;
+		if (pkey && !key_type_of(pkey, &type))
+			die(EXIT_SYSTEM, "device %s: unsupported key type", j->id); /* supplied keys are checked */
+		keep_issued(j, cert, type);
+	}
 	X509_free(cert);
 	EVP_PKEY_free(pkey);
 	free(cert_path);
@@ -471,6 +534,95 @@ static EVP_PKEY_CTX *new_keygen(enum key_type type)
 	    (type != KEY_ED25519 && EVP_PKEY_CTX_set_group_name(ctx, type == KEY_P384 ? "P-384" : "P-256") <= 0))
 		die_ssl(EXIT_SYSTEM, "setting up key generation");
 	return ctx;
+}
+
+static void registry_warn(struct batch *b, const struct job *j, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void registry_warn(struct batch *b, const struct job *j, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (b->progress)
+		fputc('\n', stderr);
+	warnx("%s: line %lu: device %s: not registered: %s", b->source, j->line, j->id, msg);
+	b->rejected++;
+}
+
+/* The key of an existing certificate the registry does not hold yet, after every check smqtt-register makes. */
+static bool check_existing(struct batch *b, struct job *j, struct registry_key *k)
+{
+	char why[320];
+	BIO *bio = BIO_new_mem_buf(j->pem, -1);
+	X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	ERR_clear_error();
+	if (!cert)
+		die_ssl(EXIT_SYSTEM, "device %s: reading its certificate back", j->id);
+	if (!b->trust)
+		b->trust = registry_trust_store(b->registry);
+	bool ok = registry_check_certificate(b->trust, cert, k, why, sizeof why);
+	X509_free(cert);
+	if (!ok) {
+		registry_warn(b, j, "%s", why);
+	} else if (strcmp(k->device, j->id) != 0) {
+		registry_warn(b, j, "certificate CN %s is not the device id", k->device);
+		registry_key_clear(k);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Register one reported device (inside the chunk's transaction): its key, then its attributes. */
+static void register_job(struct batch *b, struct job *j)
+{
+	struct registry_key k = j->key, checked = {0};
+	char holder[DEVICE_ID_MAX + 1] = "";
+	if (j->result == JOB_EXISTING) {
+		if (registry_key_holder(b->registry, j->key.fingerprint, holder)) {
+			if (strcmp(holder, j->id) != 0) {
+				registry_warn(b, j, "its certificate is registered to device %s", holder);
+				return;
+			}
+			b->already_registered++;
+			goto attributes;
+		}
+		if (!check_existing(b, j, &checked))
+			return;
+		k = checked;
+	} else {
+		k.public_key = j->spki;
+		k.certificate = j->pem;
+	}
+	unsigned retired = 0;
+	switch (registry_add_key(b->registry, &k, REGISTRY_ACTIVE_KEYS_MAX, &retired, holder)) {
+	case REGISTRY_ADDED:
+		b->registered++;
+		b->retired += retired;
+		break;
+	case REGISTRY_ALREADY:
+		b->already_registered++;
+		break;
+	case REGISTRY_SERIAL_TAKEN:
+		registry_warn(b, j, "serial %s is already registered for another certificate (device %s)", k.serial,
+			      holder);
+		registry_key_clear(&checked);
+		return;
+	case REGISTRY_DEVICE_REVOKED:
+		registry_warn(b, j, "the device is revoked; it takes no new keys");
+		registry_key_clear(&checked);
+		return;
+	}
+	registry_key_clear(&checked);
+attributes:
+	/* "name=value name=value", checked when the line or manifest was read. */
+	for (char *save = NULL, *pair = strtok_r(j->attributes, " ", &save); pair; pair = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(pair, '=');
+		*eq = '\0';
+		registry_set_attribute(b->registry, j->id, pair, eq + 1);
+	}
 }
 
 /* Issue the queued chunk in parallel, then report it in input order. */
@@ -496,6 +648,8 @@ static void run_chunk(struct batch *b, struct worker *workers)
 	for (int t = 1; t < started; t++)
 		wait_worker(pids[t]);
 
+	if (b->registry)
+		registry_begin(b->registry);
 	for (size_t i = 0; i < b->njobs; i++) {
 		struct job *j = &b->jobs[i];
 		if (j->result == JOB_REJECTED) {
@@ -506,6 +660,8 @@ static void run_chunk(struct batch *b, struct worker *workers)
 			warnx("%s: line %lu: device %s: %s", b->source, j->line, id, j->message);
 			b->rejected++;
 		} else {
+			if (b->registry)
+				register_job(b, j);
 			if (puts(j->output) == EOF)
 				die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
 			if (j->result == JOB_ISSUED) {
@@ -519,8 +675,18 @@ static void run_chunk(struct batch *b, struct worker *workers)
 		free(j->csr);
 		free(j->pubkey);
 	}
+	if (b->registry)
+		registry_commit(b->registry);
 	b->njobs = 0;
 	show_progress(b, false);
+}
+
+static bool ascii_text(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s > 0x7e)
+			return false;
+	return true;
 }
 
 static void queue_device(struct batch *b, struct worker *workers, unsigned long line, const char *id, const char *csr,
@@ -540,6 +706,10 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 		reject_job(j, "invalid device id (1-64 of A-Z a-z 0-9 . _ -)");
 	} else if (first) {
 		reject_job(j, "duplicate of line %lu", *first);
+	} else if (b->registry && registry_device_revoked(b->registry, id) == 1) {
+		reject_job(j, "the device is revoked in %s; it takes no new keys", b->s->registry);
+	} else if (b->registry && !ascii_text(j->attributes)) {
+		reject_job(j, "attribute values in a registry are printable ASCII");
 	} else {
 		first = xmalloc(sizeof *first);
 		*first = line;
@@ -599,10 +769,16 @@ static void queue_line(struct batch *b, struct worker *workers, unsigned long li
 	size_t used = 0;
 	const char *csr = NULL, *pubkey = NULL;
 	const char *bad = NULL;
+	bool reserved = false;
 	for (char *tok; (tok = strtok_r(NULL, " \t", &save));) {
 		char *eq = strchr(tok, '=');
 		if (!eq || !attribute_name_valid(tok, (size_t)(eq - tok)) || !attribute_value_valid(eq + 1, strlen(eq + 1))) {
 			bad = tok;
+			break;
+		}
+		if (attribute_name_reserved(tok, (size_t)(eq - tok))) {
+			bad = tok;
+			reserved = true;
 			break;
 		}
 		if (strncmp(tok, "csr=", 4) == 0) {
@@ -619,7 +795,10 @@ static void queue_line(struct batch *b, struct worker *workers, unsigned long li
 		}
 	}
 	char error[256] = "", shown[72];
-	if (bad)
+	if (bad && reserved)
+		snprintf(error, sizeof error, "attribute \"%s\": " ATTRIBUTE_RESERVED_WHY,
+			 escape_text(bad, strlen(bad), shown, sizeof shown));
+	else if (bad)
 		snprintf(error, sizeof error,
 			 "attribute \"%s\": expected name=value (name: a-z 0-9 _; value: no spaces; %d bytes in all)",
 			 escape_text(bad, strlen(bad), shown, sizeof shown), MANIFEST_ATTRIBUTES_MAX);
@@ -631,6 +810,13 @@ static int issue_devices(struct settings *s)
 	struct batch b = {.s = s, .source = s->manifest ? s->manifest : "stdin", .threads = s->jobs};
 	struct worker workers[JOBS_MAX];
 	ca_load(&b.ca, s->ca_dir, &s->pass);
+	if (s->registry) {
+		b.registry = registry_open(s->registry, true);
+		if (X509_cmp(registry_ca(b.registry), b.ca.cert) != 0)
+			die(EXIT_CONFIG, "%s: the registry trusts another CA, not %s/%s", s->registry, s->ca_dir,
+			    CA_CERT_FILE);
+		registry_expect_bulk_writes(b.registry);
+	}
 	make_dir(s->out_dir);
 	b.index = open_index(s->ca_dir);
 	b.seen = devmap_new();
@@ -677,6 +863,12 @@ static int issue_devices(struct settings *s)
 	if (fclose(b.index) == EOF)
 		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
 	warnx("%llu issued, %llu already issued, %llu rejected", b.issued, b.existing, b.rejected);
+	if (b.registry) {
+		warnx("%s: %llu added, %llu already registered, %llu keys retired", s->registry, b.registered,
+		      b.already_registered, b.retired);
+		X509_STORE_free(b.trust);
+		registry_close(b.registry);
+	}
 	for (int t = 0; t < b.threads; t++) {
 		EVP_PKEY_CTX_free(workers[t].keygen);
 		batch_keygen_free(workers[t].ec_keygen);
@@ -954,7 +1146,7 @@ int main(int argc, char **argv)
 
 	error_init(argv);
 	secrets_protect(); /* private keys and passphrases pass through */
-	while ((c = getopt_long(argc, argv, "d:o:t:f", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:o:t:fr:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			s.ca_dir = optarg;
@@ -968,6 +1160,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			s.force = true;
+			break;
+		case 'r':
+			s.registry = optarg;
 			break;
 		case OPT_CN:
 			s.cn = optarg;
@@ -1009,6 +1204,8 @@ int main(int argc, char **argv)
 		usage();
 	}
 	const char *command = argv[optind++];
+	if (s.registry && strcmp(command, "device") != 0)
+		die(EXIT_USAGE, "%s: -r REGISTRY is for the device command", command);
 	/* Flags win over the file, the file over the defaults. */
 	cfg = config_open(config_path);
 	atexit(free_config);

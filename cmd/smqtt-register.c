@@ -21,6 +21,7 @@
 #include "error.h"
 #include "frame.h"
 #include "lineio.h"
+#include "manifest.h"
 #include "options.h"
 #include "registry.h"
 #include "x509.h"
@@ -195,28 +196,8 @@ static void out_json_time(int64_t t)
 
 /* ---- names and values ---- */
 
-static bool attribute_name_valid(const char *name, size_t len)
-{
-	if (len < 1 || len > ATTRIBUTE_NAME_MAX || name[0] < 'a' || name[0] > 'z')
-		return false;
-	for (size_t i = 1; i < len; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
-			return false;
-	return true;
-}
-
-/* Names smqtt-issue's lines use for their own fields. */
-static bool attribute_name_reserved(const char *name, size_t len)
-{
-	static const char *const reserved[] = {"serial", "fingerprint", "cert", "key"};
-	for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
-		if (strlen(reserved[i]) == len && memcmp(reserved[i], name, len) == 0)
-			return true;
-	return false;
-}
-
 /* Printable ASCII without spaces, so a value stays one field of a line. */
-static bool attribute_value_valid(const char *value)
+static bool registry_value_valid(const char *value)
 {
 	size_t len = strlen(value);
 	if (len < 1 || len > ATTRIBUTE_VALUE_MAX)
@@ -241,10 +222,10 @@ static bool attribute_parse(char *text, char **value, const char **why)
 		return false;
 	}
 	if (attribute_name_reserved(text, len)) {
-		*why = "serial, fingerprint, cert and key are not attribute names";
+		*why = ATTRIBUTE_RESERVED_WHY;
 		return false;
 	}
-	if (!attribute_value_valid(eq + 1)) {
+	if (!registry_value_valid(eq + 1)) {
 		*why = "attribute values are 1-256 printable ASCII characters without spaces";
 		return false;
 	}

@@ -22,6 +22,15 @@ bool attribute_name_valid(const char *s, size_t len)
 	return true;
 }
 
+bool attribute_name_reserved(const char *s, size_t len)
+{
+	static const char *const reserved[] = {"serial", "fingerprint", "cert", "key"};
+	for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+		if (strlen(reserved[i]) == len && memcmp(reserved[i], s, len) == 0)
+			return true;
+	return false;
+}
+
 bool attribute_value_valid(const char *s, size_t len)
 {
 	if (len < 1 || len > 256)
@@ -109,6 +118,8 @@ static void read_attributes(struct parser *p, char *out, size_t len)
 		copy_scalar(p, "attribute name", name, sizeof name);
 		if (!attribute_name_valid(name, strlen(name)))
 			fail_at(p, line_of(p), "attribute name \"%s\": use a-z, 0-9 and _", name);
+		if (attribute_name_reserved(name, strlen(name)))
+			fail_at(p, line_of(p), "attribute name \"%s\": " ATTRIBUTE_RESERVED_WHY, name);
 		if (next(p) != YAML_SCALAR_EVENT)
 			fail_at(p, line_of(p), "attribute %s: expected a plain value", name);
 		char value[300];

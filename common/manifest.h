@@ -43,5 +43,8 @@ bool manifest_read_stream(FILE *f, const char *name, void (*fn)(const struct man
 /* Attribute names are [a-z][a-z0-9_]*; values are non-empty and hold no space, '=' or control byte. */
 bool attribute_name_valid(const char *s, size_t len);
 bool attribute_value_valid(const char *s, size_t len);
+/* Names smqtt-issue's output lines use for their own fields, so no attribute may take them. */
+bool attribute_name_reserved(const char *s, size_t len);
+#define ATTRIBUTE_RESERVED_WHY "serial, fingerprint, cert and key are not attribute names"
 
 #endif

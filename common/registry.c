@@ -532,13 +532,21 @@ bool registry_check_certificate(X509_STORE *store, X509 *cert, struct registry_k
 		snprintf(why, len, "no clientAuth extended key usage");
 		return false;
 	}
-	if (!x509_common_name(cert, k->device, sizeof k->device) || !device_id_valid(k->device, strlen(k->device))) {
-		snprintf(why, len, "subject CN is not a valid device id (1-64 of A-Z a-z 0-9 . _ -)");
+	EVP_PKEY *pkey = X509_get0_pubkey(cert);
+	enum key_type type;
+	if (!pkey || !key_type_of(pkey, &type)) {
+		snprintf(why, len, "unsupported key type (use p256, p384 or ed25519)");
 		return false;
 	}
-	EVP_PKEY *pkey = X509_get0_pubkey(cert);
-	if (!pkey || !key_type_of(pkey, &k->type)) {
-		snprintf(why, len, "unsupported key type (use p256, p384 or ed25519)");
+	return registry_key_of(cert, type, k, why, len);
+}
+
+bool registry_key_of(X509 *cert, enum key_type type, struct registry_key *k, char *why, size_t len)
+{
+	memset(k, 0, sizeof *k);
+	k->type = type;
+	if (!x509_common_name(cert, k->device, sizeof k->device) || !device_id_valid(k->device, strlen(k->device))) {
+		snprintf(why, len, "subject CN is not a valid device id (1-64 of A-Z a-z 0-9 . _ -)");
 		return false;
 	}
 	/* The key exactly as the certificate carries it: no re-encoding through the provider. */
@@ -591,8 +599,7 @@ bool registry_key_holder(struct registry *r, const char *fingerprint, char holde
 	return key_exists(r, ST_KEY_BY_FINGERPRINT, fingerprint, holder);
 }
 
-/* -1 not registered, 0 registered, 1 revoked. */
-static int device_revoked(struct registry *r, const char *device)
+int registry_device_revoked(struct registry *r, const char *device)
 {
 	sqlite3_stmt *s = statement(r, ST_DEVICE_REVOKED);
 	bind_text(s, 1, device);
@@ -609,7 +616,7 @@ enum registry_add_result registry_add_key(struct registry *r, const struct regis
 		return REGISTRY_ALREADY;
 	if (key_exists(r, ST_KEY_BY_SERIAL, k->serial, holder))
 		return REGISTRY_SERIAL_TAKEN;
-	int revoked = device_revoked(r, k->device);
+	int revoked = registry_device_revoked(r, k->device);
 	if (revoked > 0)
 		return REGISTRY_DEVICE_REVOKED;
 	int64_t t = now();
@@ -647,7 +654,7 @@ enum registry_add_result registry_add_key(struct registry *r, const struct regis
 
 bool registry_set_attribute(struct registry *r, const char *device, const char *name, const char *value)
 {
-	if (device_revoked(r, device) < 0)
+	if (registry_device_revoked(r, device) < 0)
 		return false;
 	sqlite3_stmt *s = statement(r, ST_SET_ATTRIBUTE);
 	bind_text(s, 1, device);
@@ -660,7 +667,7 @@ bool registry_set_attribute(struct registry *r, const char *device, const char *
 
 int registry_unset_attribute(struct registry *r, const char *device, const char *name)
 {
-	if (device_revoked(r, device) < 0)
+	if (registry_device_revoked(r, device) < 0)
 		return -1;
 	sqlite3_stmt *s = statement(r, ST_UNSET_ATTRIBUTE);
 	bind_text(s, 1, device);
@@ -689,7 +696,7 @@ enum registry_change registry_revoke_device(struct registry *r, const char *devi
 					    unsigned *keys)
 {
 	*keys = 0;
-	int revoked = device_revoked(r, device);
+	int revoked = registry_device_revoked(r, device);
 	if (revoked < 0)
 		return CHANGE_NO_DEVICE;
 	if (revoked > 0)
@@ -722,7 +729,7 @@ static enum registry_change key_state(struct registry *r, const char *device, co
 	done(s);
 	if (found)
 		return CHANGE_DONE;
-	return device_revoked(r, device) < 0 ? CHANGE_NO_DEVICE : CHANGE_NO_KEY;
+	return registry_device_revoked(r, device) < 0 ? CHANGE_NO_DEVICE : CHANGE_NO_KEY;
 }
 
 enum registry_change registry_revoke_key(struct registry *r, const char *device, const char *serial,

@@ -77,7 +77,16 @@ struct registry_key {
  * several threads at once with one store.
  */
 bool registry_check_certificate(X509_STORE *store, X509 *cert, struct registry_key *k, char *why, size_t len);
+/*
+ * Fill k from a certificate whose checks are already known to hold, with a key
+ * of the given type: one the registry's CA has just issued (smqtt-issue
+ * --registry). Only the CN is checked; false with why set if it is no device id.
+ */
+bool registry_key_of(X509 *cert, enum key_type type, struct registry_key *k, char *why, size_t len);
 void registry_key_clear(struct registry_key *k);
+
+/* -1 the device is not registered, 0 it is, 1 it is revoked. */
+int registry_device_revoked(struct registry *r, const char *device);
 
 /* Is this certificate (by SHA-256 fingerprint) registered? Copies its device into holder. */
 bool registry_key_holder(struct registry *r, const char *fingerprint, char holder[DEVICE_ID_MAX + 1]);

@@ -79,9 +79,9 @@ _smqtt()
 		free_options='-s --schema -b --batch -w --wait'
 		;;
 	smqtt-issue)
-		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs --dns --ip -f --force
-			--passfile --passenv --passfd --config --help --version'
-		file_options='-d --ca-dir -o --out --manifest --passfile --config'
+		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs -r --registry --dns --ip
+			-f --force --passfile --passenv --passfd --config --help --version'
+		file_options='-d --ca-dir -o --out --manifest -r --registry --passfile --config'
 		type_options='-t --type'
 		env_options='--passenv'
 		free_options='--cn --days --jobs --dns --ip --passfd'
