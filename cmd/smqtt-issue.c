@@ -155,21 +155,26 @@ static void sync_dir(const char *dir)
 	close(fd);
 }
 
+/* Set at start: whether the umask would keep a new certificate file from being mode 0644. */
+static bool umask_strips_cert_mode;
+
 /*
  * Write a certificate, mode 0644. A new file is written in place (a crash
- * leaves at worst a damaged file that the next run reports); one that
- * replaces an existing certificate goes through a temporary file renamed
- * over it, so the old certificate stays whole until the new one is.
+ * leaves at worst a damaged file that the next run reports), into fd when
+ * the caller created it already (-1 otherwise); one that replaces an
+ * existing certificate goes through a temporary file renamed over it, so the
+ * old certificate stays whole until the new one is.
  */
-static void write_cert(const char *path, X509 *cert, bool replace)
+static void write_cert(const char *path, int fd, X509 *cert, bool replace)
 {
 	BIO *pem = BIO_new(BIO_s_mem());
 	BUF_MEM *buf = NULL;
 	if (!pem || !PEM_write_bio_X509(pem, cert) || BIO_get_mem_ptr(pem, &buf) <= 0 || !buf)
 		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", path);
 	char *tmp = NULL;
-	int fd;
-	if (replace) {
+	if (fd >= 0) {
+		/* created by the caller */
+	} else if (replace) {
 		size_t n = strlen(path) + sizeof ".XXXXXX";
 		tmp = xmalloc(n);
 		snprintf(tmp, n, "%s.XXXXXX", path);
@@ -181,7 +186,7 @@ static void write_cert(const char *path, X509 *cert, bool replace)
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
 	/* The whole file in one write: a PEM writer on a descriptor writes a line at a time. */
 	int saved = 0;
-	if (!write_all(fd, buf->data, buf->length) || fchmod(fd, 0644) < 0)
+	if (!write_all(fd, buf->data, buf->length) || ((replace || umask_strips_cert_mode) && fchmod(fd, 0644) < 0))
 		saved = errno;
 	if (close(fd) < 0 && !saved)
 		saved = errno;
@@ -249,7 +254,7 @@ static int make_ca(struct settings *s)
 	X509 *cert = ca_certificate_create(key, s->type, s->cn ? s->cn : "smqtt root CA", s->days ? s->days : 3650);
 	key_write_private(key_path, key, encrypt ? pass : NULL, s->force, true);
 	OPENSSL_cleanse(pass, sizeof pass);
-	write_cert(cert_path, cert, s->force);
+	write_cert(cert_path, -1, cert, s->force);
 	FILE *index = open_index(s->ca_dir);
 	index_append(index, cert, "ca");
 	fclose(index);
@@ -267,11 +272,12 @@ static int make_ca(struct settings *s)
 /*
  * Devices are issued in chunks: the main process reads and checks ids, worker
  * processes (it and --jobs - 1 forked ones) make keys, certificates and files
- * for a chunk in parallel, and the main process then reports the chunk in
- * input order (stdout, index, errors). The chunk lives in shared memory, so
- * the workers' results need no copying. Processes rather than threads: in
- * OpenSSL 3.0 every key, digest and signature operation takes global
- * read-write locks, and two threads issued no faster than one.
+ * for a chunk in parallel, taking its devices one at a time, and the main
+ * process reports the chunk in input order (stdout, index, registry, errors)
+ * while the workers issue the next one, then joins them. Chunks live in
+ * shared memory, so the workers' results need no copying. Processes rather
+ * than threads: in OpenSSL 3.0 every key, digest and signature operation
+ * takes global read-write locks, and two threads issued no faster than one.
  */
 #define CHUNK_DEVICES 2048
 #define JOBS_MAX 16
@@ -298,14 +304,21 @@ struct job {
 	char pem[CERT_PEM_MAX];
 };
 
+/* Shared memory: the devices of one chunk and the next one a worker may take. */
+struct chunk {
+	size_t njobs;
+	size_t next; /* taken with an atomic add */
+	struct job jobs[CHUNK_DEVICES];
+};
+
 struct batch {
 	struct settings *s;
 	struct ca ca;
 	FILE *index;
 	struct devmap *seen; /* id -> line it first appeared on */
 	const char *source;  /* "stdin" or the manifest path, for messages */
-	struct job *jobs;
-	size_t njobs;
+	struct chunk *chunks[2]; /* one being filled and issued, the other issued and waiting to be reported */
+	int current;
 	int threads;
 	unsigned long long issued, existing, rejected;
 	struct registry *registry; /* --registry, open for writing */
@@ -317,7 +330,6 @@ struct batch {
 
 struct worker {
 	struct batch *b;
-	int index;
 	EVP_PKEY_CTX *keygen;          /* Ed25519 keys */
 	struct batch_keygen *ec_keygen; /* P-256 and P-384 keys */
 };
@@ -444,46 +456,68 @@ static void keep_existing(struct job *j, X509 *cert, const char *cert_path)
 	BIO_free(bio);
 }
 
-/* Make the key (unless supplied), the certificate and their files for one device. */
+/* Already issued: describe the certificate again so the output always covers the whole batch. */
+static void describe_existing(struct batch *b, struct job *j, const char *cert_path, const char *key_path)
+{
+	BIO *bio = BIO_new_file(cert_path, "r");
+	X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	ERR_clear_error();
+	if (!cert) {
+		reject_job(j, "%s exists but is not a readable certificate (use --reissue)", cert_path);
+		return;
+	}
+	describe(j, cert, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL);
+	j->result = JOB_EXISTING;
+	if (b->registry)
+		keep_existing(j, cert, cert_path);
+	X509_free(cert);
+}
+
+/*
+ * Make the key (unless supplied), the certificate and their files for one
+ * device. Without --reissue the files are created exclusively: a certificate
+ * file that exists means the device is issued already, and a key file
+ * without a certificate is a key left by an interrupted run.
+ */
 static void run_job(struct worker *w, struct job *j)
 {
 	struct batch *b = w->b;
 	char *cert_path = path_join(b->s->out_dir, j->id, ".crt"), *key_path = path_join(b->s->out_dir, j->id, ".key");
-	bool own_key = !j->csr && !j->pubkey;
-
-	if (!b->s->reissue && access(cert_path, F_OK) == 0) {
-		/* Already issued: describe it again so the output always covers the whole batch. */
-		BIO *bio = BIO_new_file(cert_path, "r");
-		X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-		BIO_free(bio);
-		ERR_clear_error();
-		if (!cert) {
-			reject_job(j, "%s exists but is not a readable certificate (use --reissue)", cert_path);
-		} else {
-			describe(j, cert, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL);
-			j->result = JOB_EXISTING;
-			if (b->registry)
-				keep_existing(j, cert, cert_path);
-			X509_free(cert);
-		}
-		free(cert_path);
-		free(key_path);
-		return;
-	}
-
+	bool own_key = !j->csr && !j->pubkey, replace = b->s->reissue;
+	int cert_fd = -1, key_fd = -1;
 	EVP_PKEY *pkey = NULL;
 	X509 *cert = NULL;
 	int days = b->s->days ? b->s->days : 3650;
+
+	if (!replace) {
+		cert_fd = open(cert_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+		if (cert_fd < 0 && errno == EEXIST) {
+			describe_existing(b, j, cert_path, key_path);
+			goto done;
+		}
+		if (cert_fd < 0)
+			die(EXIT_SYSTEM, "certificate %s: %s", cert_path, strerror(errno));
+	}
 	if (!own_key) {
 		char why[ESCAPED_SIZE(256) + 128];
 		pkey = supplied_key(j->csr, j->pubkey, j->id, why, sizeof why);
 		if (!pkey) {
 			reject_job(j, "%s", why);
-			free(cert_path);
-			free(key_path);
-			return;
+			if (cert_fd >= 0) {
+				close(cert_fd);
+				unlink(cert_path);
+			}
+			goto done;
 		}
-	} else if (!b->s->reissue && access(key_path, F_OK) == 0) {
+	} else if (!replace && (key_fd = key_file_create(key_path)) < 0) {
+		int saved = errno;
+		/* No empty certificate file is left behind if the key cannot be used: it is created again below. */
+		close(cert_fd);
+		unlink(cert_path);
+		cert_fd = -1;
+		if (saved != EEXIST)
+			die(EXIT_SYSTEM, "key file %s: %s", key_path, strerror(saved));
 		/* A key left by an interrupted run: certify it rather than fail or replace it. */
 		struct passphrase_source none = PASSPHRASE_SOURCE_NONE;
 		pkey = key_load_private(key_path, &none);
@@ -491,7 +525,10 @@ static void run_job(struct worker *w, struct job *j)
 		struct batch_key key;
 		if (!batch_key_generate(w->ec_keygen, &key))
 			die_ssl(EXIT_SYSTEM, "generating a key for %s", j->id);
-		key_write_pem(key_path, key.pem, key.pem_len, b->s->reissue, false);
+		if (key_fd >= 0)
+			key_file_write_pem(key_fd, key_path, key.pem, key.pem_len);
+		else
+			key_write_pem(key_path, key.pem, key.pem_len, replace, false);
 		OPENSSL_cleanse(key.pem, sizeof key.pem);
 		struct public_octets pub = {.type = b->s->type, .len = key.point_len};
 		memcpy(pub.data, key.point, key.point_len);
@@ -499,11 +536,14 @@ static void run_job(struct worker *w, struct job *j)
 	} else {
 		if (EVP_PKEY_keygen(w->keygen, &pkey) <= 0)
 			die_ssl(EXIT_SYSTEM, "generating a key for %s", j->id);
-		key_write_private(key_path, pkey, NULL, b->s->reissue, false);
+		if (key_fd >= 0)
+			key_file_write_private(key_fd, key_path, pkey);
+		else
+			key_write_private(key_path, pkey, NULL, replace, false);
 	}
 	if (!cert)
 		cert = ca_issue(&b->ca, pkey, j->id, PROFILE_DEVICE, NULL, days);
-	write_cert(cert_path, cert, b->s->reissue);
+	write_cert(cert_path, cert_fd, cert, replace);
 	describe(j, cert, cert_path, own_key ? key_path : NULL);
 	index_line(cert, j->id, j->index_line, sizeof j->index_line);
 	j->result = JOB_ISSUED;
@@ -515,16 +555,16 @@ static void run_job(struct worker *w, struct job *j)
 	}
 	X509_free(cert);
 	EVP_PKEY_free(pkey);
+done:
 	free(cert_path);
 	free(key_path);
 }
 
-static void worker_main(struct worker *w)
+static void worker_main(struct worker *w, struct chunk *c)
 {
-	size_t workers = (size_t)w->b->threads < w->b->njobs ? (size_t)w->b->threads : w->b->njobs;
-	for (size_t i = (size_t)w->index; i < w->b->njobs; i += workers)
-		if (w->b->jobs[i].result == JOB_PENDING)
-			run_job(w, &w->b->jobs[i]);
+	for (size_t i; (i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->njobs;)
+		if (c->jobs[i].result == JOB_PENDING)
+			run_job(w, &c->jobs[i]);
 }
 
 static EVP_PKEY_CTX *new_keygen(enum key_type type)
@@ -625,33 +665,13 @@ attributes:
 	}
 }
 
-/* Issue the queued chunk in parallel, then report it in input order. */
-static void run_chunk(struct batch *b, struct worker *workers)
+/* Report an issued chunk in input order: errors, stdout lines, the CA index and the registry. */
+static void report_chunk(struct batch *b, struct chunk *c)
 {
-	pid_t pids[JOBS_MAX];
-	int started = 1;
-	/* Nothing buffered may be copied into a worker, which could write it again when it exits. */
-	if (fflush(stdout) == EOF)
-		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
-	if (fflush(b->index) == EOF)
-		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
-	for (; started < b->threads && (size_t)started < b->njobs; started++) {
-		pids[started] = fork();
-		if (pids[started] < 0)
-			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
-		if (pids[started] == 0) {
-			worker_main(&workers[started]);
-			_exit(EXIT_OK);
-		}
-	}
-	worker_main(&workers[0]);
-	for (int t = 1; t < started; t++)
-		wait_worker(pids[t]);
-
-	if (b->registry)
+	if (b->registry && c->njobs)
 		registry_begin(b->registry);
-	for (size_t i = 0; i < b->njobs; i++) {
-		struct job *j = &b->jobs[i];
+	for (size_t i = 0; i < c->njobs; i++) {
+		struct job *j = &c->jobs[i];
 		if (j->result == JOB_REJECTED) {
 			char id[ESCAPED_SIZE(DEVICE_ID_MAX)];
 			if (b->progress)
@@ -675,10 +695,49 @@ static void run_chunk(struct batch *b, struct worker *workers)
 		free(j->csr);
 		free(j->pubkey);
 	}
-	if (b->registry)
+	if (b->registry && c->njobs)
 		registry_commit(b->registry);
-	b->njobs = 0;
+	c->njobs = 0;
 	show_progress(b, false);
+}
+
+/*
+ * Issue the queued chunk in parallel, reporting the one issued before it in
+ * the meantime; the chunk just issued is reported by the next call, or by
+ * finish_chunks.
+ */
+static void run_chunk(struct batch *b, struct worker *workers)
+{
+	struct chunk *c = b->chunks[b->current], *previous = b->chunks[!b->current];
+	pid_t pids[JOBS_MAX];
+	int started = 1;
+	/* Nothing buffered may be copied into a worker, which could write it again when it exits. */
+	if (fflush(stdout) == EOF)
+		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+	if (fflush(b->index) == EOF)
+		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
+	c->next = 0;
+	for (; started < b->threads && (size_t)started < c->njobs; started++) {
+		pids[started] = fork();
+		if (pids[started] < 0)
+			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
+		if (pids[started] == 0) {
+			worker_main(&workers[started], c);
+			_exit(EXIT_OK);
+		}
+	}
+	report_chunk(b, previous);
+	worker_main(&workers[0], c);
+	for (int t = 1; t < started; t++)
+		wait_worker(pids[t]);
+	b->current = !b->current;
+}
+
+/* Issue what is queued and report everything still unreported. */
+static void finish_chunks(struct batch *b, struct worker *workers)
+{
+	run_chunk(b, workers);
+	report_chunk(b, b->chunks[!b->current]);
 }
 
 static bool ascii_text(const char *s)
@@ -692,7 +751,8 @@ static bool ascii_text(const char *s)
 static void queue_device(struct batch *b, struct worker *workers, unsigned long line, const char *id, const char *csr,
 			 const char *pubkey, const char *attributes, const char *error)
 {
-	struct job *j = &b->jobs[b->njobs++];
+	struct chunk *c = b->chunks[b->current];
+	struct job *j = &c->jobs[c->njobs++];
 	memset(j, 0, sizeof *j);
 	j->line = line;
 	snprintf(j->id, sizeof j->id, "%s", id);
@@ -719,7 +779,7 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 		if (j->csr && j->pubkey)
 			reject_job(j, "give csr= or pubkey=, not both");
 	}
-	if (b->njobs == CHUNK_DEVICES)
+	if (c->njobs == CHUNK_DEVICES)
 		run_chunk(b, workers);
 }
 
@@ -820,14 +880,15 @@ static int issue_devices(struct settings *s)
 	make_dir(s->out_dir);
 	b.index = open_index(s->ca_dir);
 	b.seen = devmap_new();
-	b.jobs = mmap(NULL, CHUNK_DEVICES * sizeof *b.jobs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (b.jobs == MAP_FAILED)
-		die(EXIT_SYSTEM, "allocating shared memory: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		b.chunks[i] = mmap(NULL, sizeof *b.chunks[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (b.chunks[i] == MAP_FAILED)
+			die(EXIT_SYSTEM, "allocating shared memory: %s", strerror(errno));
+	}
 	b.progress = isatty(STDERR_FILENO);
 	b.started_ms = monotonic_ms();
 	for (int t = 0; t < b.threads; t++)
 		workers[t] = (struct worker){.b = &b,
-					     .index = t,
 					     .keygen = s->type == KEY_ED25519 ? new_keygen(s->type) : NULL,
 					     .ec_keygen = s->type == KEY_ED25519 ? NULL : batch_keygen_new(s->type)};
 
@@ -855,7 +916,7 @@ static int issue_devices(struct settings *s)
 		}
 		line_reader_free(&in);
 	}
-	run_chunk(&b, workers);
+	finish_chunks(&b, workers);
 	show_progress(&b, true);
 	sync_dir(s->out_dir);
 	if (fflush(stdout) == EOF)
@@ -873,7 +934,8 @@ static int issue_devices(struct settings *s)
 		EVP_PKEY_CTX_free(workers[t].keygen);
 		batch_keygen_free(workers[t].ec_keygen);
 	}
-	munmap(b.jobs, CHUNK_DEVICES * sizeof *b.jobs);
+	for (int i = 0; i < 2; i++)
+		munmap(b.chunks[i], sizeof *b.chunks[i]);
 	devmap_free(b.seen, free);
 	ca_free(&b.ca);
 	return b.rejected ? EXIT_REJECTED : EXIT_OK;
@@ -898,7 +960,7 @@ static int issue_server(struct settings *s, const char *name)
 	EVP_PKEY *pkey = key_generate(s->type);
 	X509 *cert = ca_issue(&ca, pkey, name, PROFILE_SERVER, s->san, s->days ? s->days : 825);
 	key_write_private(key_path, pkey, NULL, s->force || s->reissue, true);
-	write_cert(cert_path, cert, true);
+	write_cert(cert_path, -1, cert, true);
 	index_append(index, cert, name);
 	fclose(index);
 	struct job j = {0};
@@ -1146,6 +1208,9 @@ int main(int argc, char **argv)
 
 	error_init(argv);
 	secrets_protect(); /* private keys and passphrases pass through */
+	mode_t mask = umask(0);
+	umask(mask);
+	umask_strips_cert_mode = (mask & 0644) != 0;
 	while ((c = getopt_long(argc, argv, "d:o:t:fr:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':

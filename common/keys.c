@@ -215,17 +215,43 @@ static void write_key_file(int fd, const char *path, const char *tmp_path, const
 	}
 }
 
-void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync)
+/* The key as PEM in secure memory (free the BIO); encrypted when passphrase is not NULL. */
+static BIO *encode_private(const char *path, EVP_PKEY *pkey, const char *passphrase, BUF_MEM **buf)
 {
 	BIO *bio = BIO_new(BIO_s_secmem());
 	const EVP_CIPHER *cipher = passphrase ? EVP_aes_256_cbc() : NULL;
-	BUF_MEM *buf = NULL;
+	*buf = NULL;
 	if (!bio ||
 	    !PEM_write_bio_PrivateKey(bio, pkey, cipher, (const unsigned char *)passphrase,
 				      passphrase ? (int)strlen(passphrase) : 0, NULL, NULL) ||
-	    BIO_get_mem_ptr(bio, &buf) <= 0 || !buf)
+	    BIO_get_mem_ptr(bio, buf) <= 0 || !*buf)
 		die_ssl(EXIT_SYSTEM, "key file %s: encoding the key", path);
+	return bio;
+}
+
+void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync)
+{
+	BUF_MEM *buf;
+	BIO *bio = encode_private(path, pkey, passphrase, &buf);
 	key_write_pem(path, buf->data, buf->length, replace, sync);
+	BIO_free(bio);
+}
+
+int key_file_create(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+}
+
+void key_file_write_pem(int fd, const char *path, const char *pem, size_t len)
+{
+	write_key_file(fd, path, NULL, pem, len, false);
+}
+
+void key_file_write_private(int fd, const char *path, EVP_PKEY *pkey)
+{
+	BUF_MEM *buf;
+	BIO *bio = encode_private(path, pkey, NULL, &buf);
+	write_key_file(fd, path, NULL, buf->data, buf->length, false);
 	BIO_free(bio);
 }
 

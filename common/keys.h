@@ -55,6 +55,16 @@ EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pas
 void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase, bool replace, bool sync);
 /* The same for a key already encoded as PEM. */
 void key_write_pem(const char *path, const char *pem, size_t len, bool replace, bool sync);
+/*
+ * The same in two steps, for batch writers that must know first whether the
+ * file exists: create path (mode 0600, never an existing file) and return its
+ * descriptor, or -1 with errno set (EEXIST: it exists); then write the key,
+ * unencrypted, and close it. A failed write removes the file and ends the
+ * program with EXIT_SYSTEM.
+ */
+int key_file_create(const char *path);
+void key_file_write_pem(int fd, const char *path, const char *pem, size_t len);
+void key_file_write_private(int fd, const char *path, EVP_PKEY *pkey);
 
 /* write(2) until everything is written; false with errno set. */
 bool write_all(int fd, const void *data, size_t len);

@@ -76,6 +76,32 @@ setup() {
 	[ "$(openssl x509 -in out/left.crt -noout -pubkey)" = "$(cat left.pub)" ]
 }
 
+@test "issue device: a refused device leaves no file; certificates are 0644 whatever the umask" {
+	mkdir -p out
+	# A left key that cannot be used, and a CSR that is not one.
+	smqtt-keygen -k out/bad.key > /dev/null
+	chmod 644 out/bad.key
+	echo junk > junk.csr
+	run smqtt-issue device -d ca -o out <<< $'nocsr csr=junk.csr'
+	assert_status 1
+	assert_contains "device nocsr: CSR junk.csr: not a PEM certificate request"
+	[ ! -e out/nocsr.crt ]
+	[ ! -e out/nocsr.key ]
+	run smqtt-issue device -d ca -o out <<< bad
+	assert_status 3
+	assert_contains "private key out/bad.key: accessible by group or others"
+	[ ! -e out/bad.crt ]
+	# Fixed, the left key is certified on the next run.
+	chmod 600 out/bad.key
+	run smqtt-issue device -d ca -o out <<< bad
+	assert_status 0
+	[ "$(openssl x509 -in out/bad.crt -noout -pubkey)" = "$(openssl pkey -in out/bad.key -pubout)" ]
+	(umask 077 && echo strict | smqtt-issue device -d ca -o out > /dev/null 2>&1)
+	[ "$(stat -c %a out/strict.crt)" = 644 ]
+	[ "$(stat -c %a out/strict.key)" = 600 ]
+	[ "$(stat -c %a out/bad.crt)" = 644 ]
+}
+
 @test "issue device: bad lines are named, the rest of the batch still issues" {
 	printf 'ok-1\nbad/id\nok-2\nok-1\nx attr\nok-3 Bad=1\n%s\nok-4 csr=nope.csr\n# comment\n\nok-5\n' "$(printf 'a%.0s' $(seq 65))" > in
 	run smqtt-issue device -d ca -o out < in
