@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -271,24 +272,28 @@ static int make_ca(struct settings *s)
 
 /*
  * Devices are issued in chunks: the main process reads and checks ids, worker
- * processes (it and --jobs - 1 forked ones) make keys, certificates and files
- * for a chunk in parallel, taking its devices one at a time, and the main
- * process reports the chunk in input order (stdout, index, registry, errors)
- * while the workers issue the next one, then joins them. Chunks live in
- * shared memory, so the workers' results need no copying. Processes rather
- * than threads: in OpenSSL 3.0 every key, digest and signature operation
- * takes global read-write locks, and two threads issued no faster than one.
+ * processes (it and --jobs - 1 forked once at the start) make keys,
+ * certificates and files for a chunk in parallel, taking its devices one at a
+ * time, and the main process reports the chunk in input order (stdout, index,
+ * registry, errors) while the workers issue the next one, then joins them.
+ * Chunks live in shared memory, so jobs and results need no copying; a byte
+ * on a socket pair tells a worker which chunk to work on, and tells the main
+ * process it is done. Processes rather than threads: in OpenSSL 3.0 every
+ * key, digest and signature operation takes global read-write locks, and two
+ * threads issued no faster than one. Forked once rather than per chunk: the
+ * main process's memory is then not copied on write again after every fork.
  */
 #define CHUNK_DEVICES 2048
 #define JOBS_MAX 16
 #define CERT_PEM_MAX 8192 /* with --registry: the largest existing certificate file registered */
+#define JOB_PATH_MAX 4096 /* csr= and pubkey= paths */
 
 enum job_result { JOB_PENDING, JOB_ISSUED, JOB_EXISTING, JOB_REJECTED };
 
 struct job {
 	unsigned long line;
 	char id[DEVICE_ID_MAX + 1];
-	char *csr, *pubkey; /* owned; NULL if absent */
+	char csr[JOB_PATH_MAX], pubkey[JOB_PATH_MAX]; /* empty if absent */
 	char attributes[MANIFEST_ATTRIBUTES_MAX];
 	enum job_result result;
 	char message[600];  /* why it was rejected */
@@ -320,6 +325,8 @@ struct batch {
 	struct chunk *chunks[2]; /* one being filled and issued, the other issued and waiting to be reported */
 	int current;
 	int threads;
+	pid_t pids[JOBS_MAX]; /* forked workers, from 1 */
+	int socks[JOBS_MAX];  /* this process's end of each one's socket pair */
 	unsigned long long issued, existing, rejected;
 	struct registry *registry; /* --registry, open for writing */
 	X509_STORE *trust;         /* the registry's CA, for existing certificates it does not know */
@@ -484,7 +491,7 @@ static void run_job(struct worker *w, struct job *j)
 {
 	struct batch *b = w->b;
 	char *cert_path = path_join(b->s->out_dir, j->id, ".crt"), *key_path = path_join(b->s->out_dir, j->id, ".key");
-	bool own_key = !j->csr && !j->pubkey, replace = b->s->reissue;
+	bool own_key = !j->csr[0] && !j->pubkey[0], replace = b->s->reissue;
 	int cert_fd = -1, key_fd = -1;
 	EVP_PKEY *pkey = NULL;
 	X509 *cert = NULL;
@@ -501,7 +508,7 @@ static void run_job(struct worker *w, struct job *j)
 	}
 	if (!own_key) {
 		char why[ESCAPED_SIZE(256) + 128];
-		pkey = supplied_key(j->csr, j->pubkey, j->id, why, sizeof why);
+		pkey = supplied_key(j->csr[0] ? j->csr : NULL, j->pubkey[0] ? j->pubkey : NULL, j->id, why, sizeof why);
 		if (!pkey) {
 			reject_job(j, "%s", why);
 			if (cert_fd >= 0) {
@@ -692,13 +699,71 @@ static void report_chunk(struct batch *b, struct chunk *c)
 				b->existing++;
 			}
 		}
-		free(j->csr);
-		free(j->pubkey);
 	}
 	if (b->registry && c->njobs)
 		registry_commit(b->registry);
 	c->njobs = 0;
 	show_progress(b, false);
+}
+
+/* A forked worker: issue the chunk each byte names, answer with the byte; end when the socket closes. */
+static _Noreturn void worker_loop(struct worker *w, int sock)
+{
+	for (;;) {
+		unsigned char which;
+		ssize_t n = recv(sock, &which, 1, 0);
+		if (n == 0)
+			_exit(EXIT_OK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			_exit(EXIT_SYSTEM);
+		worker_main(w, w->b->chunks[which & 1]);
+		if (send(sock, &which, 1, MSG_NOSIGNAL) != 1)
+			_exit(EXIT_SYSTEM);
+	}
+}
+
+static void start_workers(struct batch *b, struct worker *workers)
+{
+	/* Nothing buffered may be copied into a worker, which could write it again if it exits through die(). */
+	if (fflush(stdout) == EOF)
+		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+	if (fflush(b->index) == EOF)
+		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
+	for (int t = 1; t < b->threads; t++) {
+		int pair[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
+		b->pids[t] = fork();
+		if (b->pids[t] < 0)
+			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
+		if (b->pids[t] == 0) {
+			/* Hold no other worker's socket open, or it would never see the end. */
+			for (int o = 1; o < t; o++)
+				close(b->socks[o]);
+			close(pair[0]);
+			worker_loop(&workers[t], pair[1]);
+		}
+		close(pair[1]);
+		b->socks[t] = pair[0];
+	}
+}
+
+/* A worker that did not answer: it has ended, with its status or a signal. */
+static _Noreturn void worker_lost(struct batch *b, int t)
+{
+	close(b->socks[t]);
+	wait_worker(b->pids[t]); /* ends this process with the worker's status */
+	die(EXIT_SYSTEM, "a worker process ended early");
+}
+
+static void stop_workers(struct batch *b)
+{
+	for (int t = 1; t < b->threads; t++)
+		close(b->socks[t]);
+	for (int t = 1; t < b->threads; t++)
+		wait_worker(b->pids[t]);
 }
 
 /*
@@ -709,27 +774,21 @@ static void report_chunk(struct batch *b, struct chunk *c)
 static void run_chunk(struct batch *b, struct worker *workers)
 {
 	struct chunk *c = b->chunks[b->current], *previous = b->chunks[!b->current];
-	pid_t pids[JOBS_MAX];
-	int started = 1;
-	/* Nothing buffered may be copied into a worker, which could write it again when it exits. */
-	if (fflush(stdout) == EOF)
-		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
-	if (fflush(b->index) == EOF)
-		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
+	unsigned char which = (unsigned char)b->current;
 	c->next = 0;
-	for (; started < b->threads && (size_t)started < c->njobs; started++) {
-		pids[started] = fork();
-		if (pids[started] < 0)
-			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
-		if (pids[started] == 0) {
-			worker_main(&workers[started], c);
-			_exit(EXIT_OK);
-		}
-	}
+	for (int t = 1; t < b->threads && c->njobs; t++)
+		if (send(b->socks[t], &which, 1, MSG_NOSIGNAL) != 1)
+			worker_lost(b, t);
 	report_chunk(b, previous);
 	worker_main(&workers[0], c);
-	for (int t = 1; t < started; t++)
-		wait_worker(pids[t]);
+	for (int t = 1; t < b->threads && c->njobs; t++) {
+		unsigned char done;
+		ssize_t n;
+		while ((n = recv(b->socks[t], &done, 1, 0)) < 0 && errno == EINTR)
+			;
+		if (n != 1)
+			worker_lost(b, t);
+	}
 	b->current = !b->current;
 }
 
@@ -753,8 +812,11 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 {
 	struct chunk *c = b->chunks[b->current];
 	struct job *j = &c->jobs[c->njobs++];
-	memset(j, 0, sizeof *j);
+	/* Only what is read later is cleared: the large buffers are written before they are read. */
 	j->line = line;
+	j->result = JOB_PENDING;
+	j->message[0] = j->output[0] = j->index_line[0] = j->csr[0] = j->pubkey[0] = j->pem[0] = '\0';
+	memset(&j->key, 0, sizeof j->key);
 	snprintf(j->id, sizeof j->id, "%s", id);
 	snprintf(j->attributes, sizeof j->attributes, "%s", attributes ? attributes : "");
 	size_t id_len = strlen(id);
@@ -774,10 +836,12 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 		first = xmalloc(sizeof *first);
 		*first = line;
 		devmap_put(b->seen, id, id_len, first);
-		j->csr = csr ? xstrdup(csr) : NULL;
-		j->pubkey = pubkey ? xstrdup(pubkey) : NULL;
-		if (j->csr && j->pubkey)
+		if (csr && pubkey)
 			reject_job(j, "give csr= or pubkey=, not both");
+		else if ((csr && strlen(csr) >= sizeof j->csr) || (pubkey && strlen(pubkey) >= sizeof j->pubkey))
+			reject_job(j, "%s= path longer than %zu bytes", csr ? "csr" : "pubkey", sizeof j->csr - 1);
+		else
+			snprintf(csr ? j->csr : j->pubkey, sizeof j->csr, "%s", csr ? csr : pubkey ? pubkey : "");
 	}
 	if (c->njobs == CHUNK_DEVICES)
 		run_chunk(b, workers);
@@ -891,6 +955,7 @@ static int issue_devices(struct settings *s)
 		workers[t] = (struct worker){.b = &b,
 					     .keygen = s->type == KEY_ED25519 ? new_keygen(s->type) : NULL,
 					     .ec_keygen = s->type == KEY_ED25519 ? NULL : batch_keygen_new(s->type)};
+	start_workers(&b, workers);
 
 	if (s->manifest) {
 		struct manifest_queue q = {&b, workers};
@@ -917,6 +982,7 @@ static int issue_devices(struct settings *s)
 		line_reader_free(&in);
 	}
 	finish_chunks(&b, workers);
+	stop_workers(&b);
 	show_progress(&b, true);
 	sync_dir(s->out_dir);
 	if (fflush(stdout) == EOF)
