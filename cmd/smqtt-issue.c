@@ -166,12 +166,8 @@ static bool umask_strips_cert_mode;
  * existing certificate goes through a temporary file renamed over it, so the
  * old certificate stays whole until the new one is.
  */
-static void write_cert(const char *path, int fd, X509 *cert, bool replace)
+static void write_cert_pem(const char *path, int fd, const char *pem, size_t len, bool replace)
 {
-	BIO *pem = BIO_new(BIO_s_mem());
-	BUF_MEM *buf = NULL;
-	if (!pem || !PEM_write_bio_X509(pem, cert) || BIO_get_mem_ptr(pem, &buf) <= 0 || !buf)
-		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", path);
 	char *tmp = NULL;
 	if (fd >= 0) {
 		/* created by the caller */
@@ -187,11 +183,10 @@ static void write_cert(const char *path, int fd, X509 *cert, bool replace)
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
 	/* The whole file in one write: a PEM writer on a descriptor writes a line at a time. */
 	int saved = 0;
-	if (!write_all(fd, buf->data, buf->length) || ((replace || umask_strips_cert_mode) && fchmod(fd, 0644) < 0))
+	if (!write_all(fd, pem, len) || ((replace || umask_strips_cert_mode) && fchmod(fd, 0644) < 0))
 		saved = errno;
 	if (close(fd) < 0 && !saved)
 		saved = errno;
-	BIO_free(pem);
 	if (saved) {
 		unlink(tmp ? tmp : path);
 		die(EXIT_SYSTEM, "certificate %s: writing: %s", path, strerror(saved));
@@ -201,6 +196,16 @@ static void write_cert(const char *path, int fd, X509 *cert, bool replace)
 		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
 	}
 	free(tmp);
+}
+
+static void write_cert(const char *path, int fd, X509 *cert, bool replace)
+{
+	BIO *pem = BIO_new(BIO_s_mem());
+	BUF_MEM *buf = NULL;
+	if (!pem || !PEM_write_bio_X509(pem, cert) || BIO_get_mem_ptr(pem, &buf) <= 0 || !buf)
+		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", path);
+	write_cert_pem(path, fd, buf->data, buf->length, replace);
+	BIO_free(pem);
 }
 
 /* Hold the CA's index lock for the whole run, so two issuers never interleave. */
@@ -417,14 +422,20 @@ static EVP_PKEY *supplied_key(const char *csr_path, const char *pub_path, const 
 	return pkey;
 }
 
+static void describe_as(struct job *j, const char *serial, const char *fingerprint, const char *cert_path,
+			const char *key_path)
+{
+	snprintf(j->output, sizeof j->output, "%s serial=%s fingerprint=%s cert=%s%s%s%s%s", j->id, serial, fingerprint,
+		 cert_path, key_path ? " key=" : "", key_path ? key_path : "", j->attributes[0] ? " " : "",
+		 j->attributes);
+}
+
 static void describe(struct job *j, X509 *cert, const char *cert_path, const char *key_path)
 {
 	char serial[80], fingerprint[2 * EVP_MAX_MD_SIZE + 1];
 	cert_serial_hex(cert, serial, sizeof serial);
 	cert_fingerprint_hex(cert, fingerprint, sizeof fingerprint);
-	snprintf(j->output, sizeof j->output, "%s serial=%s fingerprint=%s cert=%s%s%s%s%s", j->id, serial, fingerprint,
-		 cert_path, key_path ? " key=" : "", key_path ? key_path : "", j->attributes[0] ? " " : "",
-		 j->attributes);
+	describe_as(j, serial, fingerprint, cert_path, key_path);
 }
 
 /* With --registry: the issued certificate's key, copied into the shared job for the main process to store. */
@@ -550,16 +561,20 @@ static void run_job(struct worker *w, struct job *j)
 	}
 	if (!cert)
 		cert = ca_issue(&b->ca, pkey, j->id, PROFILE_DEVICE, NULL, days);
-	write_cert(cert_path, cert_fd, cert, replace);
-	describe(j, cert, cert_path, own_key ? key_path : NULL);
-	index_line(cert, j->id, j->index_line, sizeof j->index_line);
-	j->result = JOB_ISSUED;
 	if (b->registry) {
+		/* The registry's copy is encoded once and serves the file and the line as well. */
 		enum key_type type = b->s->type;
 		if (pkey && !key_type_of(pkey, &type))
 			die(EXIT_SYSTEM, "device %s: unsupported key type", j->id); /* supplied keys are checked */
 		keep_issued(j, cert, type);
+		write_cert_pem(cert_path, cert_fd, j->pem, strlen(j->pem), replace);
+		describe_as(j, j->key.serial, j->key.fingerprint, cert_path, own_key ? key_path : NULL);
+	} else {
+		write_cert(cert_path, cert_fd, cert, replace);
+		describe(j, cert, cert_path, own_key ? key_path : NULL);
 	}
+	index_line(cert, j->id, j->index_line, sizeof j->index_line);
+	j->result = JOB_ISSUED;
 	X509_free(cert);
 	EVP_PKEY_free(pkey);
 done:
