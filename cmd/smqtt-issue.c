@@ -659,21 +659,15 @@ static void register_job(struct batch *b, struct job *j)
 		k.certificate = j->pem;
 	}
 	unsigned retired = 0;
-	switch (registry_add_key(b->registry, &k, REGISTRY_ACTIVE_KEYS_MAX, &retired, holder)) {
-	case REGISTRY_ADDED:
+	enum registry_add_result result = registry_add_key(b->registry, &k, REGISTRY_ACTIVE_KEYS_MAX, &retired, holder);
+	if (result == REGISTRY_ADDED) {
 		b->registered++;
 		b->retired += retired;
-		break;
-	case REGISTRY_ALREADY:
+	} else if (result == REGISTRY_ALREADY) {
 		b->already_registered++;
-		break;
-	case REGISTRY_SERIAL_TAKEN:
-		registry_warn(b, j, "serial %s is already registered for another certificate (device %s)", k.serial,
-			      holder);
-		registry_key_clear(&checked);
-		return;
-	case REGISTRY_DEVICE_REVOKED:
-		registry_warn(b, j, "the device is revoked; it takes no new keys");
+	} else {
+		char why[200];
+		registry_warn(b, j, "%s", registry_add_refusal(result, &k, holder, why, sizeof why));
 		registry_key_clear(&checked);
 		return;
 	}

@@ -604,22 +604,16 @@ static void store_batch(struct registry *r, struct add_context *c, const struct 
 		} else {
 			unsigned retired = 0;
 			char holder[DEVICE_ID_MAX + 1] = "";
-			switch (registry_add_key(r, &it->key, s->retire_old ? 1 : REGISTRY_ACTIVE_KEYS_MAX, &retired,
-						 holder)) {
-			case REGISTRY_ADDED:
+			enum registry_add_result result =
+				registry_add_key(r, &it->key, s->retire_old ? 1 : REGISTRY_ACTIVE_KEYS_MAX, &retired, holder);
+			if (result == REGISTRY_ADDED) {
 				n->added++;
 				n->retired += retired;
-				break;
-			case REGISTRY_ALREADY:
+			} else if (result == REGISTRY_ALREADY) {
 				n->already++;
-				break;
-			case REGISTRY_SERIAL_TAKEN:
-				report_item(it, "serial %s is already registered for another certificate (device %s)",
-					    it->key.serial, holder);
-				n->rejected++;
-				continue;
-			case REGISTRY_DEVICE_REVOKED:
-				report_item(it, "the device is revoked; it takes no new keys");
+			} else {
+				char why[200];
+				report_item(it, "%s", registry_add_refusal(result, &it->key, holder, why, sizeof why));
 				n->rejected++;
 				continue;
 			}

@@ -608,6 +608,17 @@ int registry_device_revoked(struct registry *r, const char *device)
 	return v;
 }
 
+const char *registry_add_refusal(enum registry_add_result result, const struct registry_key *k, const char *holder,
+				 char *buf, size_t len)
+{
+	if (result == REGISTRY_SERIAL_TAKEN)
+		snprintf(buf, len, "serial %s is already registered for another certificate (device %s)", k->serial,
+			 holder);
+	else
+		snprintf(buf, len, "the device is revoked; it takes no new keys");
+	return buf;
+}
+
 enum registry_add_result registry_add_key(struct registry *r, const struct registry_key *k, int keep_active,
 					  unsigned *retired, char holder[DEVICE_ID_MAX + 1])
 {

@@ -106,6 +106,10 @@ enum registry_add_result {
 enum registry_add_result registry_add_key(struct registry *r, const struct registry_key *k, int keep_active,
 					  unsigned *retired, char holder[DEVICE_ID_MAX + 1]);
 
+/* Why registry_add_key refused a key (REGISTRY_SERIAL_TAKEN or REGISTRY_DEVICE_REVOKED), for messages. */
+const char *registry_add_refusal(enum registry_add_result result, const struct registry_key *k, const char *holder,
+				 char *buf, size_t len);
+
 /* Device commands; false if the device is not registered. */
 bool registry_set_attribute(struct registry *r, const char *device, const char *name, const char *value);
 /* Returns 1 removed, 0 not set, -1 device not registered. */
