@@ -292,15 +292,17 @@ static int make_ca(struct settings *s)
 #define JOBS_MAX 16
 #define CERT_PEM_MAX 8192 /* with --registry: the largest existing certificate file registered */
 #define JOB_PATH_MAX 4096 /* csr= and pubkey= paths */
+#define CHUNK_STRINGS (256 * 1024) /* a chunk's csr= and pubkey= paths */
 
 enum job_result { JOB_PENDING, JOB_ISSUED, JOB_EXISTING, JOB_REJECTED };
 
 struct job {
 	unsigned long line;
 	char id[DEVICE_ID_MAX + 1];
-	char csr[JOB_PATH_MAX], pubkey[JOB_PATH_MAX]; /* empty if absent */
+	unsigned csr_at, pubkey_at; /* 1 + offset of the csr= and pubkey= paths in the chunk's strings; 0 if absent */
 	char attributes[MANIFEST_ATTRIBUTES_MAX];
 	enum job_result result;
+	bool indexed; /* its CA index line is written (main process) */
 	char message[600];  /* why it was rejected */
 	char output[2048];  /* the stdout line */
 	char index_line[192];
@@ -319,7 +321,14 @@ struct chunk {
 	size_t njobs;
 	size_t next; /* taken with an atomic add */
 	struct job jobs[CHUNK_DEVICES];
+	size_t strings_used;
+	char strings[CHUNK_STRINGS];
 };
+
+static const char *job_string(const struct chunk *c, unsigned at)
+{
+	return at ? c->strings + at - 1 : NULL;
+}
 
 struct batch {
 	struct settings *s;
@@ -332,6 +341,8 @@ struct batch {
 	int threads;
 	pid_t pids[JOBS_MAX]; /* forked workers, from 1 */
 	int socks[JOBS_MAX];  /* this process's end of each one's socket pair */
+	int *stop;            /* shared: set when this process exits, so workers take no more devices */
+	pid_t main_pid;
 	unsigned long long issued, existing, rejected;
 	struct registry *registry; /* --registry, open for writing */
 	X509_STORE *trust;         /* the registry's CA, for existing certificates it does not know */
@@ -342,6 +353,7 @@ struct batch {
 
 struct worker {
 	struct batch *b;
+	bool forked; /* a forked worker, not the main process */
 	EVP_PKEY_CTX *keygen;          /* Ed25519 keys */
 	struct batch_keygen *ec_keygen; /* P-256 and P-384 keys */
 };
@@ -498,18 +510,19 @@ static void describe_existing(struct batch *b, struct job *j, const char *cert_p
  * file that exists means the device is issued already, and a key file
  * without a certificate is a key left by an interrupted run.
  */
-static void run_job(struct worker *w, struct job *j)
+static void run_job(struct worker *w, const struct chunk *c, struct job *j)
 {
 	struct batch *b = w->b;
+	const char *csr = job_string(c, j->csr_at), *pubkey = job_string(c, j->pubkey_at);
 	char *cert_path = path_join(b->s->out_dir, j->id, ".crt"), *key_path = path_join(b->s->out_dir, j->id, ".key");
-	bool own_key = !j->csr[0] && !j->pubkey[0], replace = b->s->reissue;
+	bool own_key = !csr && !pubkey, replace = b->s->reissue;
 	int cert_fd = -1, key_fd = -1;
 	EVP_PKEY *pkey = NULL;
 	X509 *cert = NULL;
 	int days = b->s->days ? b->s->days : 3650;
 
 	if (!replace) {
-		cert_fd = open(cert_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+		cert_fd = file_create_new(cert_path, 0644);
 		if (cert_fd < 0 && errno == EEXIST) {
 			describe_existing(b, j, cert_path, key_path);
 			goto done;
@@ -519,7 +532,7 @@ static void run_job(struct worker *w, struct job *j)
 	}
 	if (!own_key) {
 		char why[ESCAPED_SIZE(256) + 128];
-		pkey = supplied_key(j->csr[0] ? j->csr : NULL, j->pubkey[0] ? j->pubkey : NULL, j->id, why, sizeof why);
+		pkey = supplied_key(csr, pubkey, j->id, why, sizeof why);
 		if (!pkey) {
 			reject_job(j, "%s", why);
 			if (cert_fd >= 0) {
@@ -584,9 +597,14 @@ done:
 
 static void worker_main(struct worker *w, struct chunk *c)
 {
-	for (size_t i; (i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->njobs;)
+	struct batch *b = w->b;
+	for (size_t i; (i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->njobs;) {
+		/* The main process is gone or going: sign nothing it could not put in the CA index. */
+		if (__atomic_load_n(b->stop, __ATOMIC_ACQUIRE) || (w->forked && getppid() != b->main_pid))
+			break;
 		if (c->jobs[i].result == JOB_PENDING)
-			run_job(w, &c->jobs[i]);
+			run_job(w, c, &c->jobs[i]);
+	}
 }
 
 static EVP_PKEY_CTX *new_keygen(enum key_type type)
@@ -645,7 +663,7 @@ static void register_job(struct batch *b, struct job *j)
 	if (j->result == JOB_EXISTING) {
 		if (registry_key_holder(b->registry, j->key.fingerprint, holder)) {
 			if (strcmp(holder, j->id) != 0) {
-				registry_warn(b, j, "its certificate is registered to device %s", holder);
+				registry_warn(b, j, "the certificate is registered to device %s", holder);
 				return;
 			}
 			b->already_registered++;
@@ -688,6 +706,8 @@ static void report_chunk(struct batch *b, struct chunk *c)
 		registry_begin(b->registry);
 	for (size_t i = 0; i < c->njobs; i++) {
 		struct job *j = &c->jobs[i];
+		if (j->result == JOB_PENDING)
+			die(EXIT_SYSTEM, "device %s: left unissued by the workers", j->id);
 		if (j->result == JOB_REJECTED) {
 			char id[ESCAPED_SIZE(DEVICE_ID_MAX)];
 			if (b->progress)
@@ -703,15 +723,22 @@ static void report_chunk(struct batch *b, struct chunk *c)
 			if (j->result == JOB_ISSUED) {
 				if (fputs(j->index_line, b->index) == EOF)
 					die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
+				j->indexed = true;
 				b->issued++;
 			} else {
 				b->existing++;
 			}
 		}
 	}
+	/* The CA index holds every certificate before the registry does, so each one can be revoked. */
+	if (fflush(b->index) == EOF || (b->registry && c->njobs && fdatasync(fileno(b->index)) < 0))
+		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
 	if (b->registry && c->njobs)
 		registry_commit(b->registry);
+	if (fflush(stdout) == EOF)
+		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
 	c->njobs = 0;
+	c->strings_used = 0;
 	show_progress(b, false);
 }
 
@@ -748,10 +775,15 @@ static void start_workers(struct batch *b, struct worker *workers)
 		if (b->pids[t] < 0)
 			die(EXIT_SYSTEM, "starting a worker process: %s", strerror(errno));
 		if (b->pids[t] == 0) {
-			/* Hold no other worker's socket open, or it would never see the end. */
+			/* Hold neither stdout (its reader waits for the main process only) nor another worker's socket. */
+			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			if (null < 0 || dup2(null, STDOUT_FILENO) < 0)
+				_exit(EXIT_SYSTEM);
+			close(null);
 			for (int o = 1; o < t; o++)
 				close(b->socks[o]);
 			close(pair[0]);
+			workers[t].forked = true;
 			worker_loop(&workers[t], pair[1]);
 		}
 		close(pair[1]);
@@ -762,17 +794,58 @@ static void start_workers(struct batch *b, struct worker *workers)
 /* A worker that did not answer: it has ended, with its status or a signal. */
 static _Noreturn void worker_lost(struct batch *b, int t)
 {
+	pid_t pid = b->pids[t];
 	close(b->socks[t]);
-	wait_worker(b->pids[t]); /* ends this process with the worker's status */
+	b->socks[t] = -1;
+	b->pids[t] = 0;
+	wait_worker(pid); /* ends this process with the worker's status */
 	die(EXIT_SYSTEM, "a worker process ended early");
 }
 
 static void stop_workers(struct batch *b)
 {
-	for (int t = 1; t < b->threads; t++)
+	for (int t = 1; t < b->threads; t++) {
 		close(b->socks[t]);
-	for (int t = 1; t < b->threads; t++)
-		wait_worker(b->pids[t]);
+		b->socks[t] = -1;
+	}
+	for (int t = 1; t < b->threads; t++) {
+		pid_t pid = b->pids[t];
+		b->pids[t] = 0;
+		wait_worker(pid);
+	}
+}
+
+/* The batch whose workers must be stopped if the main process exits early. */
+static struct batch *running_batch;
+
+/*
+ * On an early exit of the main process (die() on a full stdout, say): stop
+ * the workers, wait for them, and put every certificate they signed that is
+ * not in the CA index yet into it, so each can still be revoked.
+ */
+static void stop_workers_at_exit(void)
+{
+	struct batch *b = running_batch;
+	if (!b || getpid() != b->main_pid)
+		return;
+	running_batch = NULL;
+	__atomic_store_n(b->stop, 1, __ATOMIC_RELEASE);
+	for (int t = 1; t < b->threads; t++) {
+		if (b->socks[t] >= 0)
+			close(b->socks[t]);
+		if (b->pids[t] > 0)
+			while (waitpid(b->pids[t], NULL, 0) < 0 && errno == EINTR)
+				;
+	}
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < b->chunks[k]->njobs; i++) {
+			struct job *j = &b->chunks[k]->jobs[i];
+			if (j->result == JOB_ISSUED && !j->indexed) {
+				fputs(j->index_line, b->index);
+				j->indexed = true;
+			}
+		}
+	fflush(b->index);
 }
 
 /*
@@ -820,12 +893,22 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 			 const char *pubkey, const char *attributes, const char *error)
 {
 	struct chunk *c = b->chunks[b->current];
+	size_t need = (csr ? strlen(csr) + 1 : 0) + (pubkey ? strlen(pubkey) + 1 : 0);
+	if (need <= 2 * JOB_PATH_MAX && c->strings_used + need > sizeof c->strings) {
+		run_chunk(b, workers); /* no room for the paths: issue what is queued first */
+		c = b->chunks[b->current];
+	}
 	struct job *j = &c->jobs[c->njobs++];
 	/* Only what is read later is cleared: the large buffers are written before they are read. */
 	j->line = line;
 	j->result = JOB_PENDING;
-	j->message[0] = j->output[0] = j->index_line[0] = j->csr[0] = j->pubkey[0] = j->pem[0] = '\0';
-	memset(&j->key, 0, sizeof j->key);
+	j->indexed = false;
+	j->csr_at = j->pubkey_at = 0;
+	j->message[0] = j->output[0] = j->index_line[0] = '\0';
+	if (b->registry) {
+		j->pem[0] = '\0';
+		memset(&j->key, 0, sizeof j->key);
+	}
 	snprintf(j->id, sizeof j->id, "%s", id);
 	snprintf(j->attributes, sizeof j->attributes, "%s", attributes ? attributes : "");
 	size_t id_len = strlen(id);
@@ -837,20 +920,24 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 		reject_job(j, "invalid device id (1-64 of A-Z a-z 0-9 . _ -)");
 	} else if (first) {
 		reject_job(j, "duplicate of line %lu", *first);
-	} else if (b->registry && registry_device_revoked(b->registry, id) == 1) {
-		reject_job(j, "the device is revoked in %s; it takes no new keys", b->s->registry);
-	} else if (b->registry && !ascii_text(j->attributes)) {
-		reject_job(j, "attribute values in a registry are printable ASCII");
 	} else {
 		first = xmalloc(sizeof *first);
 		*first = line;
 		devmap_put(b->seen, id, id_len, first);
-		if (csr && pubkey)
+		const char *path = csr ? csr : pubkey;
+		if (b->registry && registry_device_revoked(b->registry, id) == 1)
+			reject_job(j, "the device is revoked in %s; it takes no new keys", b->s->registry);
+		else if (b->registry && !ascii_text(j->attributes))
+			reject_job(j, "attribute values in a registry are printable ASCII");
+		else if (csr && pubkey)
 			reject_job(j, "give csr= or pubkey=, not both");
-		else if ((csr && strlen(csr) >= sizeof j->csr) || (pubkey && strlen(pubkey) >= sizeof j->pubkey))
-			reject_job(j, "%s= path longer than %zu bytes", csr ? "csr" : "pubkey", sizeof j->csr - 1);
-		else
-			snprintf(csr ? j->csr : j->pubkey, sizeof j->csr, "%s", csr ? csr : pubkey ? pubkey : "");
+		else if (path && strlen(path) >= JOB_PATH_MAX)
+			reject_job(j, "%s= path longer than %d bytes", csr ? "csr" : "pubkey", JOB_PATH_MAX - 1);
+		else if (path) {
+			memcpy(c->strings + c->strings_used, path, strlen(path) + 1);
+			*(csr ? &j->csr_at : &j->pubkey_at) = (unsigned)c->strings_used + 1;
+			c->strings_used += strlen(path) + 1;
+		}
 	}
 	if (c->njobs == CHUNK_DEVICES)
 		run_chunk(b, workers);
@@ -948,6 +1035,12 @@ static int issue_devices(struct settings *s)
 		if (X509_cmp(registry_ca(b.registry), b.ca.cert) != 0)
 			die(EXIT_CONFIG, "%s: the registry trusts another CA, not %s/%s", s->registry, s->ca_dir,
 			    CA_CERT_FILE);
+		/* What it signs is stored unchecked, so the CA must be one the registry accepts certificates of now. */
+		if (X509_cmp_current_time(X509_get0_notAfter(b.ca.cert)) <= 0)
+			die(EXIT_CONFIG, "%s/%s: the CA certificate has expired; the registry would take no certificate it signs",
+			    s->ca_dir, CA_CERT_FILE);
+		if (X509_cmp_current_time(X509_get0_notBefore(b.ca.cert)) >= 0)
+			die(EXIT_CONFIG, "%s/%s: the CA certificate is not valid yet", s->ca_dir, CA_CERT_FILE);
 		registry_expect_bulk_writes(b.registry);
 	}
 	make_dir(s->out_dir);
@@ -958,12 +1051,20 @@ static int issue_devices(struct settings *s)
 		if (b.chunks[i] == MAP_FAILED)
 			die(EXIT_SYSTEM, "allocating shared memory: %s", strerror(errno));
 	}
+	b.stop = mmap(NULL, sizeof *b.stop, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (b.stop == MAP_FAILED)
+		die(EXIT_SYSTEM, "allocating shared memory: %s", strerror(errno));
+	b.main_pid = getpid();
 	b.progress = isatty(STDERR_FILENO);
 	b.started_ms = monotonic_ms();
 	for (int t = 0; t < b.threads; t++)
 		workers[t] = (struct worker){.b = &b,
 					     .keygen = s->type == KEY_ED25519 ? new_keygen(s->type) : NULL,
 					     .ec_keygen = s->type == KEY_ED25519 ? NULL : batch_keygen_new(s->type)};
+	for (int t = 0; t < JOBS_MAX; t++)
+		b.socks[t] = -1;
+	running_batch = &b;
+	atexit(stop_workers_at_exit);
 	start_workers(&b, workers);
 
 	if (s->manifest) {
@@ -992,6 +1093,7 @@ static int issue_devices(struct settings *s)
 	}
 	finish_chunks(&b, workers);
 	stop_workers(&b);
+	running_batch = NULL;
 	show_progress(&b, true);
 	sync_dir(s->out_dir);
 	if (fflush(stdout) == EOF)
@@ -1011,6 +1113,7 @@ static int issue_devices(struct settings *s)
 	}
 	for (int i = 0; i < 2; i++)
 		munmap(b.chunks[i], sizeof *b.chunks[i]);
+	munmap(b.stop, sizeof *b.stop);
 	devmap_free(b.seen, free);
 	ca_free(&b.ca);
 	return b.rejected ? EXIT_REJECTED : EXIT_OK;

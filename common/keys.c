@@ -237,9 +237,24 @@ void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase,
 	BIO_free(bio);
 }
 
+int file_create_new(const char *path, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
+	if (fd >= 0 || errno != EEXIST)
+		return fd;
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && fchmod(fd, mode) == 0)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	errno = EEXIST;
+	return -1;
+}
+
 int key_file_create(const char *path)
 {
-	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+	return file_create_new(path, 0600);
 }
 
 void key_file_write_pem(int fd, const char *path, const char *pem, size_t len)

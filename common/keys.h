@@ -3,6 +3,7 @@
 #define SMQTT_KEYS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include <openssl/evp.h>
@@ -63,6 +64,12 @@ void key_write_pem(const char *path, const char *pem, size_t len, bool replace, 
  * program with EXIT_SYSTEM.
  */
 int key_file_create(const char *path);
+/*
+ * Create path for writing (O_EXCL) with mode, or take over an empty regular
+ * file of that name, as an interrupted batch leaves between creating a file
+ * and writing it. -1 with errno set otherwise (EEXIST: it holds something).
+ */
+int file_create_new(const char *path, mode_t mode);
 void key_file_write_pem(int fd, const char *path, const char *pem, size_t len);
 void key_file_write_private(int fd, const char *path, EVP_PKEY *pkey);
 

@@ -184,3 +184,68 @@ Y active 1 0" ]
 	done
 	[ "$(sqlite3 reg.db 'pragma integrity_check')" = ok ]
 }
+
+@test "issue -r: a CA certificate outside its validity is refused; a revoked id is still a duplicate later" {
+	registry_setup
+	mkdir old
+	: > old/index.txt
+	echo 01 > old/serial
+	cat > old/cnf <<-EOF
+		[ca]
+		default_ca = c
+		[c]
+		database = old/index.txt
+		new_certs_dir = old
+		serial = old/serial
+		default_md = sha256
+		policy = p
+		x509_extensions = x
+		unique_subject = no
+		[p]
+		commonName = supplied
+		[x]
+		basicConstraints = critical,CA:TRUE
+		keyUsage = critical,keyCertSign,cRLSign
+		subjectKeyIdentifier = hash
+	EOF
+	openssl req -new -key ca/ca.key -subj '/CN=expired CA' -out old/req.csr
+	openssl ca -batch -notext -selfsign -config old/cnf -keyfile ca/ca.key -in old/req.csr -out old/ca.crt \
+		-startdate 20200101000000Z -enddate 20210101000000Z 2> /dev/null
+	cp -r ca expired
+	cp old/ca.crt expired/ca.crt
+	smqtt-register -r expired.db init --ca expired/ca.crt
+	run smqtt-issue device -d expired -o certs -r expired.db <<< D1
+	assert_status 3
+	[ "$output" = "smqtt-issue: expired/ca.crt: the CA certificate has expired; the registry would take no certificate it signs" ]
+	[ ! -e certs ]
+	printf 'R1\n' | smqtt-issue device -d ca -o certs -r reg.db > /dev/null 2>&1
+	smqtt-register -r reg.db revoke R1 2> /dev/null
+	run smqtt-issue device -d ca -o certs -r reg.db --reissue <<< $'R1\nR1'
+	assert_status 1
+	assert_contains "line 1: device R1: the device is revoked in reg.db; it takes no new keys"
+	assert_contains "line 2: device R1: duplicate of line 1"
+}
+
+@test "issue -r: killed at any moment, every registered certificate is in the CA index" {
+	registry_setup
+	seq -f 'k%05g' 1 20000 > ids
+	smqtt-issue device -d ca -o certs -r reg.db < ids > /dev/null 2>&1 &
+	pid=$!
+	for i in $(seq 200); do
+		n=$(sqlite3 reg.db 'select count(*) from keys' 2> /dev/null || echo 0)
+		[ "${n:-0}" -gt 0 ] && break
+		sleep 0.05
+	done
+	kill -9 "$pid"
+	wait "$pid" || true
+	sleep 0.5 # the workers notice that the main process is gone
+	[ "$(sqlite3 reg.db 'select count(*) from keys')" -gt 0 ]
+	cut -d' ' -f1 ca/index.txt | sort > indexed
+	sqlite3 reg.db 'select serial from keys' | sort > registered
+	[ "$(comm -13 indexed registered | wc -l)" = 0 ]
+	# The next run registers what the killed one issued but did not register, and finishes the batch.
+	run smqtt-issue device -d ca -o certs -r reg.db < ids
+	assert_status 0
+	[ "$(sqlite3 reg.db 'select count(*) from keys')" = 20000 ]
+	[ "$(sqlite3 reg.db 'select count(distinct device) from keys')" = 20000 ]
+}

@@ -292,3 +292,29 @@ YAML
 	# spot-check a sample with openssl
 	for n in 00001 04321 10000; do openssl verify -CAfile ca/ca.crt "fleet/m$n.crt" > /dev/null; done
 }
+
+@test "issue device: an interrupted run's empty files are taken over; a closed stdout stops the workers" {
+	mkdir -p out
+	: > out/E1.crt
+	: > out/E1.key
+	smqtt-keygen -k out/E2.key > /dev/null
+	: > out/E2.crt
+	run smqtt-issue device -d ca -o out <<< $'E1\nE2'
+	assert_status 0
+	assert_contains "smqtt-issue: 2 issued, 0 already issued, 0 rejected"
+	[ "$(openssl x509 -in out/E1.crt -noout -pubkey)" = "$(openssl pkey -in out/E1.key -pubout)" ]
+	[ "$(openssl x509 -in out/E2.crt -noout -pubkey)" = "$(openssl pkey -in out/E2.key -pubout)" ]
+	[ "$(stat -c %a out/E1.key)" = 600 ]
+	# A reader that goes away: the run ends, and every certificate written is in the CA index.
+	seq -f 'h%05g' 1 6000 > ids
+	set +e
+	smqtt-issue device -d ca -o pipe < ids 2> err | head -n 1 > first
+	status=${PIPESTATUS[0]}
+	set -e
+	[ "$status" = 4 ] || fail "status $status: $(cat err)"
+	grep -q "writing stdout" err
+	sleep 0.5
+	written=$(find pipe -name '*.crt' | wc -l)
+	[ "$written" -lt 6000 ]
+	[ "$(grep -c ' h[0-9]* ' ca/index.txt)" = "$written" ]
+}
