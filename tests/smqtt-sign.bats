@@ -102,22 +102,23 @@ setup() {
 
 @test "sign: a second signer on the same state file is refused" {
 	mkfifo in
-	smqtt-sign -k m.key -i X < in > /dev/null &
+	smqtt-sign -k m.key -i X < in > first.out &
 	pid=$!
 	exec 7> in
-	refused=
+	# Once the first signer has written a frame it holds the state file; not before.
+	echo a >&7
 	for _ in $(seq 100); do
-		if ! err=$(echo x | smqtt-sign -k m.key -i X 2>&1 > /dev/null); then
-			refused=$err
-			break
-		fi
+		[ -s first.out ] && break
 		sleep 0.05
 	done
+	[ -s first.out ] || fail "the first signer wrote no frame"
+	run smqtt-sign -k m.key -i X <<< x
 	exec 7>&-
 	wait "$pid"
-	case "$refused" in
+	[ "$status" -eq 4 ] || fail "second signer not refused (status $status): $output"
+	case "$output" in
 	*"state file m.key.seq: in use by process $pid"*) ;;
-	*) fail "second signer not refused: '$refused'" ;;
+	*) fail "second signer not refused: '$output'" ;;
 	esac
 }
 
