@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -200,12 +199,10 @@ static void write_cert_pem(const char *path, int fd, const char *pem, size_t len
 
 static void write_cert(const char *path, int fd, X509 *cert, bool replace)
 {
-	BIO *pem = BIO_new(BIO_s_mem());
-	BUF_MEM *buf = NULL;
-	if (!pem || !PEM_write_bio_X509(pem, cert) || BIO_get_mem_ptr(pem, &buf) <= 0 || !buf)
-		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", path);
-	write_cert_pem(path, fd, buf->data, buf->length, replace);
-	BIO_free(pem);
+	size_t len;
+	char *pem = x509_pem(cert, &len);
+	write_cert_pem(path, fd, pem, len, replace);
+	free(pem);
 }
 
 /* Hold the CA's index lock for the whole run, so two issuers never interleave. */
@@ -468,22 +465,20 @@ static void keep_issued(struct job *j, X509 *cert, enum key_type type)
 	registry_key_clear(&k);
 }
 
-/* With --registry: an existing certificate, for the main process to look up and, if new to the registry, check. */
+/*
+ * With --registry: an existing certificate (its fingerprint is in
+ * j->key.fingerprint already), for the main process to look up and, if new
+ * to the registry, check.
+ */
 static void keep_existing(struct job *j, X509 *cert, const char *cert_path)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *pem;
-	if (!bio || !PEM_write_bio_X509(bio, cert))
-		die_ssl(EXIT_SYSTEM, "certificate %s: encoding", cert_path);
-	long len = BIO_get_mem_data(bio, &pem);
-	if (len <= 0 || (size_t)len >= sizeof j->pem) {
+	size_t len;
+	char *pem = x509_pem(cert, &len);
+	if (len >= sizeof j->pem)
 		reject_job(j, "%s: too large to register (over %zu bytes)", cert_path, sizeof j->pem - 1);
-	} else {
-		memcpy(j->pem, pem, (size_t)len);
-		j->pem[len] = '\0';
-		cert_fingerprint_hex(cert, j->key.fingerprint, sizeof j->key.fingerprint);
-	}
-	BIO_free(bio);
+	else
+		memcpy(j->pem, pem, len + 1);
+	free(pem);
 }
 
 /* Already issued: describe the certificate again so the output always covers the whole batch. */
@@ -497,7 +492,10 @@ static void describe_existing(struct batch *b, struct job *j, const char *cert_p
 		reject_job(j, "%s exists but is not a readable certificate (use --reissue)", cert_path);
 		return;
 	}
-	describe(j, cert, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL);
+	char serial[80];
+	cert_serial_hex(cert, serial, sizeof serial);
+	cert_fingerprint_hex(cert, j->key.fingerprint, sizeof j->key.fingerprint);
+	describe_as(j, serial, j->key.fingerprint, cert_path, access(key_path, F_OK) == 0 ? key_path : NULL);
 	j->result = JOB_EXISTING;
 	if (b->registry)
 		keep_existing(j, cert, cert_path);

@@ -345,11 +345,8 @@ struct registry *registry_create(const char *path, X509 *ca)
 	struct registry *r = open_database(path, SQLITE_OPEN_READWRITE);
 	configure(r, true);
 
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *pem = NULL;
-	if (!bio || !PEM_write_bio_X509(bio, ca))
-		die_ssl(EXIT_SYSTEM, "encoding the CA certificate");
-	long pem_len = BIO_get_mem_data(bio, &pem);
+	size_t pem_len;
+	char *pem = x509_pem(ca, &pem_len);
 	char fingerprint[FINGERPRINT_HEX_LEN + 1];
 	cert_fingerprint_hex(ca, fingerprint, sizeof fingerprint);
 
@@ -368,7 +365,7 @@ struct registry *registry_create(const char *path, X509 *ca)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		die_db(r, "creating tables");
 	sqlite3_finalize(s);
-	BIO_free(bio);
+	free(pem);
 	char sql[64];
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT", REGISTRY_SCHEMA_VERSION);
 	exec(r, sql, "creating tables");
@@ -568,15 +565,8 @@ bool registry_key_of(X509 *cert, enum key_type type, struct registry_key *k, cha
 	}
 	cert_serial_hex(cert, k->serial, sizeof k->serial);
 	cert_fingerprint_hex(cert, k->fingerprint, sizeof k->fingerprint);
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *pem;
-	if (!bio || !PEM_write_bio_X509(bio, cert))
-		die_ssl(EXIT_SYSTEM, "encoding the certificate of %s", k->device);
-	long pem_len = BIO_get_mem_data(bio, &pem);
-	k->certificate = xmalloc((size_t)pem_len + 1);
-	memcpy(k->certificate, pem, (size_t)pem_len);
-	k->certificate[pem_len] = '\0';
-	BIO_free(bio);
+	size_t pem_len;
+	k->certificate = x509_pem(cert, &pem_len);
 	return true;
 }
 

@@ -52,6 +52,21 @@ X509 *x509_load_cert(const char *path)
 	return cert;
 }
 
+char *x509_pem(X509 *cert, size_t *len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	if (!bio || !PEM_write_bio_X509(bio, cert))
+		die_ssl(EXIT_SYSTEM, "encoding a certificate as PEM");
+	long n = BIO_get_mem_data(bio, &data);
+	char *pem = xmalloc((size_t)n + 1);
+	memcpy(pem, data, (size_t)n);
+	pem[n] = '\0';
+	BIO_free(bio);
+	*len = (size_t)n;
+	return pem;
+}
+
 bool x509_common_name(X509 *cert, char *buf, size_t len)
 {
 	X509_NAME *name = X509_get_subject_name(cert);

@@ -19,6 +19,9 @@ BIO *x509_open_pem(const char *path);
 /* Load one PEM certificate; dies with EXIT_CONFIG naming the file. */
 X509 *x509_load_cert(const char *path);
 
+/* The certificate as PEM text, NUL-terminated (free it); *len is its length. Dies on failure. */
+char *x509_pem(X509 *cert, size_t *len);
+
 /* Copy the subject CN into buf; false if absent, repeated or longer than len - 1. */
 bool x509_common_name(X509 *cert, char *buf, size_t len);
 
