@@ -1078,6 +1078,9 @@ static int issue_devices(struct settings *s)
 			if (st == LINE_TOO_LONG) {
 				warnx("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
 				b.rejected++;
+			} else if (st == LINE_INCOMPLETE) {
+				warnx("stdin: line %llu: %s; skipped", in.lineno, LINE_INCOMPLETE_WHY);
+				b.rejected++;
 			} else if (st == LINE_OK && memchr(text, '\0', len)) {
 				/* The id would end at the NUL, and a device would be issued for part of the line. */
 				warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
@@ -1279,7 +1282,8 @@ static int make_crl(struct settings *s)
 	line_reader_init(&in, STDIN_FILENO, "stdin", 8192);
 	for (enum line_status st; (st = line_read(&in, &text, &len, -1)) != LINE_EOF;) {
 		if (st != LINE_OK) {
-			warnx("stdin: line %llu: too long; skipped", in.lineno);
+			warnx("stdin: line %llu: %s; skipped", in.lineno,
+			      st == LINE_INCOMPLETE ? LINE_INCOMPLETE_WHY : "too long");
 			rejected++;
 			continue;
 		}

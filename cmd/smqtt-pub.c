@@ -239,6 +239,11 @@ static bool read_frames(struct publisher *p, struct line_reader *in)
 			p->malformed++;
 			continue;
 		}
+		if (st == LINE_INCOMPLETE) {
+			warnx("line %llu: %s; not published", in->lineno, LINE_INCOMPLETE_WHY);
+			p->malformed++;
+			continue;
+		}
 		if (!frame_parse(line, len, &f, &why)) {
 			warnx("line %llu: malformed frame: %s; not published", in->lineno, why);
 			p->malformed++;

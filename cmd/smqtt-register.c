@@ -737,6 +737,9 @@ static int cmd_add(struct settings *s)
 				pem.too_long = true;
 			else if (!in_pem)
 				refuse_item(&c, in.lineno, 0, "longer than %d bytes", ADD_LINE_MAX);
+		} else if (st == LINE_INCOMPLETE && !in_pem) {
+			/* A PEM block has its own end line, which tells a cut block; a device line does not. */
+			refuse_item(&c, in.lineno, 0, "%s", LINE_INCOMPLETE_WHY);
 		} else if (in_pem) {
 			if (pem_boundary(line, len, "END ", label)) {
 				in_pem = false;

@@ -111,6 +111,11 @@ static unsigned long long sign_stream(struct signing_key *key, const char *devic
 			rejected++;
 			continue;
 		}
+		if (st == LINE_INCOMPLETE) {
+			warnx("stdin: line %llu: %s; not signed", in.lineno, LINE_INCOMPLETE_WHY);
+			rejected++;
+			continue;
+		}
 		if (blank(line, len))
 			continue;
 		if (memchr(line, '\0', len) || memchr(line, '\r', len)) {

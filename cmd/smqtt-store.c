@@ -328,6 +328,11 @@ static void store_stream(struct sink *k)
 			k->rejected++;
 			continue;
 		}
+		if (st == LINE_INCOMPLETE) {
+			warnx("line %llu: %s; not stored", in.lineno, LINE_INCOMPLETE_WHY);
+			k->rejected++;
+			continue;
+		}
 		store_line(k, in.lineno, line, len);
 	}
 	commit(k);

@@ -245,6 +245,10 @@ static void verify_stream(struct verifier *v)
 			reject(v, in.lineno, NULL, NULL, 0, "malformed frame: frame too long");
 			continue;
 		}
+		if (st == LINE_INCOMPLETE) {
+			reject(v, in.lineno, NULL, line, len, LINE_INCOMPLETE_WHY);
+			continue;
+		}
 		/* Registry changes (a revocation, say) apply from the first frame of the next batch. */
 		if (v->out.frames == 0)
 			trust_refresh(v->trust);
@@ -275,7 +279,7 @@ static size_t default_jobs(void)
 	return n < 1 ? 1 : n > JOBS_DEFAULT_MAX ? JOBS_DEFAULT_MAX : (size_t)n;
 }
 
-enum slot_kind { SLOT_TOO_LONG, SLOT_MALFORMED, SLOT_REFUSED, SLOT_CHECK };
+enum slot_kind { SLOT_TOO_LONG, SLOT_INCOMPLETE, SLOT_MALFORMED, SLOT_REFUSED, SLOT_CHECK };
 
 /* One input line of a batch, and what the main thread found out about it. */
 struct slot {
@@ -306,7 +310,7 @@ static void batch_add(struct batch *b, unsigned long long lineno, enum line_stat
 {
 	struct slot *s = &b->slots[b->n++];
 	s->lineno = lineno;
-	s->kind = st == LINE_TOO_LONG ? SLOT_TOO_LONG : SLOT_CHECK;
+	s->kind = st == LINE_TOO_LONG ? SLOT_TOO_LONG : st == LINE_INCOMPLETE ? SLOT_INCOMPLETE : SLOT_CHECK;
 	s->offset = b->len;
 	s->len = st == LINE_TOO_LONG ? 0 : len;
 	if (b->len + s->len > b->cap) {
@@ -454,7 +458,7 @@ static bool decide_batch(struct verifier *v, struct crew *crew, struct batch *b)
 	trust_pin_begin(v->trust);
 	for (size_t i = 0; i < b->n; i++) {
 		struct slot *s = &b->slots[i];
-		if (s->kind == SLOT_TOO_LONG)
+		if (s->kind == SLOT_TOO_LONG || s->kind == SLOT_INCOMPLETE)
 			continue;
 		if (!frame_parse(b->text + s->offset, s->len, &s->f, &s->why)) {
 			s->kind = SLOT_MALFORMED;
@@ -480,6 +484,9 @@ static bool decide_batch(struct verifier *v, struct crew *crew, struct batch *b)
 		switch (s->kind) {
 		case SLOT_TOO_LONG:
 			reject(v, s->lineno, NULL, NULL, 0, "malformed frame: frame too long");
+			break;
+		case SLOT_INCOMPLETE:
+			reject(v, s->lineno, NULL, line, s->len, LINE_INCOMPLETE_WHY);
 			break;
 		case SLOT_MALFORMED:
 			reject_malformed(v, s->lineno, line, s->len, s->why);

@@ -95,6 +95,12 @@ enum line_status line_read(struct line_reader *r, char **line, size_t *len, int 
 			size_t n = nl ? (size_t)(nl - begin) : avail;
 			r->start += nl ? n + 1 : n;
 			r->lineno++;
+			if (!nl) {
+				begin[n] = '\0';
+				*line = begin;
+				*len = n;
+				return LINE_INCOMPLETE;
+			}
 			if (r->lineno == 1 && r->strip_bom && n >= 3 && memcmp(begin, "\xEF\xBB\xBF", 3) == 0) {
 				begin += 3;
 				n -= 3;

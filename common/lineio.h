@@ -14,6 +14,7 @@
 enum line_status {
 	LINE_OK,          /* a line is ready in line/len */
 	LINE_TOO_LONG,    /* a line over the limit was skipped; lineno names it */
+	LINE_INCOMPLETE,  /* input ended inside a line (no LF): a writer died mid-line */
 	LINE_EOF,         /* end of input */
 	LINE_TIMEOUT,     /* no complete line within the timeout */
 	LINE_INTERRUPTED, /* a signal arrived while waiting */
@@ -33,6 +34,15 @@ struct line_reader {
 
 void line_reader_init(struct line_reader *r, int fd, const char *name, size_t max);
 void line_reader_free(struct line_reader *r);
+
+/*
+ * Lines end with LF. Text after the last LF at end of input is a line cut
+ * short (the writer upstream was killed mid-write, a file was truncated): it
+ * is returned as LINE_INCOMPLETE with its line number, and callers report it
+ * and never process it, so a cut frame or record can never pass for a whole
+ * one. line/len then hold what there was, for a rejects file.
+ */
+#define LINE_INCOMPLETE_WHY "no newline at end of input: incomplete line"
 
 /*
  * Next line without its LF; a trailing CR is removed when strip_cr is set
