@@ -144,6 +144,8 @@ static void make_dir(const char *dir)
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		die(EXIT_SYSTEM, "directory %s: not a directory", dir);
+	/* Keys go here, and files found here are taken as ours (a resumed batch): nobody else may write here. */
+	secret_dir_check(dir, false);
 }
 
 /* Put every file written into dir on disk before reporting them as issued. */
@@ -547,7 +549,12 @@ static void run_job(struct worker *w, const struct chunk *c, struct job *j)
 		cert_fd = -1;
 		if (saved != EEXIST)
 			die(EXIT_SYSTEM, "key file %s: %s", key_path, strerror(saved));
-		/* A key left by an interrupted run: certify it rather than fail or replace it. */
+		/* A key left by an interrupted run: certify it rather than fail or replace it, if it is ours. */
+		char why[4096 + 128];
+		if (!key_file_ours(key_path, why, sizeof why)) {
+			reject_job(j, "%s", why);
+			goto done;
+		}
 		struct passphrase_source none = PASSPHRASE_SOURCE_NONE;
 		pkey = key_load_private(key_path, &none);
 	} else if (w->ec_keygen) {

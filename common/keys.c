@@ -237,14 +237,81 @@ void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase,
 	BIO_free(bio);
 }
 
+/* The directory part of path ("." when it has none), in buf. */
+static const char *directory_of(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return ".";
+	size_t n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+void secret_dir_check(const char *dir, bool allow_sticky)
+{
+	struct stat st;
+	/* A directory that is not there: creating the file in it fails, with the file's name. */
+	if (stat(dir, &st) < 0 || !(st.st_mode & S_IWOTH) || (allow_sticky && (st.st_mode & S_ISVTX)))
+		return;
+	die(EXIT_CONFIG, "directory %s: writable by others (mode %04o); no private key is written there; run chmod o-w %s",
+	    dir, (unsigned)(st.st_mode & 07777), dir);
+}
+
+/* The directory a key file goes into, for key_write_pem. */
+static void key_dir_check(const char *path)
+{
+	char buf[4096];
+	secret_dir_check(directory_of(path, buf, sizeof buf), true);
+}
+
+/*
+ * A file left by one of our own runs: a regular file with one name, owned by
+ * this user, with no permission beyond mode. Anything else may have been put
+ * there by someone who wants to read what we write into it.
+ */
+static bool ours(const struct stat *st, mode_t mode)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink == 1 && st->st_uid == geteuid() &&
+	       (st->st_mode & 07777 & ~mode) == 0;
+}
+
+bool key_file_ours(const char *path, char *why, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, size, "key file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	if (ours(&st, 0600))
+		return true;
+	if (!S_ISREG(st.st_mode))
+		snprintf(why, size, "key file %s: not a regular file; not used", path);
+	else if (st.st_uid != geteuid())
+		snprintf(why, size, "key file %s: owned by uid %u, not by this user; not used", path, (unsigned)st.st_uid);
+	else if (st.st_nlink != 1)
+		snprintf(why, size, "key file %s: has %lu links; not used", path, (unsigned long)st.st_nlink);
+	else
+		snprintf(why, size, "key file %s: accessible by group or others (mode %04o); not used", path,
+			 (unsigned)(st.st_mode & 07777));
+	return false;
+}
+
 int file_create_new(const char *path, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
 	if (fd >= 0 || errno != EEXIST)
 		return fd;
-	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && fchmod(fd, mode) == 0)
+	if (fd >= 0 && fstat(fd, &st) == 0 && ours(&st, mode) && st.st_size == 0 && fchmod(fd, mode) == 0)
 		return fd;
 	if (fd >= 0)
 		close(fd);
@@ -273,6 +340,7 @@ void key_file_write_private(int fd, const char *path, EVP_PKEY *pkey)
 void key_write_pem(const char *path, const char *pem, size_t len, bool replace, bool sync)
 {
 	char *tmp_path;
+	key_dir_check(path);
 	int fd = create_key_file(path, replace, &tmp_path);
 	write_key_file(fd, path, tmp_path, pem, len, sync);
 	free(tmp_path);

@@ -67,9 +67,24 @@ int key_file_create(const char *path);
 /*
  * Create path for writing (O_EXCL) with mode, or take over an empty regular
  * file of that name, as an interrupted batch leaves between creating a file
- * and writing it. -1 with errno set otherwise (EEXIST: it holds something).
+ * and writing it, if it is ours: owned by this user, one link, no permission
+ * beyond mode. -1 with errno set otherwise (EEXIST: it holds something, or
+ * belongs to someone else).
  */
 int file_create_new(const char *path, mode_t mode);
+/*
+ * An existing key file may be used (a batch resumes with a key an interrupted
+ * run left) only if it is ours: a regular file, one link, owned by this user,
+ * mode 0600 or less. Otherwise false, with the reason in why.
+ */
+bool key_file_ours(const char *path, char *why, size_t size);
+/*
+ * Private keys are not written into a directory others may write to: they
+ * could plant or swap files there. Ends the program with EXIT_CONFIG, naming
+ * dir; a directory that is not there passes (creating the file fails). allow_sticky accepts such a directory with the sticky bit (/tmp),
+ * where files are created exclusively and others cannot replace them.
+ */
+void secret_dir_check(const char *dir, bool allow_sticky);
 void key_file_write_pem(int fd, const char *path, const char *pem, size_t len);
 void key_file_write_private(int fd, const char *path, EVP_PKEY *pkey);
 
