@@ -29,6 +29,7 @@
 #include "manifest.h"
 #include "options.h"
 #include "pki.h"
+#include "progress.h"
 #include "registry.h"
 #include "x509.h"
 
@@ -346,8 +347,8 @@ struct batch {
 	struct registry *registry; /* --registry, open for writing */
 	X509_STORE *trust;         /* the registry's CA, for existing certificates it does not know */
 	unsigned long long registered, already_registered, retired;
-	long long progress_at_ms, started_ms;
-	bool progress;
+	struct progress progress;
+	unsigned long reported_line; /* input line of the last device reported */
 };
 
 struct worker {
@@ -359,16 +360,7 @@ struct worker {
 
 static void show_progress(struct batch *b, bool final)
 {
-	if (!b->progress)
-		return;
-	long long now = monotonic_ms();
-	if (!final && now - b->progress_at_ms < 200)
-		return;
-	b->progress_at_ms = now;
-	double secs = (double)(now - b->started_ms) / 1000.0;
-	unsigned long long done = b->issued + b->existing + b->rejected;
-	fprintf(stderr, "\r%s: %llu devices, %.0f/s%s", error_progname(), done, secs > 0 ? (double)done / secs : 0.0,
-		final ? "\n" : "");
+	progress_show(&b->progress, b->issued + b->existing + b->rejected, b->reported_line, final);
 }
 
 static void reject_job(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -630,8 +622,7 @@ static void registry_warn(struct batch *b, const struct job *j, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (b->progress)
-		fputc('\n', stderr);
+	progress_break(&b->progress);
 	warnx("%s: line %lu: device %s: not registered: %s", b->source, j->line, j->id, msg);
 	b->rejected++;
 }
@@ -715,8 +706,7 @@ static void report_chunk(struct batch *b, struct chunk *c)
 			die(EXIT_SYSTEM, "device %s: left unissued by the workers", j->id);
 		if (j->result == JOB_REJECTED) {
 			char id[ESCAPED_SIZE(DEVICE_ID_MAX)];
-			if (b->progress)
-				fputc('\n', stderr);
+			progress_break(&b->progress);
 			escape_text(j->id, strlen(j->id), id, sizeof id);
 			warnx("%s: line %lu: device %s: %s", b->source, j->line, id, j->message);
 			b->rejected++;
@@ -742,6 +732,8 @@ static void report_chunk(struct batch *b, struct chunk *c)
 		registry_commit(b->registry);
 	if (fflush(stdout) == EOF)
 		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+	if (c->njobs)
+		b->reported_line = c->jobs[c->njobs - 1].line;
 	c->njobs = 0;
 	c->strings_used = 0;
 	show_progress(b, false);
@@ -1060,8 +1052,8 @@ static int issue_devices(struct settings *s)
 	if (b.stop == MAP_FAILED)
 		die(EXIT_SYSTEM, "allocating shared memory: %s", strerror(errno));
 	b.main_pid = getpid();
-	b.progress = isatty(STDERR_FILENO);
-	b.started_ms = monotonic_ms();
+	/* With stdin or the manifest a regular file, the progress line shows how far through it the batch is. */
+	progress_start(&b.progress, s->manifest);
 	for (int t = 0; t < b.threads; t++)
 		workers[t] = (struct worker){.b = &b,
 					     .keygen = s->type == KEY_ED25519 ? new_keygen(s->type) : NULL,

@@ -23,6 +23,7 @@
 #include "lineio.h"
 #include "manifest.h"
 #include "options.h"
+#include "progress.h"
 #include "registry.h"
 #include "x509.h"
 
@@ -329,6 +330,10 @@ struct add_counts {
 	unsigned long long added, already, rejected, retired;
 };
 
+/* add on a terminal: how far it is; each message about an item ends the progress line first. */
+static struct progress add_progress;
+static unsigned long long add_done; /* items stored before the batch being checked */
+
 static void item_fail(struct add_item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void item_fail(struct add_item *it, const char *fmt, ...)
@@ -520,6 +525,9 @@ static void check_share(struct add_context *c, struct registry *reader, size_t f
 	for (size_t i = first; i < c->nitems; i += workers) {
 		struct add_item *it = &c->items[i];
 		check_item(c, reader, it);
+		/* This process checks every nworkers-th item while the others check theirs: about i are done. */
+		if (!a)
+			progress_show(&add_progress, add_done + i + 1, it->line, false);
 		if (a && it->ok && !it->already) {
 			if (arena_keep(a, &it->key)) {
 				it->in_arena = true;
@@ -582,6 +590,7 @@ static void report_item(const struct add_item *it, const char *fmt, ...)
 	char device[DEVICE_ID_MAX + 16] = "";
 	if (it->device[0])
 		snprintf(device, sizeof device, "device %s: ", it->device);
+	progress_break(&add_progress);
 	if (it->block)
 		warnx("stdin: certificate %lu (line %llu): %s%s", it->block, it->line, device, msg);
 	else
@@ -622,6 +631,8 @@ static void store_batch(struct registry *r, struct add_context *c, const struct 
 			registry_set_attribute(r, it->device, it->attributes[a][0], it->attributes[a][1]);
 	}
 	registry_commit(r);
+	add_done = n->added + n->already + n->rejected;
+	progress_show(&add_progress, add_done, c->items[c->nitems - 1].line, false);
 	for (size_t i = 0; i < c->nitems; i++) {
 		if (!c->items[i].in_arena)
 			registry_key_clear(&c->items[i].key);
@@ -719,6 +730,7 @@ static int cmd_add(struct settings *s)
 	char *line;
 	size_t len;
 	line_reader_init(&in, STDIN_FILENO, "stdin", ADD_LINE_MAX);
+	progress_start(&add_progress, NULL);
 	stop_on_signals();
 	for (;;) {
 		/* Store what was read whenever input pauses, so a slow producer's devices appear promptly. */
@@ -779,6 +791,7 @@ static int cmd_add(struct settings *s)
 	else if (in_pem)
 		refuse_item(&c, pem.first_line, 0, "a PEM %s block without an END line", pem.label);
 	process_batch(r, &c, s, &n);
+	progress_show(&add_progress, add_done, in.lineno, true);
 	line_reader_free(&in);
 	free(pem.text);
 	munmap(c.items, ADD_BATCH * sizeof *c.items);

@@ -26,8 +26,10 @@ static const char usage_text[] =
 	"skipped; gaps in a device's sequence numbers are reported.\n"
 	"\n"
 	"  -d, --db FILE        SQLite database, created on first use\n"
-	"  -s, --schema SCHEMA  record columns as NAME:TYPE,...; TYPE is text, integer\n"
-	"                       or real (default " SCHEMA_DEFAULT ")\n"
+	"  -s, --schema SCHEMA  record columns as NAME:TYPE,...; TYPE is text, integer,\n"
+	"                       real, or device: text that must be the id of the\n"
+	"                       device that signed the frame (default\n"
+	"                       " SCHEMA_DEFAULT ")\n"
 	"  -b, --batch ROWS     commit after this many rows (default 10000)\n"
 	"  -w, --wait MS        commit at most MS milliseconds after a row arrives\n"
 	"                       (default 1000)\n"
@@ -259,6 +261,30 @@ static void commit(struct sink *k)
 	close_batch(k);
 }
 
+/*
+ * A device column names the device that signed the frame, and nothing else:
+ * a device's key must not file a reading under another meter.
+ */
+static bool check_device_columns(const struct schema *s, const struct field *fields, const struct frame *f,
+				 char *err, size_t errlen)
+{
+	for (size_t c = 0; c < s->ncolumns; c++) {
+		const struct field *fld = &fields[c];
+		if (s->columns[c].type != COLUMN_DEVICE ||
+		    (!fld->is_null && fld->len == f->device_len && memcmp(fld->text, f->device, f->device_len) == 0))
+			continue;
+		char shown[ESCAPED_SIZE(DEVICE_ID_MAX)];
+		if (fld->is_null)
+			snprintf(err, errlen, "field %zu (%s): empty, not the device that signed the frame", c + 1,
+				 s->columns[c].name);
+		else
+			snprintf(err, errlen, "field %zu (%s): \"%s\" is not the device that signed the frame", c + 1,
+				 s->columns[c].name, escape_text(fld->text, fld->len, shown, sizeof shown));
+		return false;
+	}
+	return true;
+}
+
 static void store_line(struct sink *k, unsigned long long lineno, const char *line, size_t len)
 {
 	struct frame f;
@@ -270,7 +296,8 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 		k->rejected++;
 		return;
 	}
-	if (!record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err)) {
+	if (!record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err) ||
+	    !check_device_columns(k->schema, k->fields, &f, err, sizeof err)) {
 		warnx("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f.device_len, f.device,
 		      (unsigned long long)f.seq, err);
 		k->rejected++;

@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
 #include "error.h"
 
 struct slot {
@@ -14,20 +20,33 @@ struct slot {
 	void *value;
 };
 
+#define HASH_KEY_LEN 16 /* SipHash's key */
+
 struct devmap {
 	struct slot *slots;
 	size_t cap; /* power of two */
 	size_t count;
+	EVP_MAC_CTX *mac; /* SipHash-2-4 with a 64-bit output, set up once */
+	unsigned char key[HASH_KEY_LEN];
 };
 
-/* FNV-1a: device ids are short and not attacker-chosen beyond the id charset. */
-static uint64_t hash_id(const char *id, size_t len)
+/*
+ * Device ids come from the input, so whoever sends frames chooses them: with
+ * an unkeyed hash (FNV-1a before) ids that share a slot are easy to make, and
+ * each lookup then walks all of them. SipHash under a random key of each map
+ * leaves nothing to aim at. Re-initialising the one context with the key
+ * costs far less than a new context per id.
+ */
+static uint64_t hash_id(const struct devmap *m, const char *id, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)id[i];
-		h *= 1099511628211ULL;
-	}
+	unsigned char out[8];
+	size_t out_len = 0;
+	uint64_t h;
+	if (!EVP_MAC_init(m->mac, m->key, sizeof m->key, NULL) ||
+	    !EVP_MAC_update(m->mac, (const unsigned char *)id, len) ||
+	    !EVP_MAC_final(m->mac, out, &out_len, sizeof out) || out_len != sizeof out)
+		die_ssl(EXIT_SYSTEM, "hashing a device id");
+	memcpy(&h, out, sizeof h);
 	return h;
 }
 
@@ -36,6 +55,13 @@ struct devmap *devmap_new(void)
 	struct devmap *m = xcalloc(1, sizeof *m);
 	m->cap = 64;
 	m->slots = xcalloc(m->cap, sizeof *m->slots);
+	size_t size = 8;
+	OSSL_PARAM params[] = {OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_END};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+	if (!mac || !(m->mac = EVP_MAC_CTX_new(mac)) || RAND_bytes(m->key, sizeof m->key) != 1 ||
+	    !EVP_MAC_init(m->mac, m->key, sizeof m->key, params))
+		die_ssl(EXIT_SYSTEM, "setting up SipHash for a device table");
+	EVP_MAC_free(mac); /* the context holds its own reference */
 	return m;
 }
 
@@ -51,6 +77,8 @@ void devmap_free(struct devmap *m, void (*free_value)(void *))
 			free_value(m->slots[i].value);
 	}
 	free(m->slots);
+	EVP_MAC_CTX_free(m->mac);
+	OPENSSL_cleanse(m->key, sizeof m->key);
 	free(m);
 }
 
@@ -66,7 +94,7 @@ static struct slot *find(const struct devmap *m, const char *id, size_t len, uin
 
 void *devmap_get(const struct devmap *m, const char *id, size_t len)
 {
-	struct slot *s = find(m, id, len, hash_id(id, len));
+	struct slot *s = find(m, id, len, hash_id(m, id, len));
 	return s->id ? s->value : NULL;
 }
 
@@ -84,7 +112,7 @@ static void grow(struct devmap *m)
 
 void *devmap_put(struct devmap *m, const char *id, size_t len, void *value)
 {
-	uint64_t h = hash_id(id, len);
+	uint64_t h = hash_id(m, id, len);
 	struct slot *s = find(m, id, len, h);
 	if (s->id) {
 		void *prev = s->value;
@@ -107,7 +135,7 @@ void *devmap_put(struct devmap *m, const char *id, size_t len, void *value)
 
 void *devmap_remove(struct devmap *m, const char *id, size_t len)
 {
-	struct slot *s = find(m, id, len, hash_id(id, len));
+	struct slot *s = find(m, id, len, hash_id(m, id, len));
 	if (!s->id)
 		return NULL;
 	void *value = s->value;
@@ -134,6 +162,19 @@ void *devmap_remove(struct devmap *m, const char *id, size_t len)
 size_t devmap_count(const struct devmap *m)
 {
 	return m->count;
+}
+
+size_t devmap_longest_probe(const struct devmap *m)
+{
+	size_t mask = m->cap - 1, longest = 0;
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->slots[i].id)
+			continue;
+		size_t probes = ((i - (m->slots[i].hash & mask)) & mask) + 1;
+		if (probes > longest)
+			longest = probes;
+	}
+	return longest;
 }
 
 void devmap_each(const struct devmap *m, int (*fn)(const char *id, void *value, void *arg), void *arg)

@@ -1,4 +1,8 @@
-/* A map from device id to a caller-owned value: open addressing, grows as needed. */
+/*
+ * A map from device id to a caller-owned value: open addressing, grows as
+ * needed, ids hashed with SipHash under a random key of each map. One thread
+ * at a time, lookups included: they share the map's hashing context.
+ */
 #ifndef SMQTT_DEVMAP_H
 #define SMQTT_DEVMAP_H
 
@@ -15,6 +19,8 @@ void *devmap_put(struct devmap *m, const char *id, size_t len, void *value);
 /* Remove an entry; returns its value (NULL if absent) for the caller to free. */
 void *devmap_remove(struct devmap *m, const char *id, size_t len);
 size_t devmap_count(const struct devmap *m);
+/* The most slots a lookup of an id in the map visits: how well the hash spreads the ids. */
+size_t devmap_longest_probe(const struct devmap *m);
 /* Visit every entry; stop early when fn returns non-zero. */
 void devmap_each(const struct devmap *m, int (*fn)(const char *id, void *value, void *arg), void *arg);
 

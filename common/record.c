@@ -69,9 +69,11 @@ bool schema_parse(const char *text, struct schema *s, char *err, size_t errlen)
 			c->type = COLUMN_INTEGER;
 		else if (type_len == 4 && memcmp(type, "real", 4) == 0)
 			c->type = COLUMN_REAL;
+		else if (type_len == 6 && memcmp(type, "device", 6) == 0)
+			c->type = COLUMN_DEVICE;
 		else {
 			char shown[64];
-			snprintf(err, errlen, "column %zu (%s): unknown type \"%s\" (text, integer or real)",
+			snprintf(err, errlen, "column %zu (%s): unknown type \"%s\" (text, integer, real or device)",
 				 s->ncolumns + 1, c->name, escape_text(type, type_len, shown, sizeof shown));
 			return false;
 		}
@@ -85,7 +87,7 @@ bool schema_parse(const char *text, struct schema *s, char *err, size_t errlen)
 /* Convert one field's text; false if it is not a complete number of its type. */
 static bool convert(const struct column *c, struct field *f, char *err, size_t errlen, size_t index)
 {
-	if (f->is_null || c->type == COLUMN_TEXT)
+	if (f->is_null || c->type == COLUMN_TEXT || c->type == COLUMN_DEVICE)
 		return true;
 	char buf[64], shown[64];
 	if (f->len >= sizeof buf || f->len == 0 || memchr(f->text, '\0', f->len))

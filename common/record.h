@@ -1,6 +1,6 @@
 /*
  * Records: one CSV line (RFC 4180 quoting within the line) split into typed
- * columns by a schema such as "meter:text,time:text,channel:integer,value:real".
+ * columns by a schema such as "meter:device,time:text,channel:integer,value:real".
  */
 #ifndef SMQTT_RECORD_H
 #define SMQTT_RECORD_H
@@ -9,11 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHEMA_DEFAULT "meter:text,time:text,channel:integer,value:real"
+#define SCHEMA_DEFAULT "meter:device,time:text,channel:integer,value:real"
 #define SCHEMA_COLUMNS_MAX 64
 #define COLUMN_NAME_MAX 63
 
-enum column_type { COLUMN_TEXT, COLUMN_INTEGER, COLUMN_REAL };
+/*
+ * COLUMN_DEVICE is text that must be the id of the device that signed the
+ * frame: the record names a meter, but only the signature says who sent it.
+ */
+enum column_type { COLUMN_TEXT, COLUMN_INTEGER, COLUMN_REAL, COLUMN_DEVICE };
 
 struct column {
 	char name[COLUMN_NAME_MAX + 1];

@@ -66,6 +66,7 @@ static sqlite3_stmt *prepare(struct store *st, const char *sql)
 	return stmt;
 }
 
+/* A device column is text: what tells it apart is checked before each row is stored. */
 static const char *column_sql_type(enum column_type t)
 {
 	return t == COLUMN_INTEGER ? "INTEGER" : t == COLUMN_REAL ? "REAL" : "TEXT";
@@ -87,9 +88,13 @@ static void create_tables(struct store *st, const char *schema_text)
 	append(&sql, &len, "BEGIN;\nCREATE TABLE smqtt_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
 			   "CREATE TABLE readings (\n  device TEXT NOT NULL,\n  seq INTEGER NOT NULL,\n");
 	for (size_t i = 0; i < st->schema->ncolumns; i++) {
-		char col[128];
-		snprintf(col, sizeof col, "  \"%s\" %s,\n", st->schema->columns[i].name,
-			 column_sql_type(st->schema->columns[i].type));
+		const struct column *c = &st->schema->columns[i];
+		char col[2 * COLUMN_NAME_MAX + 64];
+		/* SQLite holds the table to the rule as well, whatever program writes to it. */
+		if (c->type == COLUMN_DEVICE)
+			snprintf(col, sizeof col, "  \"%s\" TEXT NOT NULL CHECK (\"%s\" = device),\n", c->name, c->name);
+		else
+			snprintf(col, sizeof col, "  \"%s\" %s,\n", c->name, column_sql_type(c->type));
 		append(&sql, &len, col);
 	}
 	append(&sql, &len, "  frame TEXT NOT NULL,\n  PRIMARY KEY (device, seq)\n) WITHOUT ROWID;\n");
@@ -136,8 +141,33 @@ static int query_int(struct store *st, const char *sql)
 	die_db(st, "reading schema");
 }
 
+/*
+ * Whether a database created with the schema text stored has the table the
+ * schema given needs: the same columns of the same SQL types. device and text
+ * make the same column, so a database created when the default schema said
+ * meter:text is opened with meter:device, and the other way round; a column
+ * that either says is a device column is checked as one from then on, so the
+ * check is never lost by naming another type.
+ */
+static bool same_table(const char *stored_text, struct schema *given)
+{
+	struct schema stored;
+	char err[160];
+	if (!schema_parse(stored_text, &stored, err, sizeof err) || stored.ncolumns != given->ncolumns)
+		return false;
+	for (size_t i = 0; i < stored.ncolumns; i++) {
+		const struct column *a = &stored.columns[i], *b = &given->columns[i];
+		if (strcmp(a->name, b->name) != 0 || strcmp(column_sql_type(a->type), column_sql_type(b->type)) != 0)
+			return false;
+	}
+	for (size_t i = 0; i < stored.ncolumns; i++)
+		if (stored.columns[i].type == COLUMN_DEVICE)
+			given->columns[i].type = COLUMN_DEVICE;
+	return true;
+}
+
 /* Read what the file holds, changing nothing; create the tables in a new, empty database. */
-static void check_schema(struct store *st, const char *schema_text)
+static void check_schema(struct store *st, struct schema *schema, const char *schema_text)
 {
 	int version = query_int(st, "PRAGMA user_version");
 	if (version == 0 && query_int(st, "SELECT count(*) FROM sqlite_master") == 0) {
@@ -154,7 +184,7 @@ static void check_schema(struct store *st, const char *schema_text)
 		refuse(st, "damaged: no column schema recorded");
 	}
 	const char *stored = (const char *)sqlite3_column_text(stmt, 0);
-	if (!stored || strcmp(stored, schema_text) != 0) {
+	if (!stored || (strcmp(stored, schema_text) != 0 && !same_table(stored, schema))) {
 		char columns[256];
 		snprintf(columns, sizeof columns, "%s", stored ? stored : "");
 		sqlite3_finalize(stmt);
@@ -163,7 +193,7 @@ static void check_schema(struct store *st, const char *schema_text)
 	sqlite3_finalize(stmt);
 }
 
-struct store *store_open(const char *path, const struct schema *schema, const char *schema_text)
+struct store *store_open(const char *path, struct schema *schema, const char *schema_text)
 {
 	struct store *st = xcalloc(1, sizeof *st);
 	st->path = xstrdup(path);
@@ -178,7 +208,7 @@ struct store *store_open(const char *path, const struct schema *schema, const ch
 	/* Wait for another writer (or a reader holding a checkpoint) instead of failing at once. */
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 	/* Before anything is written: switching to WAL mode would change the file of another program. */
-	check_schema(st, schema_text);
+	check_schema(st, schema, schema_text);
 	exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
 	exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
 

@@ -15,10 +15,13 @@ struct store;
 
 /*
  * Open or create the database. A new database gets the tables for this column
- * schema; an existing one must have been created with the same schema text.
- * Dies with EXIT_CONFIG on a schema mismatch and EXIT_SYSTEM on database errors.
+ * schema; an existing one must have been created with the same schema text,
+ * or one that differs only in saying text for a device column or device for
+ * a text column. A column the database was created with as device becomes a
+ * device column of *schema. Dies with EXIT_CONFIG on a schema mismatch and
+ * EXIT_SYSTEM on database errors.
  */
-struct store *store_open(const char *path, const struct schema *schema, const char *schema_text);
+struct store *store_open(const char *path, struct schema *schema, const char *schema_text);
 void store_close(struct store *st);
 
 /*

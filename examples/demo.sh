@@ -11,8 +11,10 @@
 #      smqtt-sub | smqtt-verify --registry | smqtt-store into SQLite;
 #   4. a command signed by the control center, received and verified by
 #      meter ABC (the reverse path);
-#   5. a forged and a replayed frame, injected through the broker by a
-#      compromised meter, both rejected with their reasons;
+#   5. a compromised meter injects, through the broker, a forged and a
+#      replayed frame, rejected by smqtt-verify, and a reading signed with
+#      its own key that names another meter, rejected by smqtt-store; each
+#      with its reason;
 #   6. a summary, the consumption per meter from the database, and a PNG plot
 #      of it (gnuplot, examples/plot.gp);
 #   7. the broker and every process started here are stopped on exit, also
@@ -227,13 +229,15 @@ mapfile -t CONTROL < <(tls center/control)
 # --- 3 ---------------------------------------------------------------------
 step "3/7 Readings: each meter signs and publishes; the control center verifies and stores"
 records=$(lines readings.csv)
-injected=2
+injected=3
 expected=$((records + injected))
 mkdir sink
 mkfifo sink/received sink/verified
 # The sink: smqtt-sub | smqtt-verify --registry | smqtt-store, as three
 # processes joined by named pipes so that each can be stopped by its PID.
 # smqtt-sub exits after the frames this demo sends (or after 60 s).
+# smqtt-store's default schema makes the meter column a device column: a
+# record must name the meter that signed it.
 start sink/verified /dev/null sink/store.err smqtt-store -d readings.db
 STORE_PID=$PID
 start sink/received sink/verified sink/verify.err smqtt-verify --registry registry.db -r sink/rejected.txt
@@ -300,10 +304,17 @@ grep ',0,[0-9.]*$' meters/ABC.delivered | tail -n 1 |
 		record = $0; for (i = 0; i < 4; i++) sub(/^[^ ]+ /, "", record)
 		sub(/,[^,]*$/, ",0.1", record); print $1, $2, seq + 1, $4, record }' > attack/frames
 sed -n 9p meters/ABC.delivered >> attack/frames
+# Misfiled: a reading of 999 naming ABC, signed with GHI's own key and next
+# sequence number. The signature is good; were it stored, a sum by the meter
+# column would bill it to ABC.
+printf 'ABC,%s,0,999.0\n' "$(tail -n 1 readings.csv | cut -d, -f2)" |
+	smqtt-sign -k fleet/GHI.key -c fleet/GHI.crt >> attack/frames 2> attack/sign.err ||
+	{ cat attack/sign.err >&2; die "GHI: smqtt-sign"; }
 smqtt-pub "${GHI[@]}" -t smqtt/GHI/frames < attack/frames > attack/delivered 2> attack/pub.err ||
 	{ cat attack/pub.err >&2; die "GHI: smqtt-pub"; }
 say "GHI injected       forged:   $(sed -n 1p attack/frames | short)"
 say "                   replayed: $(sed -n 2p attack/frames | short)"
+say "                   misfiled: $(sed -n 3p attack/frames | short)"
 sent=$((sent + $(lines attack/delivered)))
 
 say "waiting for the sink to receive all $expected frames"
@@ -312,15 +323,21 @@ wait "$SUB_PID" || die "smqtt-sub (sink): $(cat sink/sub.err)"
 vstatus=0
 wait "$VERIFY_PID" || vstatus=$?
 [ "$vstatus" -le 1 ] || die "smqtt-verify (sink) exited $vstatus: $(cat sink/verify.err)"
-wait "$STORE_PID" || die "smqtt-store: $(cat sink/store.err)"
+# smqtt-store exits 1 as well: it rejected the misfiled reading.
+sstatus=0
+wait "$STORE_PID" || sstatus=$?
+[ "$sstatus" -le 1 ] || die "smqtt-store exited $sstatus: $(cat sink/store.err)"
 PIDS=()
 say "rejected by smqtt-verify:"
 sed 's/^/                   /' sink/verify.err
+say "rejected by smqtt-store:"
+grep '^smqtt-store: line [0-9]*: ' sink/store.err | sed 's/^/                   /' || true
 
 # --- 6 ---------------------------------------------------------------------
 step "6/7 Results"
 stored=$(sqlite3 readings.db 'select count(*) from readings')
 rejected=$(grep -c '^smqtt-verify: line [0-9]*: ' sink/verify.err || true)
+misfiled=$(grep -c '^smqtt-store: line [0-9]*: .*is not the device that signed the frame$' sink/store.err || true)
 gaps=$(sed -n 's/.* \([0-9][0-9]*\) gaps.*/\1/p' sink/store.err | tail -n 1)
 integrity=$(sqlite3 readings.db 'pragma integrity_check')
 trust=()
@@ -330,17 +347,17 @@ done
 again=$(sqlite3 readings.db 'select frame from readings order by device, seq' | smqtt-verify "${trust[@]}" | wc -l)
 say "sent               $sent frames ($records readings from $(wc -w <<< "$meters") meters, $injected injected)"
 say "stored             $stored readings in readings.db ($(tail -n 1 sink/store.err | sed 's/^smqtt-store: //'))"
-say "rejected           $rejected frames, kept in sink/rejected.txt"
+say "rejected           $rejected frames by smqtt-verify, kept in sink/rejected.txt; $misfiled by smqtt-store"
 say "gaps               ${gaps:-?}"
 say "database           integrity_check: $integrity; $again stored frames verify again against the meters' certificates"
 say "command            $(cut -d' ' -f5- commands/ABC.verified) verified by meter ABC"
 say
-say "Consumption per meter (channel 0 import, channel 1 export):"
+say "Consumption per meter, by the device that signed it (channel 0 import, channel 1 export):"
 sqlite3 -header -column readings.db "
-	select meter, count(*) as readings, min(time) as first, max(time) as last,
+	select device as meter, count(*) as readings, min(time) as first, max(time) as last,
 		round(sum(case when channel = 0 then value end), 1) as import,
 		round(sum(case when channel = 1 then value end), 1) as export
-	from readings group by meter order by meter" | sed 's/^/    /'
+	from readings group by device order by device" | sed 's/^/    /'
 gnuplot -e "db='readings.db'; out='consumption.png'" plot.gp 2> plot.err ||
 	{ cat plot.err >&2; die "gnuplot plot.gp"; }
 say
@@ -348,7 +365,8 @@ say "plot               $ws/consumption.png"
 
 status=0
 [ "$stored" -eq "$records" ] || { say "demo: expected $records stored readings, got $stored" >&2; status=1; }
-[ "$rejected" -eq "$injected" ] || { say "demo: expected $injected rejected frames, got $rejected" >&2; status=1; }
+[ "$rejected" -eq 2 ] || { say "demo: expected 2 frames rejected by smqtt-verify, got $rejected" >&2; status=1; }
+[ "$misfiled" -eq 1 ] || { say "demo: expected 1 reading rejected by smqtt-store, got $misfiled" >&2; status=1; }
 [ "$integrity" = ok ] || status=1
 [ "$again" -eq "$stored" ] || status=1
 

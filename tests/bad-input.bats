@@ -734,7 +734,7 @@ bad_record() {
 	smqtt-store -d db -s reading:text < /dev/null 2> /dev/null
 	run --separate-stderr smqtt-store -d db < good
 	expect 3
-	said 'smqtt-store: database db: created with columns "reading:text", not "meter:text,time:text,channel:integer,value:real"'
+	said 'smqtt-store: database db: created with columns "reading:text", not "meter:device,time:text,channel:integer,value:real"'
 	[ "$(sqlite3 db 'select count(*) from readings')" = 0 ] || fail "rows were stored"
 }
 
@@ -742,7 +742,7 @@ bad_record() {
 	signed ABC 2 > good
 	run --separate-stderr smqtt-store -d db -s 'meter:text,value:float' < good
 	expect 2
-	said 'smqtt-store: -s meter:text,value:float: column 2 (value): unknown type "float" (text, integer or real)'
+	said 'smqtt-store: -s meter:text,value:float: column 2 (value): unknown type "float" (text, integer, real or device)'
 	[ ! -e db ] || fail "a database was made"
 }
 

@@ -129,7 +129,7 @@ openssl_speed() {
 # --- input -------------------------------------------------------------------
 say "work directory $work"
 say "generating $NBIG records"
-awk -v n="$NBIG" -f "$here/bench/records.awk" >"$work/records.big"
+awk -v n="$NBIG" -v device=M0001 -f "$here/bench/records.awk" >"$work/records.big"
 expect_lines "record generator" "$work/records.big" "$NBIG"
 head -n "$N" "$work/records.big" >"$work/records"
 expect_lines "record generator" "$work/records" "$N"

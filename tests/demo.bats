@@ -55,9 +55,9 @@ assert_nothing_left() {
 	records=$(wc -l < "$REPO/examples/readings.csv")
 
 	# Every reading sent was stored, and nothing else.
-	grep -qE "^sent +$((records + 2)) frames \($records readings from 3 meters, 2 injected\)\$" out ||
+	grep -qE "^sent +$((records + 3)) frames \($records readings from 3 meters, 3 injected\)\$" out ||
 		fail "unexpected sent line: $(grep '^sent' out)"
-	grep -qE "^stored +$records readings in readings.db \($records stored, 0 duplicates, 0 rejected, 0 gaps" out ||
+	grep -qE "^stored +$records readings in readings.db \($records stored, 0 duplicates, 1 rejected, 0 gaps" out ||
 		fail "unexpected stored line: $(grep '^stored' out)"
 	[ "$(sqlite3 "$ws/readings.db" 'select count(*) from readings')" -eq "$records" ]
 	for m in ABC DEF GHI; do
@@ -66,8 +66,8 @@ assert_nothing_left() {
 	done
 	expected=$(awk -F, '{ s[$1 "|" $3] += $4 } END { for (k in s) printf "%s|%.1f\n", k, s[k] }' \
 		"$REPO/examples/readings.csv" | sort)
-	stored=$(sqlite3 "$ws/readings.db" "select meter || '|' || channel || '|' || printf('%.1f', sum(value))
-		from readings group by meter, channel" | sort)
+	stored=$(sqlite3 "$ws/readings.db" "select device || '|' || channel || '|' || printf('%.1f', sum(value))
+		from readings group by device, channel" | sort)
 	[ "$expected" = "$stored" ] || fail "stored totals differ: $stored, expected $expected"
 	# The per-meter table printed from the database.
 	for m in ABC DEF GHI; do
@@ -81,9 +81,19 @@ assert_nothing_left() {
 		fail "forged frame not rejected as a bad signature: $(cat out)"
 	grep -qE '^ +smqtt-verify: line [0-9]+: device ABC seq 9: replay' out ||
 		fail "replayed frame not rejected as a replay: $(cat out)"
-	grep -qE '^rejected +2 frames' out
+	grep -qE '^rejected +2 frames by smqtt-verify, kept in sink/rejected.txt; 1 by smqtt-store$' out ||
+		fail "unexpected rejected line: $(grep '^rejected' out)"
 	[ "$(wc -l < "$ws/sink/rejected.txt")" -eq 2 ]
 	[ "$(sqlite3 "$ws/readings.db" "select count(*) from readings where device = 'ABC' and seq = 193")" -eq 0 ]
+
+	# The reading GHI signed with its own key but filed under ABC: it verifies,
+	# and smqtt-store refuses it, so it is in no meter's total.
+	grep -qE '^ +misfiled: smqtt1 GHI 193 .* ABC,2013-11-03 00:00:00,0,999.0$' out ||
+		fail "the misfiled reading is not shown: $(cat out)"
+	grep -qE '^ +smqtt-store: line [0-9]+: device GHI seq 193: record: field 1 \(meter\): "ABC" is not the device that signed the frame$' out ||
+		fail "the misfiled reading was not rejected by smqtt-store: $(cat out)"
+	! grep -q 'device GHI seq 193' "$ws/sink/verify.err" || fail "smqtt-verify rejected the misfiled reading itself"
+	[ "$(sqlite3 "$ws/readings.db" "select count(*) from readings where value = 999 or meter is not device")" -eq 0 ]
 	grep -q "GHI's frame on smqtt/ABC/frames: Not authorized (0x87)" out ||
 		fail "the broker's ACL refusal is not shown: $(cat out)"
 

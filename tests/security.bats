@@ -702,3 +702,30 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	assert_status 0
 	[ "$output" = "$(cat new.frames)" ]
 }
+
+# ---- readings filed under another meter ----
+
+@test "misfiled: a meter's own key cannot file a reading under another meter" {
+	make_pki meter-0002 meter-0005
+	registry_of meter-0002 meter-0005
+	sign meter-0002 "$PKI/meter-0002.key" 2 > honest
+	sign meter-0005 "$PKI/meter-0005.key" 1 > own
+	# meter-0005 is compromised: with its own key and next sequence number it
+	# signs a reading of 999 that names meter-0002.
+	printf 'meter-0002,2013-11-02 00:30:00,0,999\n' |
+		smqtt-sign -k "$PKI/meter-0005.key" -i meter-0005 -S meter-0005.seq > misfiled
+	cat honest own misfiled > frames
+	# The signature is good, so the verifier passes it on...
+	smqtt-verify -R reg.db < frames > verified 2> verify.err || fail "smqtt-verify: $(cat verify.err)"
+	cmp verified frames
+	# ...and the store refuses it, by line and reason, and stores the rest.
+	run smqtt-store -d db < verified
+	assert_status 1
+	assert_contains 'smqtt-store: line 4: device meter-0005 seq 2: record: field 1 (meter): "meter-0002" is not the device that signed the frame'
+	assert_contains "3 stored, 0 duplicates, 1 rejected"
+	# meter-0002's bill is what meter-0002 signed, by either column.
+	honest_total=$(cut -d, -f4 <(cut -d' ' -f5- honest) | awk '{ s += $1 } END { printf "%.1f", s }')
+	[ "$(sqlite3 db "select printf('%.1f', sum(value)) from readings where device = 'meter-0002'")" = "$honest_total" ]
+	[ "$(sqlite3 db "select printf('%.1f', sum(value)) from readings where meter = 'meter-0002'")" = "$honest_total" ]
+	[ "$(sqlite3 db "select count(*) from readings where value = 999")" -eq 0 ]
+}

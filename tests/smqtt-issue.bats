@@ -198,6 +198,28 @@ YAML
 	assert_contains "m6.yaml: line 3: device bad/id: invalid device id"
 }
 
+@test "issue device: on a terminal, progress shows the total when stdin or the manifest is a file" {
+	printf '%s\n' p1 p2 p3 > ids
+	# script(1) runs the command with a terminal for stderr; stdout goes to a file.
+	run script -qec "smqtt-issue device -d ca -o out < ids > issued" /dev/null < /dev/null
+	assert_status 0
+	assert_contains "smqtt-issue: 3 devices, 100% of 3 lines, "
+	assert_contains "smqtt-issue: 3 issued, 0 already issued, 0 rejected"
+	[ "$(wc -l < issued)" -eq 3 ]
+	printf 'devices:\n  - id: q1\n  - id: q2\n\n# end\n' > fleet.yaml
+	run script -qec "smqtt-issue device -d ca -o out --manifest fleet.yaml > issued" /dev/null < /dev/null
+	assert_status 0
+	assert_contains "smqtt-issue: 2 devices, 100% of 5 lines, "
+	# Through a pipe the total is not known: the count and the rate only.
+	run script -qec "cat ids | smqtt-issue device -d ca -o piped > issued" /dev/null < /dev/null
+	assert_status 0
+	assert_contains "smqtt-issue: 3 devices, "
+	refute_contains "% of"
+	# Not on a terminal, no progress at all.
+	smqtt-issue device -d ca -o quiet < ids > /dev/null 2> err
+	[ "$(cat err)" = "smqtt-issue: 3 issued, 0 already issued, 0 rejected" ] || fail "$(cat err)"
+}
+
 @test "issue server: broker certificate with subjectAltName and serverAuth" {
 	run smqtt-issue server -d ca -o srv --dns localhost --dns broker.example --ip 127.0.0.1 --ip ::1 broker
 	assert_status 0

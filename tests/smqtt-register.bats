@@ -460,3 +460,23 @@ B active 1 0" ]
 	assert_status 4
 	assert_contains "writing stdout"
 }
+
+@test "register add: on a terminal, progress shows the total when stdin is a file; messages start their own line" {
+	registry_setup D1 D2 D3
+	{ sed -n 1p issued; echo 'bad_line'; sed -n '2,3p' issued; } > input
+	# script(1) runs the command with a terminal for stderr.
+	run script -qec "smqtt-register -r reg.db add < input" /dev/null < /dev/null
+	assert_status 1
+	assert_contains "smqtt-register: 4 devices, 100% of 4 lines, "
+	assert_contains "smqtt-register: 3 added, 0 already registered, 1 rejected, 0 keys retired"
+	[ "$(devices_in reg.db)" -eq 3 ]
+	# The rejected line is reported on a line of its own, not after a progress line.
+	message=$(printf '%s\n' "$output" | tr '\r' '\n' | grep 'stdin: line 2: ')
+	[ "$message" = "smqtt-register: stdin: line 2: device bad_line: no cert=PATH field" ] || fail "message line: $message"
+	# Through a pipe the total is not known: the count and the rate only.
+	smqtt-register -r reg2.db init --ca ca/ca.crt
+	run script -qec "cat issued | smqtt-register -r reg2.db add" /dev/null < /dev/null
+	assert_status 0
+	assert_contains "smqtt-register: 3 devices, "
+	refute_contains "% of"
+}

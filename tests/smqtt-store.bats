@@ -32,7 +32,7 @@ q() { sqlite3 -batch -noheader db "$@"; }
 	[ "$(q 'pragma user_version')" -eq 1 ]
 	[ "$(q 'pragma journal_mode')" = wal ]
 	[ "$(q "select value from smqtt_meta where key = 'schema_version'")" -eq 1 ]
-	[ "$(q "select value from smqtt_meta where key = 'columns'")" = "meter:text,time:text,channel:integer,value:real" ]
+	[ "$(q "select value from smqtt_meta where key = 'columns'")" = "meter:device,time:text,channel:integer,value:real" ]
 }
 
 @test "store: duplicates are ignored and counted; a re-run stores nothing twice" {
@@ -84,10 +84,11 @@ q() { sqlite3 -batch -noheader db "$@"; }
 }
 
 @test "store: empty fields are NULL and quotes are unescaped" {
-	printf 'A,,1,\n"say ""hi""",t,,2\n' | smqtt-sign -k m.key -i N -S n.seq > f
+	printf 'N,,1,\nN,"say ""hi""",,2\n"N",t,1,3\n' | smqtt-sign -k m.key -i N -S n.seq > f
 	smqtt-store -d db < f 2> /dev/null
 	[ "$(q "select quote(time) || ' ' || quote(value) from readings where seq = 1")" = "NULL NULL" ]
-	[ "$(q "select meter || ' ' || quote(channel) from readings where seq = 2")" = 'say "hi" NULL' ]
+	[ "$(q "select time || ' ' || quote(channel) from readings where seq = 2")" = 'say "hi" NULL' ]
+	[ "$(q "select meter from readings where seq = 3")" = N ]
 }
 
 @test "store: a custom column schema, and a schema mismatch refused" {
@@ -100,12 +101,56 @@ q() { sqlite3 -batch -noheader db "$@"; }
 	assert_contains "database db: created with columns \"celsius:real,label:text\""
 }
 
+@test "store: a device column must name the device that signed the frame; the rest is stored" {
+	# meter-0005's key signs its own reading, then one naming meter-0002, an
+	# empty meter, and one quoting its own id.
+	printf 'meter-0005,t1,0,1.5\nmeter-0002,t2,0,999\n,t3,0,999\n"meter-0005",t4,0,2.5\nmeter-0002x,t5,0,999\n' |
+		smqtt-sign -k m.key -i meter-0005 -S m5.seq > f
+	run smqtt-store -d db < f
+	assert_status 1
+	assert_contains 'smqtt-store: line 2: device meter-0005 seq 2: record: field 1 (meter): "meter-0002" is not the device that signed the frame'
+	assert_contains 'smqtt-store: line 3: device meter-0005 seq 3: record: field 1 (meter): empty, not the device that signed the frame'
+	assert_contains 'smqtt-store: line 5: device meter-0005 seq 5: record: field 1 (meter): "meter-0002x" is not the device that signed the frame'
+	assert_contains "2 stored, 0 duplicates, 3 rejected"
+	[ "$(q "select group_concat(seq || ':' || meter || ':' || value, ' ') from readings")" = "1:meter-0005:1.5 4:meter-0005:2.5" ]
+	# Any column can be one, by any name; its field is shown escaped.
+	printf 'x,A\033B\n' | smqtt-sign -k m.key -i D -S d.seq > g
+	run smqtt-store -d db2 -s 'reading:text,source:device' < g
+	assert_status 1
+	assert_contains 'record: field 2 (source): "A\033B" is not the device that signed the frame'
+	# SQLite keeps the table to it as well.
+	run sqlite3 db "insert into readings values ('meter-0005', 9, 'meter-0002', 't', 0, 1, 'frame')"
+	[ "$status" -ne 0 ] || fail "the table took a row filed under another meter"
+	assert_contains "CHECK constraint failed"
+}
+
+@test "store: a database made with meter:text is opened with the default schema and checked from then on" {
+	meter_records 2 ABC | smqtt-sign -k m.key -i ABC -S abc.seq > first
+	smqtt-store -d db -s meter:text,time:text,channel:integer,value:real < first 2> /dev/null
+	meter_records 1 DEF | smqtt-sign -k m.key -i ABC -S abc.seq > misfiled
+	run smqtt-store -d db < misfiled
+	assert_status 1
+	assert_contains 'line 1: device ABC seq 3: record: field 1 (meter): "DEF" is not the device that signed the frame'
+	# Made with the check, a database keeps it whatever -s says.
+	smqtt-store -d checked.db < first 2> /dev/null
+	run smqtt-store -d checked.db -s meter:text,time:text,channel:integer,value:real < misfiled
+	assert_status 1
+	assert_contains 'line 1: device ABC seq 3: record: field 1 (meter): "DEF" is not the device that signed the frame'
+	[ "$(q 'select count(*) from readings')" -eq 2 ]
+	# Other differences are still refused.
+	run smqtt-store -d db -s meter:device,time:text,channel:text,value:real < /dev/null
+	assert_status 3
+	assert_contains 'database db: created with columns "meter:text,time:text,channel:integer,value:real", not "meter:device,time:text,channel:text,value:real"'
+}
+
 @test "store: bad schemas and options are usage errors" {
-	for s in 'a' 'a:blob' '1a:text' 'seq:integer' 'a:text,A:real' 'a:text,' "a b:text"; do
+	for s in 'a' 'a:blob' '1a:text' 'seq:integer' 'a:text,A:real' 'a:text,' "a b:text" 'device:device'; do
 		run smqtt-store -d db -s "$s" < /dev/null
 		assert_status 2
 		assert_contains "smqtt-store: -s $s: "
 	done
+	run smqtt-store -d db -s a:Device < /dev/null
+	assert_contains 'column 1 (a): unknown type "Device" (text, integer, real or device)'
 	run smqtt-store < /dev/null
 	assert_status 2
 	run smqtt-store -d db -b 0 < /dev/null
@@ -168,7 +213,7 @@ q() { sqlite3 -batch -noheader db "$@"; }
 }
 
 @test "store: small batches commit as they go" {
-	meter_records 250 | smqtt-sign -k m.key -i B > f
+	meter_records 250 B | smqtt-sign -k m.key -i B > f
 	run smqtt-store -d db -b 7 < f
 	assert_status 0
 	[ "$(q 'select count(*) from readings')" -eq 250 ]

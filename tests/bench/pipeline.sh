@@ -93,7 +93,7 @@ PUB_TLS=("${TLS_ARGS[@]}")
 tls_args collector
 SUB_TLS=("${TLS_ARGS[@]}")
 
-awk -v n="$N" -f "$here/records.awk" > records
+awk -v n="$N" -v device="$DEV" -f "$here/records.awk" > records
 [ "$(wc -l < records)" -eq "$N" ] || die "record generator"
 mkfifo received verified
 

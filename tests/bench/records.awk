@@ -4,7 +4,9 @@
 # Four meters with two channels each (0 = import, 1 = export) report every
 # 15 minutes from 2013-11-02 00:00:00 on. Values are pseudo-random but the
 # same on every run (fixed seed). Plain POSIX awk (mawk is enough).
-# Usage: awk -v n=200000 -f records.awk
+# With -v device=ID every record names ID instead, the device that signs
+# them all, as smqtt-store's default schema requires.
+# Usage: awk -v n=200000 [-v device=ID] -f records.awk
 
 # Days since 1970-01-01 to YYYY-MM-DD (proleptic Gregorian calendar).
 function civil(z,    era, doe, yoe, y, doy, mp, d, m) {
@@ -48,6 +50,7 @@ BEGIN {
 			v = 20 + 40 * rand() + (hour >= 17 && hour < 22 ? 30 : 0)
 		else
 			v = (hour >= 9 && hour < 16) ? 25 * rand() : 0
-		printf "M%04d,%s %02d:%02d:00,%d,%.1f\n", meter, date, int(mod / 60), mod % 60, channel, v
+		printf "%s,%s %02d:%02d:00,%d,%.1f\n", (device != "" ? device : sprintf("M%04d", meter)), date,
+			int(mod / 60), mod % 60, channel, v
 	}
 }
