@@ -176,15 +176,6 @@ stdout_is() {
 	[ "$output" = "$(cat "$1")" ] || fail "stdout is not $1: $output"
 }
 
-# as_unprivileged CMD...: CMD as a user that file modes apply to (they do not stop root).
-as_unprivileged() {
-	if [ "$(id -u)" -eq 0 ]; then
-		setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups -- "$@"
-	else
-		"$@"
-	fi
-}
-
 # ---- smqtt-keygen ----
 
 @test "#1 smqtt-keygen: a key file that exists is kept (3)" {
@@ -296,6 +287,7 @@ both_signed() {
 	no_output
 }
 
+# bats test_tags=unprivileged
 @test "#12 smqtt-sign: an unreadable key file (3)" {
 	# A directory anyone may enter, holding a key file nobody but its owner may read.
 	OPEN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bad-input.XXXXXX")

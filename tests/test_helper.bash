@@ -25,6 +25,27 @@ common_setup() {
 	umask 022
 }
 
+# as_unprivileged CMD...: CMD as a user that file modes apply to (they do not
+# stop root). That user may not be able to enter the checkout (a clone in
+# root's 0700 home, or in any private directory), so the programs it runs are
+# copies in a directory of their own that anyone may enter, removed after the
+# run. Tag each test that uses it "unprivileged" (tests/private-checkout.bats
+# runs those from a checkout in a 0700 directory).
+as_unprivileged() {
+	if [ "$(id -u)" -ne 0 ]; then
+		"$@"
+		return
+	fi
+	local open status=0
+	open=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-unprivileged.XXXXXX") || return 1
+	chmod 755 "$open"
+	cp "$SMQTT_BIN"/smqtt-* "$open"/
+	PATH="$open:$PATH" setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups -- "$@" ||
+		status=$?
+	rm -rf "$open"
+	return "$status"
+}
+
 # Fail the test with a message (bats shows stderr of a failing test).
 fail() {
 	printf '%s\n' "$*" >&2
