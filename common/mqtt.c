@@ -38,6 +38,8 @@ struct failure_clues {
 	int disconnect;      /* first on_disconnect code (a v5 reason code when >= 0x80), or -1 */
 	int saved_errno;     /* errno when the connection dropped */
 	char tls[256];       /* OpenSSL's reason, as libmosquitto logged it */
+	unsigned long tls_error; /* and its code (as ERR_get_error() gives it), or 0 */
+	bool handshake_done; /* the TLS handshake had completed */
 };
 
 struct mqtt_link {
@@ -320,12 +322,22 @@ static int verify_broker(int ok, X509_STORE_CTX *store)
 	return ok;
 }
 
-/* Keep the fatal alert the broker sent: it says why the broker refused us. */
+/*
+ * Keep the fatal alert the broker sent: it says why the broker refused us.
+ * Only an alert read counts: the one OpenSSL sends itself (decode error on
+ * an unexpected end of file) says nothing about the broker's reasons.
+ * Note too whether the handshake completed, so that a connection cut later
+ * is not reported as a failed handshake.
+ */
 static void watch_alerts(const SSL *ssl, int where, int value)
 {
 	struct mqtt_link *l = link_of_ssl(ssl);
-	if (l && (where & SSL_CB_READ_ALERT) && (value >> 8) == SSL3_AL_FATAL && l->why.alert < 0)
+	if (!l)
+		return;
+	if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT && (value >> 8) == SSL3_AL_FATAL && l->why.alert < 0)
 		l->why.alert = value & 0xff;
+	if (where & SSL_CB_HANDSHAKE_DONE)
+		l->why.handshake_done = true;
 }
 
 static bool is_ip_address(const char *host)
@@ -432,6 +444,9 @@ static void on_log(struct mosquitto *mosq, void *data, int level, const char *te
 	if (level == MOSQ_LOG_ERR && strncmp(text, "OpenSSL Error", 13) == 0 && !l->why.tls[0]) {
 		const char *reason = strrchr(text, ':');
 		snprintf(l->why.tls, sizeof l->why.tls, "%s", reason ? reason + 1 : text);
+		const char *code = strstr(text, "error:");
+		if (code)
+			l->why.tls_error = strtoul(code + 6, NULL, 16);
 	}
 }
 
@@ -665,6 +680,13 @@ static bool alert_is_about_certificate(int alert)
 	}
 }
 
+/* The broker's end of the connection closed without a TLS close_notify. */
+static bool tls_cut_short(const struct failure_clues *why)
+{
+	return ERR_GET_LIB(why->tls_error) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(why->tls_error) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 /* Connection refusals worth waiting out; any other refusal needs a person. */
 static bool refusal_is_temporary(const struct mqtt_link *l, int code)
 {
@@ -732,7 +754,14 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 			snprintf(buf, len, "no answer within the keepalive interval (%d s)", o->keepalive);
 		else if (rc == MOSQ_ERR_EAI)
 			snprintf(buf, len, "cannot resolve host name %s", o->host);
-		else if (rc == MOSQ_ERR_TLS && why->tls[0])
+		else if (tls_cut_short(why) && !why->handshake_done)
+			/* mosquitto's plain listener reads a ClientHello as a bad CONNECT and hangs up. */
+			snprintf(buf, len, "TLS handshake failed: the broker closed the connection without answering "
+					   "(is port %d a plain MQTT listener, not a TLS one? see --no-tls)", o->port);
+		else if (tls_cut_short(why))
+			snprintf(buf, len, "connection closed by the broker without ending TLS (broker stopped "
+					   "or killed?)");
+		else if (rc == MOSQ_ERR_TLS && why->tls[0] && !why->handshake_done)
 			snprintf(buf, len, "TLS handshake failed: %s", why->tls);
 		else if (why->tls[0])
 			snprintf(buf, len, "connection lost: TLS: %s", why->tls);

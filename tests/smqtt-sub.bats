@@ -234,3 +234,35 @@ start_sub() {
 	assert_contains "smqtt-sub: broker localhost:$BROKER_PORT: TLS handshake failed: certificate verify failed:"
 	assert_contains "(--cafile other/ca.crt)"
 }
+
+@test "smqtt-sub: a broker killed after the handshake is a lost connection, not a failed handshake" {
+	broker_setup ABC
+	frames ABC 2
+	start_sub collector out -t 'smqtt/+/frames'
+	broker_stop KILL
+	wait_for "the loss to be reported" 'grep -q "connection lost" out.err'
+	line=$(head -n 1 out.err)
+	[ "$line" = "smqtt-sub: broker localhost:$BROKER_PORT: connection lost: connection closed by the broker without ending TLS (broker stopped or killed?); retrying" ] ||
+		fail "reported: $line"
+	broker_start
+	wait_for "the reconnection" 'grep -q "reconnected after" out.err'
+	pub_as ABC < ABC.frames > /dev/null
+	wait_for "the frames" '[ "$(lines out)" -eq 2 ]'
+	kill "$SUB"
+	wait "$SUB" || fail "status $?: $(cat out.err)"
+	! grep -q -i "handshake\|alert" out.err || fail "$(cat out.err)"
+}
+
+@test "smqtt-sub, smqtt-pub: a TLS client sent to a plain MQTT listener is told so" {
+	BROKER_PLAIN=1 broker_setup ABC
+	tls_args collector
+	run smqtt-sub "${TLS_ARGS[@]}" -p "$BROKER_TCP_PORT" --retry-for 0 -t 'smqtt/+/frames'
+	assert_status 4
+	[ "$output" = "smqtt-sub: broker localhost:$BROKER_TCP_PORT: TLS handshake failed: the broker closed the connection without answering (is port $BROKER_TCP_PORT a plain MQTT listener, not a TLS one? see --no-tls)" ] ||
+		fail "$output"
+	frames ABC 1
+	tls_args ABC
+	run smqtt-pub "${TLS_ARGS[@]}" -p "$BROKER_TCP_PORT" --retry-for 0 < ABC.frames
+	assert_status 4
+	assert_contains "smqtt-pub: broker localhost:$BROKER_TCP_PORT: TLS handshake failed: the broker closed the connection without answering (is port $BROKER_TCP_PORT a plain MQTT listener, not a TLS one? see --no-tls)"
+}
