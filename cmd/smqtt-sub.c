@@ -28,7 +28,8 @@ static const char usage_text[] =
 	"\n"
 	"  -t, --topic FILTER        subscribe to FILTER (repeatable); several\n"
 	"                            subscribers to $share/GROUP/FILTER share its messages\n"
-	"  -q, --qos QOS             subscription QoS: 0, 1 (default) or 2\n"
+	"  -q, --qos QOS             subscription QoS: 0, 1 (default) or 2 (not reliable\n"
+	"                            with mosquitto 2.0; see the manual)\n"
 	"  -C, --count N             exit after N messages\n"
 	"  -W, --timeout SECONDS     exit after SECONDS\n"
 	"  -v, --verbose             write the topic and a space before each message\n"
@@ -281,6 +282,9 @@ int main(int argc, char **argv)
 	s.qos = (int)qos;
 	if (session_expiry < 0 && !config_integer(cfg, "sub.session_expiry", &session_expiry))
 		session_expiry = 86400;
+	if (s.qos == 2)
+		warnx("warning: QoS 2: a killed smqtt-sub loses the messages it was receiving, and mosquitto 2.0 "
+		      "can stall a QoS 2 backlog; QoS 1 loses nothing (see QoS 2 in smqtt-sub(1))");
 
 	struct mqtt_session session = {
 		.persistent = session_expiry > 0,
@@ -291,6 +295,7 @@ int main(int argc, char **argv)
 		 */
 		.receive_maximum = s.count && s.count < RECEIVE_MAXIMUM ? (int)s.count : RECEIVE_MAXIMUM,
 		.fresh_per_connection = false,
+		.receives_qos2 = s.qos == 2,
 	};
 	struct mqtt_handlers handlers = {
 		.connected = on_connected,

@@ -28,6 +28,12 @@
 #define STABLE_MS 10000
 /* TLS alert 116 (RFC 8446); OpenSSL 3.0 names it "unknown". */
 #define ALERT_CERTIFICATE_REQUIRED 116
+/*
+ * Connections in a row that may end in a protocol error before giving up.
+ * The broker breaking the protocol does not mend itself on reconnecting:
+ * mosquitto 2.0 resends the same excess of QoS 2 messages every time.
+ */
+#define PROTOCOL_ERRORS_MAX 3
 
 /* What went wrong with the current connection attempt or connection. */
 struct failure_clues {
@@ -58,6 +64,7 @@ struct mqtt_link {
 	long long outage_started; /* < 0: not in an outage */
 	long long up_since;
 	int quick_closes; /* connections in a row the broker closed before STABLE_MS */
+	int protocol_errors; /* connections in a row that ended in a protocol error */
 	bool ever_up;
 	struct failure_clues why;
 	int exit_code;
@@ -761,6 +768,13 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 		else if (tls_cut_short(why))
 			snprintf(buf, len, "connection closed by the broker without ending TLS (broker stopped "
 					   "or killed?)");
+		else if (rc == MOSQ_ERR_PROTOCOL && l->session.receives_qos2 && l->session.receive_maximum > 0 &&
+			 o->protocol == MQTT_PROTOCOL_V5)
+			snprintf(buf, len, "protocol error: the broker sent more QoS 2 messages than the receive "
+					   "maximum of %d allows (mosquitto 2.0 does so once it holds a backlog)",
+				 l->session.receive_maximum);
+		else if (rc == MOSQ_ERR_PROTOCOL)
+			snprintf(buf, len, "protocol error: the broker sent a packet MQTT does not allow here");
 		else if (rc == MOSQ_ERR_TLS && why->tls[0] && !why->handshake_done)
 			snprintf(buf, len, "TLS handshake failed: %s", why->tls);
 		else if (why->tls[0])
@@ -796,11 +810,25 @@ static void link_down(struct mqtt_link *l, int rc, int err)
 	if (was_up && now - l->up_since >= STABLE_MS) {
 		l->backoff_ms = BACKOFF_FIRST_MS;
 		l->quick_closes = 0;
+		l->protocol_errors = 0;
 	} else if (was_up && strcmp(reason, "connection closed by the broker") == 0 && ++l->quick_closes >= 2) {
 		/* mosquitto closes a connection taken over by a client with the same id without a word. */
 		snprintf(reason, sizeof reason, "connection closed by the broker again after %.1f s (is another "
 						"client connected with client id %s?)",
 			 (double)(now - l->up_since) / 1000, l->client_id);
+	}
+	if (rc != MOSQ_ERR_PROTOCOL || fatal) {
+		l->protocol_errors = 0;
+	} else if (++l->protocol_errors >= PROTOCOL_ERRORS_MAX) {
+		char last[sizeof reason];
+		const char *way_out = l->session.receives_qos2 ? "; drain the backlog with -V 311, then subscribe at "
+								 "QoS 1 (see QoS 2 in smqtt-sub(1))"
+							       : "";
+		snprintf(last, sizeof last, "%s", reason);
+		snprintf(reason, sizeof reason, "giving up after %d protocol errors in a row: %.1000s%s", l->protocol_errors,
+			 last, way_out);
+		fatal = true;
+		code = EXIT_SYSTEM;
 	}
 	mqtt_debug(l, "connection %s: %s (%s)", was_up ? "lost" : "failed", reason, mosquitto_strerror(rc));
 	/* A socket libmosquitto left open (a timeout) or a queue we must not resend: start afresh. */

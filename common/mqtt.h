@@ -121,6 +121,7 @@ struct mqtt_session {
 	int send_maximum;         /* QoS 1/2 messages in flight towards the broker */
 	int receive_maximum;      /* MQTT v5: QoS 1/2 messages in flight from the broker */
 	bool fresh_per_connection; /* forget everything libmosquitto queued when a connection ends */
+	bool receives_qos2; /* subscribes at QoS 2: protocol errors are explained by it */
 };
 
 /* Called from inside mqtt_link_wait() and mqtt_link_write(). */
