@@ -14,7 +14,8 @@
 
 static const char usage_text[] =
 	"usage: smqtt-sub -t FILTER... [-q QOS] [-C COUNT] [-W SECONDS] [-v]\n"
-	"                 [--session-expiry SECONDS] [--retry-for SECONDS]\n"
+	"                 [--session-expiry SECONDS] [--max-packet-size BYTES]\n"
+	"                 [--retry-for SECONDS]\n"
 	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311] [-k SECONDS]\n"
 	"                 [--cafile FILE] [--capath DIR] [--cert FILE --key FILE]\n"
 	"                 [--tls-version VER] [--insecure] [-d] [--config FILE]\n"
@@ -37,6 +38,10 @@ static const char usage_text[] =
 	"                            how long the broker keeps the session while no\n"
 	"                            smqtt-sub is connected (default 86400; 0: no\n"
 	"                            persistent session)\n"
+	"      --max-packet-size BYTES\n"
+	"                            the broker drops a message larger than this\n"
+	"                            instead of sending it (MQTT 5; default 65536;\n"
+	"                            0: no limit)\n"
 	"      --retry-for SECONDS   give up once the broker has been unreachable this\n"
 	"                            long (default: never give up)\n"
 	MQTT_OPTIONS_HELP
@@ -59,7 +64,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_SESSION_EXPIRY = OPT_FIRST_CLIENT_OPTION };
+enum { OPT_SESSION_EXPIRY = OPT_FIRST_CLIENT_OPTION, OPT_MAX_PACKET_SIZE };
 
 static const struct option long_options[] = {
 	{"topic", required_argument, NULL, 't'},
@@ -68,6 +73,7 @@ static const struct option long_options[] = {
 	{"timeout", required_argument, NULL, 'W'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"session-expiry", required_argument, NULL, OPT_SESSION_EXPIRY},
+	{"max-packet-size", required_argument, NULL, OPT_MAX_PACKET_SIZE},
 	MQTT_LONG_OPTIONS,
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -76,6 +82,16 @@ static const struct option long_options[] = {
 
 /* QoS 1/2 messages the broker may send before our acknowledgements. */
 #define RECEIVE_MAXIMUM 1000
+/*
+ * The largest packet the broker may send. A frame packet is at most FRAME_MAX
+ * (4329) bytes of message and a topic of a hundred or so; 64 KiB leaves room
+ * for a line many times that, such as an encrypted reading, while one
+ * oversized message can no longer make smqtt-sub read it whole. Below the
+ * minimum, valid frames on long topics would be dropped without a word.
+ */
+#define MAX_PACKET_SIZE 65536
+#define MAX_PACKET_SIZE_MIN 8192
+#define MAX_PACKET_SIZE_MAX 268435455 /* MQTT's largest remaining length */
 
 struct subscriber {
 	struct mqtt_link *link;
@@ -204,6 +220,7 @@ int main(int argc, char **argv)
 	struct mqtt_options opt;
 	struct subscriber s = {0};
 	long long timeout = 0, session_expiry = -1, qos = -1; /* -1: not given on the command line */
+	long long max_packet_size = MAX_PACKET_SIZE;
 	int c;
 
 	error_init(argv);
@@ -235,6 +252,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SESSION_EXPIRY:
 			session_expiry = option_number("--session-expiry", optarg, 0, 4294967295LL);
+			break;
+		case OPT_MAX_PACKET_SIZE:
+			max_packet_size = option_number("--max-packet-size", optarg, 0, MAX_PACKET_SIZE_MAX);
+			if (max_packet_size && max_packet_size < MAX_PACKET_SIZE_MIN)
+				die(EXIT_USAGE, "--max-packet-size %lld: below %d, frames could be dropped; 0 means no limit",
+				    max_packet_size, MAX_PACKET_SIZE_MIN);
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -295,6 +318,7 @@ int main(int argc, char **argv)
 		 */
 		.receive_maximum = s.count && s.count < RECEIVE_MAXIMUM ? (int)s.count : RECEIVE_MAXIMUM,
 		.fresh_per_connection = false,
+		.maximum_packet_size = (unsigned)max_packet_size,
 		.receives_qos2 = s.qos == 2,
 	};
 	struct mqtt_handlers handlers = {

@@ -932,6 +932,8 @@ static void link_connect(struct mqtt_link *l)
 	mosquitto_property *props = NULL;
 	if (o->protocol == MQTT_PROTOCOL_V5 && l->session.persistent)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, l->session.session_expiry);
+	if (o->protocol == MQTT_PROTOCOL_V5 && l->session.maximum_packet_size)
+		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, l->session.maximum_packet_size);
 	mqtt_debug(l, "connecting to %s as %s", l->address, l->client_id);
 	errno = 0;
 	int rc = mosquitto_connect_bind_v5(l->mosq, o->host, o->port, o->keepalive, NULL, props);

@@ -266,3 +266,36 @@ start_sub() {
 	assert_status 4
 	assert_contains "smqtt-pub: broker localhost:$BROKER_TCP_PORT: TLS handshake failed: the broker closed the connection without answering (is port $BROKER_TCP_PORT a plain MQTT listener, not a TLS one? see --no-tls)"
 }
+
+@test "smqtt-sub: an oversized message is refused by the example broker, and not sent to smqtt-sub by any broker" {
+	command -v mosquitto_pub > /dev/null || fail "mosquitto_pub is not installed (package mosquitto-clients)"
+	run smqtt-sub -t a -i x --max-packet-size 4096
+	assert_status 2
+	assert_contains "smqtt-sub: --max-packet-size 4096: below 8192, frames could be dropped; 0 means no limit"
+	broker_setup ABC
+	frames ABC 2
+	head -c $((48 * 1024 * 1024)) /dev/zero | tr '\0' x > big
+	tls_args ABC
+	mp=(mosquitto_pub "${TLS_ARGS[@]}" -q 1 -t smqtt/ABC/frames)
+	start_sub collector out -t 'smqtt/+/frames'
+	# examples/mosquitto: max_packet_size turns the publisher away.
+	run "${mp[@]}" -f big
+	[ "$status" -ne 0 ] || fail "mosquitto_pub of 48 MiB: status 0: $output"
+	"${mp[@]}" -m "$(head -n 1 ABC.frames)"
+	wait_for "the first frame" '[ "$(lines out)" -ge 1 ]'
+	# A broker without that limit: smqtt-sub's maximum packet size (MQTT 5) keeps the message away.
+	sed -i '/^max_packet_size /d' "$BROKER_DIR/mosquitto.conf"
+	broker_stop TERM
+	broker_start
+	wait_for "the reconnection" 'grep -q "reconnected after" out.err'
+	"${mp[@]}" -f big
+	"${mp[@]}" -m "$(tail -n 1 ABC.frames)"
+	wait_for "the second frame" '[ "$(lines out)" -ge 2 ]'
+	peak=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$SUB/status")
+	echo "# smqtt-sub peak RSS: $peak kB" >&3
+	kill "$SUB"
+	wait "$SUB" || fail "status $?: $(cat out.err)"
+	cmp out ABC.frames || fail "got: $(cat out)"
+	[ "$peak" -lt $((24 * 1024)) ] || fail "smqtt-sub peaked at $peak kB for a message it never wrote"
+	! grep -q "skipped" out.err || fail "$(cat out.err)"
+}
