@@ -22,10 +22,12 @@ static const char usage_text[] =
 	"\n"
 	"Subscribe to the topic filters and write each message received to stdout as\n"
 	"one line. A message holding a CR, LF or NUL byte, an empty one, or one longer\n"
-	"than a frame can be, is reported on stderr with its topic and skipped. The\n"
-	"session is persistent: what is published while smqtt-sub is away is delivered\n"
-	"when it comes back with the same client id. A message is acknowledged to the\n"
-	"broker only once it has been written to stdout.\n"
+	"than a frame can be, is reported on stderr with its topic and skipped. A\n"
+	"message is acknowledged to the broker only once it has been written to stdout.\n"
+	"\n"
+	"The session is persistent: what is published while smqtt-sub is away is\n"
+	"delivered when it comes back with the same client id. A one-off run (-C or -W)\n"
+	"keeps no session at the broker unless -i names one or --session-expiry asks.\n"
 	"\n"
 	"  -t, --topic FILTER        subscribe to FILTER (repeatable); several\n"
 	"                            subscribers to $share/GROUP/FILTER share its messages\n"
@@ -36,8 +38,8 @@ static const char usage_text[] =
 	"  -v, --verbose             write the topic and a space before each message\n"
 	"      --session-expiry SECONDS\n"
 	"                            how long the broker keeps the session while no\n"
-	"                            smqtt-sub is connected (default 86400; 0: no\n"
-	"                            persistent session)\n"
+	"                            smqtt-sub is connected (default 86400, or 0 with\n"
+	"                            -C or -W and no -i; 0: no persistent session)\n"
 	"      --max-packet-size BYTES\n"
 	"                            the broker drops a message larger than this\n"
 	"                            instead of sending it (MQTT 5; default 65536;\n"
@@ -82,6 +84,8 @@ static const struct option long_options[] = {
 
 /* QoS 1/2 messages the broker may send before our acknowledgements. */
 #define RECEIVE_MAXIMUM 1000
+/* How long the broker keeps a persistent session while no smqtt-sub is connected. */
+#define SESSION_EXPIRY 86400
 /*
  * The largest packet the broker may send. A frame packet is at most FRAME_MAX
  * (4329) bytes of message and a topic of a hundred or so; 64 KiB leaves room
@@ -303,8 +307,15 @@ int main(int argc, char **argv)
 	if (qos < 0 && !config_integer(cfg, "sub.qos", &qos))
 		qos = 1;
 	s.qos = (int)qos;
+	/*
+	 * As with mosquitto_sub -c -i, a session outlives the run only when asked
+	 * for: a one-off run (-C, -W) that names no client id leaves nothing
+	 * queueing at the broker. The long-running collector keeps its session
+	 * under the certificate's name, as it always has.
+	 */
+	bool one_off = s.count || timeout;
 	if (session_expiry < 0 && !config_integer(cfg, "sub.session_expiry", &session_expiry))
-		session_expiry = 86400;
+		session_expiry = one_off && !opt.client_id ? 0 : SESSION_EXPIRY;
 	if (s.qos == 2)
 		warnx("warning: QoS 2: a killed smqtt-sub loses the messages it was receiving, and mosquitto 2.0 "
 		      "can stall a QoS 2 backlog; QoS 1 loses nothing (see QoS 2 in smqtt-sub(1))");

@@ -78,13 +78,14 @@ start_sub() {
 @test "smqtt-sub: restarted with its persistent session, it receives what was published while it was away" {
 	broker_setup ABC
 	frames ABC 8
-	start_sub collector first -t 'smqtt/+/frames' -C 3 -W 30
+	# -C and -W with a client id named by -i keep the session, like mosquitto_sub -c -i.
+	start_sub collector first -i collector -t 'smqtt/+/frames' -C 3 -W 30
 	head -n 3 ABC.frames | pub_as ABC > /dev/null
 	wait "$SUB" || fail "status $?: $(cat first.err)"
 	cmp first <(head -n 3 ABC.frames) || fail "first run got: $(cat first)"
 	# Away: the broker keeps these for the session.
 	tail -n +4 ABC.frames | pub_as ABC > /dev/null
-	run sub_as collector -t 'smqtt/+/frames' -C 5 -W 30
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 5 -W 30
 	assert_status 0
 	[ "$output" = "$(tail -n +4 ABC.frames)" ] || fail "second run got: $output"
 	# Without a persistent session (--session-expiry 0) nothing waits.
@@ -100,16 +101,16 @@ start_sub() {
 	broker_setup ABC
 	frames ABC 2500
 	# Open the persistent session, then publish while it is away.
-	run sub_as collector -t 'smqtt/+/frames' -W 1
+	run sub_as collector -i collector -t 'smqtt/+/frames' -W 1
 	assert_status 0
 	pub_as ABC < ABC.frames > /dev/null
-	run sub_as collector -t 'smqtt/+/frames' -C 1200 -W 60
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 1200 -W 60
 	assert_status 0
 	printf '%s\n' "$output" > first
 	[ "$(lines first)" -eq 1200 ] || fail "-C 1200 wrote $(lines first) lines"
 	cmp first <(head -n 1200 ABC.frames) || fail "the first run did not get the first 1200 frames in order"
 	# The rest comes to the next run; repeats of the last ones are allowed, losses are not.
-	run sub_as collector -t 'smqtt/+/frames' -W 5
+	run sub_as collector -i collector -t 'smqtt/+/frames' -W 5
 	assert_status 0
 	printf '%s\n' "$output" > second
 	cmp <(sort -u first second) <(sort -u ABC.frames) || fail "frames were lost between the two runs"
@@ -200,17 +201,17 @@ start_sub() {
 @test "smqtt-sub: a closed stdout ends it cleanly, and what it did not write comes again" {
 	broker_setup ABC
 	frames ABC 3
-	run sub_as collector -t 'smqtt/+/frames' -W 1
+	run sub_as collector -i collector -t 'smqtt/+/frames' -W 1
 	head -n 1 ABC.frames | pub_as ABC > /dev/null
 	start=$SECONDS
-	sub_as collector -t 'smqtt/+/frames' -W 20 2> err | head -n 1 > first
+	sub_as collector -i collector -t 'smqtt/+/frames' -W 20 2> err | head -n 1 > first
 	status=${PIPESTATUS[0]}
 	[ "$status" -eq 0 ] || fail "status $status: $(cat err)"
 	((SECONDS - start < 10)) || fail "smqtt-sub took $((SECONDS - start)) s to notice"
 	cmp first <(head -n 1 ABC.frames) || fail "got: $(cat first)"
 	[ ! -s err ] || fail "stderr: $(cat err)"
 	tail -n +2 ABC.frames | pub_as ABC > /dev/null
-	run sub_as collector -t 'smqtt/+/frames' -C 2 -W 20
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 2 -W 20
 	assert_status 0
 	[ "$output" = "$(tail -n +2 ABC.frames)" ] || fail "got: $output"
 }
@@ -265,6 +266,34 @@ start_sub() {
 	run smqtt-pub "${TLS_ARGS[@]}" -p "$BROKER_TCP_PORT" --retry-for 0 < ABC.frames
 	assert_status 4
 	assert_contains "smqtt-pub: broker localhost:$BROKER_TCP_PORT: TLS handshake failed: the broker closed the connection without answering (is port $BROKER_TCP_PORT a plain MQTT listener, not a TLS one? see --no-tls)"
+}
+
+@test "smqtt-sub: a one-off run (-C, -W) leaves no session at the broker unless -i names one" {
+	broker_setup ABC
+	frames ABC 3
+	# smqtt-sub -C 1 under the certificate's name: a clean start, and nothing kept after it.
+	start_sub collector once -t 'smqtt/+/frames' -C 1 -W 30
+	head -n 1 ABC.frames | pub_as ABC > /dev/null
+	wait "$SUB" || fail "status $?: $(cat once.err)"
+	cmp once <(head -n 1 ABC.frames) || fail "got: $(cat once)"
+	grep -q "New client connected from .* as collector (p5, c1, " "$BROKER_LOG" || fail "$(grep collector "$BROKER_LOG")"
+	# Published now, this frame would wait in a session the broker kept.
+	sed -n 2p ABC.frames | pub_as ABC > /dev/null
+	run sub_as collector -i collector -d -t 'smqtt/+/frames' -W 2
+	assert_status 0
+	assert_contains "smqtt-sub: debug: connected to localhost:$BROKER_PORT as collector (session present: no)"
+	refute_contains "smqtt1 "
+	# That run named its id, so its session stays: what comes while it is away waits for the next.
+	sed -n 3p ABC.frames | pub_as ABC > /dev/null
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 1 -W 30
+	assert_status 0
+	[ "$output" = "$(sed -n 3p ABC.frames)" ] || fail "got: $output"
+	# The long-running collector (no -C, no -W) keeps its session under the certificate's name.
+	before=$(grep -c "as collector (p5, c0, " "$BROKER_LOG" || true)
+	start_sub collector live -t 'smqtt/+/frames'
+	kill "$SUB"
+	wait "$SUB" || fail "status $?: $(cat live.err)"
+	[ "$(grep -c "as collector (p5, c0, " "$BROKER_LOG")" -gt "$before" ] || fail "$(grep collector "$BROKER_LOG")"
 }
 
 @test "smqtt-sub: an oversized message is refused by the example broker, and not sent to smqtt-sub by any broker" {
