@@ -14,28 +14,36 @@
 
 static const char usage_text[] =
 	"usage: smqtt-sub -t FILTER... [-q QOS] [-C COUNT] [-W SECONDS] [-v]\n"
-	"                 [--session-expiry SECONDS] [--retry-for SECONDS]\n"
+	"                 [--session-expiry SECONDS] [--max-packet-size BYTES]\n"
+	"                 [--retry-for SECONDS]\n"
 	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311] [-k SECONDS]\n"
 	"                 [--cafile FILE] [--capath DIR] [--cert FILE --key FILE]\n"
 	"                 [--tls-version VER] [--insecure] [-d] [--config FILE]\n"
 	"\n"
 	"Subscribe to the topic filters and write each message received to stdout as\n"
 	"one line. A message holding a CR, LF or NUL byte, an empty one, or one longer\n"
-	"than a frame can be, is reported on stderr with its topic and skipped. The\n"
-	"session is persistent: what is published while smqtt-sub is away is delivered\n"
-	"when it comes back with the same client id. A message is acknowledged to the\n"
-	"broker only once it has been written to stdout.\n"
+	"than a frame can be, is reported on stderr with its topic and skipped. A\n"
+	"message is acknowledged to the broker only once it has been written to stdout.\n"
+	"\n"
+	"The session is persistent: what is published while smqtt-sub is away is\n"
+	"delivered when it comes back with the same client id. A one-off run (-C or -W)\n"
+	"keeps no session at the broker unless -i names one or --session-expiry asks.\n"
 	"\n"
 	"  -t, --topic FILTER        subscribe to FILTER (repeatable); several\n"
 	"                            subscribers to $share/GROUP/FILTER share its messages\n"
-	"  -q, --qos QOS             subscription QoS: 0, 1 (default) or 2\n"
+	"  -q, --qos QOS             subscription QoS: 0, 1 (default) or 2 (not reliable\n"
+	"                            with mosquitto 2.0; see the manual)\n"
 	"  -C, --count N             exit after N messages\n"
 	"  -W, --timeout SECONDS     exit after SECONDS\n"
 	"  -v, --verbose             write the topic and a space before each message\n"
 	"      --session-expiry SECONDS\n"
 	"                            how long the broker keeps the session while no\n"
-	"                            smqtt-sub is connected (default 86400; 0: no\n"
-	"                            persistent session)\n"
+	"                            smqtt-sub is connected (default 86400, or 0 with\n"
+	"                            -C or -W and no -i; 0: no persistent session)\n"
+	"      --max-packet-size BYTES\n"
+	"                            the broker drops a message larger than this\n"
+	"                            instead of sending it (MQTT 5; default 65536;\n"
+	"                            0: no limit)\n"
 	"      --retry-for SECONDS   give up once the broker has been unreachable this\n"
 	"                            long (default: never give up)\n"
 	MQTT_OPTIONS_HELP
@@ -58,7 +66,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_SESSION_EXPIRY = OPT_FIRST_CLIENT_OPTION };
+enum { OPT_SESSION_EXPIRY = OPT_FIRST_CLIENT_OPTION, OPT_MAX_PACKET_SIZE };
 
 static const struct option long_options[] = {
 	{"topic", required_argument, NULL, 't'},
@@ -67,6 +75,7 @@ static const struct option long_options[] = {
 	{"timeout", required_argument, NULL, 'W'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"session-expiry", required_argument, NULL, OPT_SESSION_EXPIRY},
+	{"max-packet-size", required_argument, NULL, OPT_MAX_PACKET_SIZE},
 	MQTT_LONG_OPTIONS,
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -75,6 +84,18 @@ static const struct option long_options[] = {
 
 /* QoS 1/2 messages the broker may send before our acknowledgements. */
 #define RECEIVE_MAXIMUM 1000
+/* How long the broker keeps a persistent session while no smqtt-sub is connected. */
+#define SESSION_EXPIRY 86400
+/*
+ * The largest packet the broker may send. A frame packet is at most FRAME_MAX
+ * (4329) bytes of message and a topic of a hundred or so; 64 KiB leaves room
+ * for a line many times that, such as an encrypted reading, while one
+ * oversized message can no longer make smqtt-sub read it whole. Below the
+ * minimum, valid frames on long topics would be dropped without a word.
+ */
+#define MAX_PACKET_SIZE 65536
+#define MAX_PACKET_SIZE_MIN 8192
+#define MAX_PACKET_SIZE_MAX 268435455 /* MQTT's largest remaining length */
 
 struct subscriber {
 	struct mqtt_link *link;
@@ -203,6 +224,7 @@ int main(int argc, char **argv)
 	struct mqtt_options opt;
 	struct subscriber s = {0};
 	long long timeout = 0, session_expiry = -1, qos = -1; /* -1: not given on the command line */
+	long long max_packet_size = MAX_PACKET_SIZE;
 	int c;
 
 	error_init(argv);
@@ -234,6 +256,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SESSION_EXPIRY:
 			session_expiry = option_number("--session-expiry", optarg, 0, 4294967295LL);
+			break;
+		case OPT_MAX_PACKET_SIZE:
+			max_packet_size = option_number("--max-packet-size", optarg, 0, MAX_PACKET_SIZE_MAX);
+			if (max_packet_size && max_packet_size < MAX_PACKET_SIZE_MIN)
+				die(EXIT_USAGE, "--max-packet-size %lld: below %d, frames could be dropped; 0 means no limit",
+				    max_packet_size, MAX_PACKET_SIZE_MIN);
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -279,8 +307,18 @@ int main(int argc, char **argv)
 	if (qos < 0 && !config_integer(cfg, "sub.qos", &qos))
 		qos = 1;
 	s.qos = (int)qos;
+	/*
+	 * As with mosquitto_sub -c -i, a session outlives the run only when asked
+	 * for: a one-off run (-C, -W) that names no client id leaves nothing
+	 * queueing at the broker. The long-running collector keeps its session
+	 * under the certificate's name, as it always has.
+	 */
+	bool one_off = s.count || timeout;
 	if (session_expiry < 0 && !config_integer(cfg, "sub.session_expiry", &session_expiry))
-		session_expiry = 86400;
+		session_expiry = one_off && !opt.client_id ? 0 : SESSION_EXPIRY;
+	if (s.qos == 2)
+		warnx("warning: QoS 2: a killed smqtt-sub loses the messages it was receiving, and mosquitto 2.0 "
+		      "can stall a QoS 2 backlog; QoS 1 loses nothing (see QoS 2 in smqtt-sub(1))");
 
 	struct mqtt_session session = {
 		.persistent = session_expiry > 0,
@@ -291,6 +329,8 @@ int main(int argc, char **argv)
 		 */
 		.receive_maximum = s.count && s.count < RECEIVE_MAXIMUM ? (int)s.count : RECEIVE_MAXIMUM,
 		.fresh_per_connection = false,
+		.maximum_packet_size = (unsigned)max_packet_size,
+		.receives_qos2 = s.qos == 2,
 	};
 	struct mqtt_handlers handlers = {
 		.connected = on_connected,

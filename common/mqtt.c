@@ -28,6 +28,12 @@
 #define STABLE_MS 10000
 /* TLS alert 116 (RFC 8446); OpenSSL 3.0 names it "unknown". */
 #define ALERT_CERTIFICATE_REQUIRED 116
+/*
+ * Connections in a row that may end in a protocol error before giving up.
+ * The broker breaking the protocol does not mend itself on reconnecting:
+ * mosquitto 2.0 resends the same excess of QoS 2 messages every time.
+ */
+#define PROTOCOL_ERRORS_MAX 3
 
 /* What went wrong with the current connection attempt or connection. */
 struct failure_clues {
@@ -38,6 +44,8 @@ struct failure_clues {
 	int disconnect;      /* first on_disconnect code (a v5 reason code when >= 0x80), or -1 */
 	int saved_errno;     /* errno when the connection dropped */
 	char tls[256];       /* OpenSSL's reason, as libmosquitto logged it */
+	unsigned long tls_error; /* and its code (as ERR_get_error() gives it), or 0 */
+	bool handshake_done; /* the TLS handshake had completed */
 };
 
 struct mqtt_link {
@@ -56,6 +64,7 @@ struct mqtt_link {
 	long long outage_started; /* < 0: not in an outage */
 	long long up_since;
 	int quick_closes; /* connections in a row the broker closed before STABLE_MS */
+	int protocol_errors; /* connections in a row that ended in a protocol error */
 	bool ever_up;
 	struct failure_clues why;
 	int exit_code;
@@ -320,12 +329,22 @@ static int verify_broker(int ok, X509_STORE_CTX *store)
 	return ok;
 }
 
-/* Keep the fatal alert the broker sent: it says why the broker refused us. */
+/*
+ * Keep the fatal alert the broker sent: it says why the broker refused us.
+ * Only an alert read counts: the one OpenSSL sends itself (decode error on
+ * an unexpected end of file) says nothing about the broker's reasons.
+ * Note too whether the handshake completed, so that a connection cut later
+ * is not reported as a failed handshake.
+ */
 static void watch_alerts(const SSL *ssl, int where, int value)
 {
 	struct mqtt_link *l = link_of_ssl(ssl);
-	if (l && (where & SSL_CB_READ_ALERT) && (value >> 8) == SSL3_AL_FATAL && l->why.alert < 0)
+	if (!l)
+		return;
+	if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT && (value >> 8) == SSL3_AL_FATAL && l->why.alert < 0)
 		l->why.alert = value & 0xff;
+	if (where & SSL_CB_HANDSHAKE_DONE)
+		l->why.handshake_done = true;
 }
 
 static bool is_ip_address(const char *host)
@@ -432,6 +451,9 @@ static void on_log(struct mosquitto *mosq, void *data, int level, const char *te
 	if (level == MOSQ_LOG_ERR && strncmp(text, "OpenSSL Error", 13) == 0 && !l->why.tls[0]) {
 		const char *reason = strrchr(text, ':');
 		snprintf(l->why.tls, sizeof l->why.tls, "%s", reason ? reason + 1 : text);
+		const char *code = strstr(text, "error:");
+		if (code)
+			l->why.tls_error = strtoul(code + 6, NULL, 16);
 	}
 }
 
@@ -665,6 +687,13 @@ static bool alert_is_about_certificate(int alert)
 	}
 }
 
+/* The broker's end of the connection closed without a TLS close_notify. */
+static bool tls_cut_short(const struct failure_clues *why)
+{
+	return ERR_GET_LIB(why->tls_error) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(why->tls_error) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+}
+
 /* Connection refusals worth waiting out; any other refusal needs a person. */
 static bool refusal_is_temporary(const struct mqtt_link *l, int code)
 {
@@ -732,7 +761,21 @@ static void explain(struct mqtt_link *l, int rc, int err, char *buf, size_t len,
 			snprintf(buf, len, "no answer within the keepalive interval (%d s)", o->keepalive);
 		else if (rc == MOSQ_ERR_EAI)
 			snprintf(buf, len, "cannot resolve host name %s", o->host);
-		else if (rc == MOSQ_ERR_TLS && why->tls[0])
+		else if (tls_cut_short(why) && !why->handshake_done)
+			/* mosquitto's plain listener reads a ClientHello as a bad CONNECT and hangs up. */
+			snprintf(buf, len, "TLS handshake failed: the broker closed the connection without answering "
+					   "(is port %d a plain MQTT listener, not a TLS one? see --no-tls)", o->port);
+		else if (tls_cut_short(why))
+			snprintf(buf, len, "connection closed by the broker without ending TLS (broker stopped "
+					   "or killed?)");
+		else if (rc == MOSQ_ERR_PROTOCOL && l->session.receives_qos2 && l->session.receive_maximum > 0 &&
+			 o->protocol == MQTT_PROTOCOL_V5)
+			snprintf(buf, len, "protocol error: the broker sent more QoS 2 messages than the receive "
+					   "maximum of %d allows (mosquitto 2.0 does so once it holds a backlog)",
+				 l->session.receive_maximum);
+		else if (rc == MOSQ_ERR_PROTOCOL)
+			snprintf(buf, len, "protocol error: the broker sent a packet MQTT does not allow here");
+		else if (rc == MOSQ_ERR_TLS && why->tls[0] && !why->handshake_done)
 			snprintf(buf, len, "TLS handshake failed: %s", why->tls);
 		else if (why->tls[0])
 			snprintf(buf, len, "connection lost: TLS: %s", why->tls);
@@ -767,11 +810,25 @@ static void link_down(struct mqtt_link *l, int rc, int err)
 	if (was_up && now - l->up_since >= STABLE_MS) {
 		l->backoff_ms = BACKOFF_FIRST_MS;
 		l->quick_closes = 0;
+		l->protocol_errors = 0;
 	} else if (was_up && strcmp(reason, "connection closed by the broker") == 0 && ++l->quick_closes >= 2) {
 		/* mosquitto closes a connection taken over by a client with the same id without a word. */
 		snprintf(reason, sizeof reason, "connection closed by the broker again after %.1f s (is another "
 						"client connected with client id %s?)",
 			 (double)(now - l->up_since) / 1000, l->client_id);
+	}
+	if (rc != MOSQ_ERR_PROTOCOL || fatal) {
+		l->protocol_errors = 0;
+	} else if (++l->protocol_errors >= PROTOCOL_ERRORS_MAX) {
+		char last[sizeof reason];
+		const char *way_out = l->session.receives_qos2 ? "; drain the backlog with -V 311, then subscribe at "
+								 "QoS 1 (see QoS 2 in smqtt-sub(1))"
+							       : "";
+		snprintf(last, sizeof last, "%s", reason);
+		snprintf(reason, sizeof reason, "giving up after %d protocol errors in a row: %.1000s%s", l->protocol_errors,
+			 last, way_out);
+		fatal = true;
+		code = EXIT_SYSTEM;
 	}
 	mqtt_debug(l, "connection %s: %s (%s)", was_up ? "lost" : "failed", reason, mosquitto_strerror(rc));
 	/* A socket libmosquitto left open (a timeout) or a queue we must not resend: start afresh. */
@@ -875,6 +932,8 @@ static void link_connect(struct mqtt_link *l)
 	mosquitto_property *props = NULL;
 	if (o->protocol == MQTT_PROTOCOL_V5 && l->session.persistent)
 		mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, l->session.session_expiry);
+	if (o->protocol == MQTT_PROTOCOL_V5 && l->session.maximum_packet_size)
+		mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE, l->session.maximum_packet_size);
 	mqtt_debug(l, "connecting to %s as %s", l->address, l->client_id);
 	errno = 0;
 	int rc = mosquitto_connect_bind_v5(l->mosq, o->host, o->port, o->keepalive, NULL, props);

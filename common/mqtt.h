@@ -121,6 +121,13 @@ struct mqtt_session {
 	int send_maximum;         /* QoS 1/2 messages in flight towards the broker */
 	int receive_maximum;      /* MQTT v5: QoS 1/2 messages in flight from the broker */
 	bool fresh_per_connection; /* forget everything libmosquitto queued when a connection ends */
+	/*
+	 * MQTT v5: the largest packet the broker may send us, in bytes; 0: no
+	 * limit. The broker drops a message that would not fit instead of
+	 * sending it, so an oversized message costs the client nothing.
+	 */
+	unsigned maximum_packet_size;
+	bool receives_qos2; /* subscribes at QoS 2: protocol errors are explained by it */
 };
 
 /* Called from inside mqtt_link_wait() and mqtt_link_write(). */

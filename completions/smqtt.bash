@@ -102,12 +102,12 @@ _smqtt()
 		if [[ $program == smqtt-pub ]]; then
 			options+=' --inflight'
 		else
-			options+=' -C --count -W --timeout -v --verbose --session-expiry'
+			options+=' -C --count -W --timeout -v --verbose --session-expiry --max-packet-size'
 		fi
 		file_options='--cafile --cert --key --passfile --config'
 		env_options='--passenv'
 		free_options='-t --topic -h --host -p --port -i --id -k --keepalive --passfd --retry-for
-			--inflight -C --count -W --timeout --session-expiry'
+			--inflight -C --count -W --timeout --session-expiry --max-packet-size'
 		case $prev in
 		-q | --qos)
 			_smqtt_words '0 1 2' "$prefix" "$cur"

@@ -80,7 +80,7 @@ drop() {
 	broker_setup ABC
 	tls_args collector
 	# The collector's persistent session keeps what is published while it is away.
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
 		fail "could not open the collector's session: $(cat sub.err)"
 	meter_config
 	broker_stop
@@ -105,7 +105,7 @@ drop() {
 	[ "$status" -eq 0 ] || fail "status $status once the broker is back: $output"
 	[ -z "$(ls spool/outbox)" ] || fail "outbox not emptied: $(ls spool/outbox)"
 	[ "$(ls spool/sent | wc -l)" -eq 2 ]
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C 10 -W 60 > received 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -C 10 -W 60 > received 2> sub.err 3>&- ||
 		fail "collector: $(cat sub.err)"
 	# All ten, in signing order, each once: the verifier accepts every one.
 	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 " ] ||

@@ -78,13 +78,14 @@ start_sub() {
 @test "smqtt-sub: restarted with its persistent session, it receives what was published while it was away" {
 	broker_setup ABC
 	frames ABC 8
-	start_sub collector first -t 'smqtt/+/frames' -C 3 -W 30
+	# -C and -W with a client id named by -i keep the session, like mosquitto_sub -c -i.
+	start_sub collector first -i collector -t 'smqtt/+/frames' -C 3 -W 30
 	head -n 3 ABC.frames | pub_as ABC > /dev/null
 	wait "$SUB" || fail "status $?: $(cat first.err)"
 	cmp first <(head -n 3 ABC.frames) || fail "first run got: $(cat first)"
 	# Away: the broker keeps these for the session.
 	tail -n +4 ABC.frames | pub_as ABC > /dev/null
-	run sub_as collector -t 'smqtt/+/frames' -C 5 -W 30
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 5 -W 30
 	assert_status 0
 	[ "$output" = "$(tail -n +4 ABC.frames)" ] || fail "second run got: $output"
 	# Without a persistent session (--session-expiry 0) nothing waits.
@@ -100,16 +101,16 @@ start_sub() {
 	broker_setup ABC
 	frames ABC 2500
 	# Open the persistent session, then publish while it is away.
-	run sub_as collector -t 'smqtt/+/frames' -W 1
+	run sub_as collector -i collector -t 'smqtt/+/frames' -W 1
 	assert_status 0
 	pub_as ABC < ABC.frames > /dev/null
-	run sub_as collector -t 'smqtt/+/frames' -C 1200 -W 60
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 1200 -W 60
 	assert_status 0
 	printf '%s\n' "$output" > first
 	[ "$(lines first)" -eq 1200 ] || fail "-C 1200 wrote $(lines first) lines"
 	cmp first <(head -n 1200 ABC.frames) || fail "the first run did not get the first 1200 frames in order"
 	# The rest comes to the next run; repeats of the last ones are allowed, losses are not.
-	run sub_as collector -t 'smqtt/+/frames' -W 5
+	run sub_as collector -i collector -t 'smqtt/+/frames' -W 5
 	assert_status 0
 	printf '%s\n' "$output" > second
 	cmp <(sort -u first second) <(sort -u ABC.frames) || fail "frames were lost between the two runs"
@@ -200,17 +201,17 @@ start_sub() {
 @test "smqtt-sub: a closed stdout ends it cleanly, and what it did not write comes again" {
 	broker_setup ABC
 	frames ABC 3
-	run sub_as collector -t 'smqtt/+/frames' -W 1
+	run sub_as collector -i collector -t 'smqtt/+/frames' -W 1
 	head -n 1 ABC.frames | pub_as ABC > /dev/null
 	start=$SECONDS
-	sub_as collector -t 'smqtt/+/frames' -W 20 2> err | head -n 1 > first
+	sub_as collector -i collector -t 'smqtt/+/frames' -W 20 2> err | head -n 1 > first
 	status=${PIPESTATUS[0]}
 	[ "$status" -eq 0 ] || fail "status $status: $(cat err)"
 	((SECONDS - start < 10)) || fail "smqtt-sub took $((SECONDS - start)) s to notice"
 	cmp first <(head -n 1 ABC.frames) || fail "got: $(cat first)"
 	[ ! -s err ] || fail "stderr: $(cat err)"
 	tail -n +2 ABC.frames | pub_as ABC > /dev/null
-	run sub_as collector -t 'smqtt/+/frames' -C 2 -W 20
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 2 -W 20
 	assert_status 0
 	[ "$output" = "$(tail -n +2 ABC.frames)" ] || fail "got: $output"
 }
@@ -233,4 +234,97 @@ start_sub() {
 	assert_status 3
 	assert_contains "smqtt-sub: broker localhost:$BROKER_PORT: TLS handshake failed: certificate verify failed:"
 	assert_contains "(--cafile other/ca.crt)"
+}
+
+@test "smqtt-sub: a broker killed after the handshake is a lost connection, not a failed handshake" {
+	broker_setup ABC
+	frames ABC 2
+	start_sub collector out -t 'smqtt/+/frames'
+	broker_stop KILL
+	wait_for "the loss to be reported" 'grep -q "connection lost" out.err'
+	line=$(head -n 1 out.err)
+	[ "$line" = "smqtt-sub: broker localhost:$BROKER_PORT: connection lost: connection closed by the broker without ending TLS (broker stopped or killed?); retrying" ] ||
+		fail "reported: $line"
+	broker_start
+	wait_for "the reconnection" 'grep -q "reconnected after" out.err'
+	pub_as ABC < ABC.frames > /dev/null
+	wait_for "the frames" '[ "$(lines out)" -eq 2 ]'
+	kill "$SUB"
+	wait "$SUB" || fail "status $?: $(cat out.err)"
+	! grep -q -i "handshake\|alert" out.err || fail "$(cat out.err)"
+}
+
+@test "smqtt-sub, smqtt-pub: a TLS client sent to a plain MQTT listener is told so" {
+	BROKER_PLAIN=1 broker_setup ABC
+	tls_args collector
+	run smqtt-sub "${TLS_ARGS[@]}" -p "$BROKER_TCP_PORT" --retry-for 0 -t 'smqtt/+/frames'
+	assert_status 4
+	[ "$output" = "smqtt-sub: broker localhost:$BROKER_TCP_PORT: TLS handshake failed: the broker closed the connection without answering (is port $BROKER_TCP_PORT a plain MQTT listener, not a TLS one? see --no-tls)" ] ||
+		fail "$output"
+	frames ABC 1
+	tls_args ABC
+	run smqtt-pub "${TLS_ARGS[@]}" -p "$BROKER_TCP_PORT" --retry-for 0 < ABC.frames
+	assert_status 4
+	assert_contains "smqtt-pub: broker localhost:$BROKER_TCP_PORT: TLS handshake failed: the broker closed the connection without answering (is port $BROKER_TCP_PORT a plain MQTT listener, not a TLS one? see --no-tls)"
+}
+
+@test "smqtt-sub: a one-off run (-C, -W) leaves no session at the broker unless -i names one" {
+	broker_setup ABC
+	frames ABC 3
+	# smqtt-sub -C 1 under the certificate's name: a clean start, and nothing kept after it.
+	start_sub collector once -t 'smqtt/+/frames' -C 1 -W 30
+	head -n 1 ABC.frames | pub_as ABC > /dev/null
+	wait "$SUB" || fail "status $?: $(cat once.err)"
+	cmp once <(head -n 1 ABC.frames) || fail "got: $(cat once)"
+	grep -q "New client connected from .* as collector (p5, c1, " "$BROKER_LOG" || fail "$(grep collector "$BROKER_LOG")"
+	# Published now, this frame would wait in a session the broker kept.
+	sed -n 2p ABC.frames | pub_as ABC > /dev/null
+	run sub_as collector -i collector -d -t 'smqtt/+/frames' -W 2
+	assert_status 0
+	assert_contains "smqtt-sub: debug: connected to localhost:$BROKER_PORT as collector (session present: no)"
+	refute_contains "smqtt1 "
+	# That run named its id, so its session stays: what comes while it is away waits for the next.
+	sed -n 3p ABC.frames | pub_as ABC > /dev/null
+	run sub_as collector -i collector -t 'smqtt/+/frames' -C 1 -W 30
+	assert_status 0
+	[ "$output" = "$(sed -n 3p ABC.frames)" ] || fail "got: $output"
+	# The long-running collector (no -C, no -W) keeps its session under the certificate's name.
+	before=$(grep -c "as collector (p5, c0, " "$BROKER_LOG" || true)
+	start_sub collector live -t 'smqtt/+/frames'
+	kill "$SUB"
+	wait "$SUB" || fail "status $?: $(cat live.err)"
+	[ "$(grep -c "as collector (p5, c0, " "$BROKER_LOG")" -gt "$before" ] || fail "$(grep collector "$BROKER_LOG")"
+}
+
+@test "smqtt-sub: an oversized message is refused by the example broker, and not sent to smqtt-sub by any broker" {
+	command -v mosquitto_pub > /dev/null || fail "mosquitto_pub is not installed (package mosquitto-clients)"
+	run smqtt-sub -t a -i x --max-packet-size 4096
+	assert_status 2
+	assert_contains "smqtt-sub: --max-packet-size 4096: below 8192, frames could be dropped; 0 means no limit"
+	broker_setup ABC
+	frames ABC 2
+	head -c $((48 * 1024 * 1024)) /dev/zero | tr '\0' x > big
+	tls_args ABC
+	mp=(mosquitto_pub "${TLS_ARGS[@]}" -q 1 -t smqtt/ABC/frames)
+	start_sub collector out -t 'smqtt/+/frames'
+	# examples/mosquitto: max_packet_size turns the publisher away.
+	run "${mp[@]}" -f big
+	[ "$status" -ne 0 ] || fail "mosquitto_pub of 48 MiB: status 0: $output"
+	"${mp[@]}" -m "$(head -n 1 ABC.frames)"
+	wait_for "the first frame" '[ "$(lines out)" -ge 1 ]'
+	# A broker without that limit: smqtt-sub's maximum packet size (MQTT 5) keeps the message away.
+	sed -i '/^max_packet_size /d' "$BROKER_DIR/mosquitto.conf"
+	broker_stop TERM
+	broker_start
+	wait_for "the reconnection" 'grep -q "reconnected after" out.err'
+	"${mp[@]}" -f big
+	"${mp[@]}" -m "$(tail -n 1 ABC.frames)"
+	wait_for "the second frame" '[ "$(lines out)" -ge 2 ]'
+	peak=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$SUB/status")
+	echo "# smqtt-sub peak RSS: $peak kB" >&3
+	kill "$SUB"
+	wait "$SUB" || fail "status $?: $(cat out.err)"
+	cmp out ABC.frames || fail "got: $(cat out)"
+	[ "$peak" -lt $((24 * 1024)) ] || fail "smqtt-sub peaked at $peak kB for a message it never wrote"
+	! grep -q "skipped" out.err || fail "$(cat out.err)"
 }
