@@ -1246,16 +1246,32 @@ static unsigned long long next_crl_number(const char *ca_dir)
 {
 	char *path = path_join(ca_dir, CA_CRLNUMBER_FILE, "");
 	unsigned long long n = 0;
-	FILE *f = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT)
+		die(errno == ELOOP ? EXIT_CONFIG : EXIT_SYSTEM, "CRL number file %s: %s", path,
+		    errno == ELOOP ? "a symbolic link; not followed" : strerror(errno));
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	if (fd >= 0 && !f)
+		die(EXIT_SYSTEM, "CRL number file %s: %s", path, strerror(errno));
 	if (f) {
 		if (fscanf(f, "%llu", &n) != 1)
 			die(EXIT_CONFIG, "CRL number file %s: damaged", path);
 		fclose(f);
 	}
 	n++;
-	f = fopen(path, "w");
-	if (!f || fprintf(f, "%llu\n", n) < 0 || fclose(f) == EOF)
-		die(EXIT_SYSTEM, "CRL number file %s: %s", path, strerror(errno));
+	/* A new file renamed over the old one: never written through a link, never left half written. */
+	char *tmp = path_join(ca_dir, CA_CRLNUMBER_FILE, ".XXXXXX");
+	char text[32];
+	int len = snprintf(text, sizeof text, "%llu\n", n);
+	fd = mkstemp(tmp);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || !write_all(fd, text, (size_t)len) || fsync(fd) < 0 || close(fd) < 0 ||
+	    rename(tmp, path) < 0) {
+		int saved = errno;
+		if (fd >= 0)
+			unlink(tmp);
+		die(EXIT_SYSTEM, "CRL number file %s: %s", path, strerror(saved));
+	}
+	free(tmp);
 	free(path);
 	return n;
 }

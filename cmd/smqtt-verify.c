@@ -1,5 +1,6 @@
 /* smqtt-verify: pass on the smqtt1 frames whose signature, device and sequence check out. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -551,6 +553,39 @@ static void verify_stream_batched(struct verifier *v, struct crew *crew, size_t 
 	free(v->out.text);
 }
 
+/*
+ * The rejects file: appended to, created 0600 (rejected frames may be worth
+ * hiding from others), never through a symbolic link, and never a file that
+ * holds something else: a registry or store database, a key or a
+ * certificate given here by mistake would be damaged by the text.
+ */
+static FILE *open_rejects(const char *path)
+{
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd < 0 && errno == ELOOP)
+		die(EXIT_USAGE, "rejects file %s: a symbolic link; not followed", path);
+	if (fd < 0)
+		die(EXIT_SYSTEM, "rejects file %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		die(EXIT_SYSTEM, "rejects file %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		die(EXIT_USAGE, "rejects file %s: not a regular file", path);
+	char head[16];
+	ssize_t n = S_ISREG(st.st_mode) ? pread(fd, head, sizeof head, 0) : 0;
+	if (n == (ssize_t)sizeof head && memcmp(head, "SQLite format 3", 16) == 0)
+		die(EXIT_USAGE, "rejects file %s: an SQLite database, not a rejects file (the registry is -R)", path);
+	if (n >= 11 && memcmp(head, "-----BEGIN ", 11) == 0)
+		die(EXIT_USAGE, "rejects file %s: a PEM file (a key or certificate), not a rejects file", path);
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		die(EXIT_SYSTEM, "rejects file %s: %s", path, strerror(errno));
+	FILE *f = fdopen(fd, "a");
+	if (!f)
+		die(EXIT_SYSTEM, "rejects file %s: %s", path, strerror(errno));
+	return f;
+}
+
 int main(int argc, char **argv)
 {
 	struct verifier v = {0};
@@ -647,8 +682,8 @@ int main(int argc, char **argv)
 		      "verify.pubkey or registry.db in the configuration)");
 		usage();
 	}
-	if (v.rejects_path && !(v.rejects = fopen(v.rejects_path, "a")))
-		die(EXIT_SYSTEM, "rejects file %s: %s", v.rejects_path, strerror(errno));
+	if (v.rejects_path)
+		v.rejects = open_rejects(v.rejects_path);
 
 	if (registry)
 		trust_use_registry(v.trust, registry, (size_t)cache);

@@ -39,6 +39,10 @@ static uint64_t read_next(struct seq_state *s)
 	size_t len = strcspn(text, "\n");
 	size_t zeros = strspn(text, "0");
 	uint64_t v;
+	/* SEQ_MAX + 1: every number was used, which seq_state_next reports. */
+	if (len + 1 == (size_t)n && text[len] == '\n' && len - zeros == 19 &&
+	    memcmp(text + zeros, "9223372036854775808", 19) == 0)
+		return (uint64_t)SEQ_MAX + 1;
 	if (zeros >= len || text[len] != '\n' || len + 1 != (size_t)n ||
 	    !seq_parse(text + zeros, len - zeros, &v))
 		die(EXIT_CONFIG, "state file %s: damaged (expected the next sequence number); refusing to guess",
@@ -50,10 +54,13 @@ struct seq_state *seq_state_open(const char *path)
 {
 	struct seq_state *s = xcalloc(1, sizeof *s);
 	s->path = xstrdup(path);
-	s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	/* Not through a symbolic link: a dangling one would create its target wherever it points. */
+	s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (s->fd < 0) {
 		/* A directory, a missing directory or a file we may not write cannot be a state file. */
 		int err = errno;
+		if (err == ELOOP)
+			die(EXIT_CONFIG, "state file %s: a symbolic link; not followed", path);
 		die(err == EISDIR || err == ENOENT || err == ENOTDIR || err == EACCES ? EXIT_CONFIG : EXIT_SYSTEM,
 		    "state file %s: %s", path, strerror(err));
 	}
@@ -80,7 +87,7 @@ struct seq_state *seq_state_open(const char *path)
 uint64_t seq_state_next(struct seq_state *s)
 {
 	if (s->next > SEQ_MAX)
-		die(EXIT_SYSTEM, "state file %s: sequence numbers exhausted", s->path);
+		die(EXIT_CONFIG, "state file %s: sequence numbers exhausted; sign with a new device id", s->path);
 	if (s->next >= s->reserved) {
 		uint64_t upto = s->next + SEQ_RESERVE_BLOCK;
 		if (upto > SEQ_MAX)

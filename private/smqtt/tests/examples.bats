@@ -1,0 +1,230 @@
+#!/usr/bin/env bats
+# The deployment examples work as documented: the cron job that signs and
+# publishes CSV drops (examples/cron), the systemd units of the sink and of
+# the drop timer (examples/systemd), and the plot script.
+
+load test_helper
+load pki_helper
+load broker_helper
+load registry_helper
+
+setup() {
+	common_setup
+	unset SMQTT_CONFIG
+	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/xdg"
+	SEND_DROPS=$REPO/examples/cron/smqtt-send-drops
+}
+
+SINK_PID=
+
+teardown() {
+	[ -z "$SINK_PID" ] || stop_sink "$SINK_PID"
+	broker_teardown
+}
+
+# config FILE IDENTITY: a configuration file for the test broker with the TLS
+# identity IDENTITY, then the lines on stdin; broker.retry_for is 1 second.
+config() {
+	{
+		cat <<-EOF
+			broker:
+			  host: localhost
+			  port: $BROKER_PORT
+			  cafile: $PKI/ca.crt
+			  cert: $PKI/$2.crt
+			  key: $PKI/$2.key
+			  retry_for: 1
+		EOF
+		cat
+	} > "$1"
+}
+
+# A meter's configuration for smqtt-send-drops: device ABC signs and publishes.
+meter_config() {
+	config meter.yaml ABC <<-EOF
+		device:
+		  key: $PKI/ABC.key
+		  cert: $PKI/ABC.crt
+		  state: $BATS_TEST_TMPDIR/ABC.seq
+	EOF
+	export SMQTT_CONFIG=$BATS_TEST_TMPDIR/meter.yaml
+}
+
+# drop NAME N [START]: N readings of meter ABC in spool/incoming/NAME.csv, the
+# way the meter software is told to write them (a temporary name, then rename).
+drop() {
+	mkdir -p spool/incoming
+	meter_records "$(($2 + ${3:-0}))" ABC | tail -n "$2" > "spool/incoming/$1.csv.tmp"
+	mv "spool/incoming/$1.csv.tmp" "spool/incoming/$1.csv"
+}
+
+@test "cron: a drop is signed and published, and archived in sent/" {
+	broker_setup ABC
+	tls_args collector
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C 10 -W 60 > received 2> sub.err 3>&- &
+	track $!
+	wait_for "the collector's subscription" '[ "$(subscriptions collector)" -ge 1 ]'
+	meter_config
+	drop 20131102-0015 10
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 0 ] || fail "status $status: $output"
+	[ -z "$(find spool/incoming spool/signing spool/outbox -type f)" ] || fail "left over: $(ls -R spool)"
+	[ "$(ls spool/sent)" = 00000000000000000001-20131102-0015.frames ] || fail "sent/: $(ls spool/sent)"
+	wait_for "10 frames at the collector" '[ "$(wc -l < received)" -ge 10 ]'
+	cmp received spool/sent/00000000000000000001-20131102-0015.frames
+	smqtt-verify -c "$PKI/ABC.crt" < received | cut -d' ' -f5- > records
+	meter_records 10 ABC | cmp - records
+}
+
+@test "cron: a batch that cannot be sent is kept, and sent in order on the next run once the broker is back" {
+	broker_setup ABC
+	tls_args collector
+	# The collector's persistent session keeps what is published while it is away.
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+		fail "could not open the collector's session: $(cat sub.err)"
+	meter_config
+	broker_stop
+	drop a 6
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 1 ] || fail "expected status 1 with the broker down, got $status: $output"
+	assert_contains "0 of 6 frames acknowledged; the other 6 are kept for the next run"
+	[ "$(ls spool/outbox)" = 00000000000000000001-a.frames ] || fail "outbox: $(ls spool/outbox)"
+	[ -z "$(find spool/sent spool/incoming spool/signing -type f)" ] || fail "unexpected files: $(ls -R spool)"
+	[ "$(wc -l < spool/outbox/00000000000000000001-a.frames)" -eq 6 ]
+	# Still down: a later drop is signed once and waits behind the first one.
+	drop b 4 6
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 1 ] || fail "expected status 1, got $status: $output"
+	[ "$(ls spool/outbox | tr '\n' ' ')" = "00000000000000000001-a.frames 00000000000000000007-b.frames " ] ||
+		fail "outbox: $(ls spool/outbox)"
+	[ "$(cut -d' ' -f3 spool/outbox/*.frames | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 " ] ||
+		fail "frames signed again or out of order: $(cut -d' ' -f3 spool/outbox/*.frames)"
+
+	broker_start
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 0 ] || fail "status $status once the broker is back: $output"
+	[ -z "$(ls spool/outbox)" ] || fail "outbox not emptied: $(ls spool/outbox)"
+	[ "$(ls spool/sent | wc -l)" -eq 2 ]
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C 10 -W 60 > received 2> sub.err 3>&- ||
+		fail "collector: $(cat sub.err)"
+	# All ten, in signing order, each once: the verifier accepts every one.
+	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 " ] ||
+		fail "received: $(cut -d' ' -f3 received)"
+	run smqtt-verify -c "$PKI/ABC.crt" < received
+	assert_status 0
+	[ "$(printf '%s\n' "$output" | cut -d' ' -f5- | cmp - <(meter_records 10 ABC) && echo same)" = same ]
+	# A third run has nothing to do.
+	run "$SEND_DROPS" spool
+	assert_status 0
+	[ "$(ls spool/sent | wc -l)" -eq 2 ]
+}
+
+@test "cron: a run while another holds the spool's lock leaves the spool alone" {
+	mkdir -p spool
+	drop x 3
+	exec 8> spool/lock
+	flock -n 8
+	SMQTT_CONFIG=/nonexistent run "$SEND_DROPS" spool
+	exec 8>&-
+	assert_status 0
+	assert_contains "another run is still going on"
+	[ -f spool/incoming/x.csv ] || fail "the drop was touched"
+}
+
+@test "cron: usage error, and the crontab line names the script, a user and a 15-minute schedule" {
+	run "$SEND_DROPS"
+	assert_status 2
+	assert_contains "usage: smqtt-send-drops SPOOL"
+	line=$(grep -v '^#' "$REPO/examples/cron/smqtt-send-drops.cron" | grep -v '=' | grep .)
+	[ "$(printf '%s\n' "$line" | wc -l)" -eq 1 ] || fail "expected one job line: $line"
+	read -r minute hour dom month dow user command spool <<< "$line"
+	[ "$minute $hour $dom $month $dow" = "*/15 * * * *" ] || fail "schedule: $minute $hour $dom $month $dow"
+	[ "$user" = smqtt ] && [ "${command##*/}" = smqtt-send-drops ] && [ -n "$spool" ] || fail "job: $line"
+	grep -q '^SMQTT_CONFIG=/' "$REPO/examples/cron/smqtt-send-drops.cron"
+}
+
+@test "systemd: the units pass systemd-analyze verify" {
+	command -v systemd-analyze > /dev/null || fail "systemd-analyze is not installed (make deps installs systemd)"
+	mkdir units
+	cp "$REPO"/examples/systemd/* units/
+	# The drop service's program, where this tree has it.
+	sed -i "s|^ExecStart=/usr/local/libexec/smqtt/smqtt-send-drops |ExecStart=$SEND_DROPS |" \
+		units/smqtt-send-drops.service
+	grep -q "^ExecStart=$SEND_DROPS " units/smqtt-send-drops.service || fail "unexpected ExecStart in smqtt-send-drops.service"
+	run systemd-analyze verify --man=no units/smqtt-sink.service units/smqtt-send-drops.service units/smqtt-send-drops.timer
+	[ "$status" -eq 0 ] && [ -z "$output" ] || fail "systemd-analyze verify: $output"
+	grep -qx 'Restart=on-failure' units/smqtt-sink.service
+}
+
+# The sink unit's command line, with /var/lib/smqtt moved to DIR.
+sink_command() {
+	sed -n 's/^ExecStart=//p' "$REPO/examples/systemd/smqtt-sink.service" | sed "s|/var/lib/smqtt|$1|g"
+}
+
+# children PID: the PIDs of PID's child processes.
+children() {
+	local stat line
+	for stat in /proc/[0-9]*/stat; do
+		read -r line 2> /dev/null < "$stat" || continue
+		line=${line##*) }	# after the command name: STATE PPID ...
+		line=${line#* }
+		[ "${line%% *}" != "$1" ] || { stat=${stat#/proc/}; printf '%s\n' "${stat%/stat}"; }
+	done
+}
+
+# Stop the sink started as PID (bash -c): stop the pipeline under it, by
+# their PIDs; bash ends once it has reaped all of them.
+stop_sink() {
+	local pid=$1 child
+	for child in $(children "$pid"); do kill "$child" 2> /dev/null; done
+	wait "$pid" 2> /dev/null || true
+}
+
+@test "systemd: the sink unit's pipeline verifies and stores, and fails (for a restart) when smqtt-sub does" {
+	broker_setup ABC
+	mkdir state
+	smqtt-register -r state/registry.db init --ca "$PKI/ca.crt"
+	issue_line ABC "$PKI/ABC.crt" | smqtt-register -r state/registry.db add 2> /dev/null
+	config sink.yaml collector <<-EOF
+		sub:
+		  topic: [smqtt/+/frames]
+		store:
+		  db: $BATS_TEST_TMPDIR/state/readings.db
+	EOF
+	sink_command state > sink.sh
+	grep -q 'smqtt-sub | smqtt-verify --registry state/registry.db' sink.sh || fail "unexpected command: $(cat sink.sh)"
+	exec_line=$(sed -n 's/^ExecStart=//p' "$REPO/examples/systemd/smqtt-sink.service")
+	[ "${exec_line%% -c *}" = "/bin/bash -o pipefail" ] || fail "the sink does not run with pipefail: $exec_line"
+	cmd=$(sed -n "s/^[^']*'\(.*\)'\$/\1/p" sink.sh)
+	SMQTT_CONFIG=$BATS_TEST_TMPDIR/sink.yaml bash -o pipefail -c "$cmd" > sink.out 2> sink.err 3>&- &
+	SINK_PID=$!
+	wait_for "the sink's subscription" '[ "$(subscriptions collector)" -ge 1 ]'
+	meter_records 8 ABC | smqtt-sign -k "$PKI/ABC.key" -c "$PKI/ABC.crt" -S abc.seq > frames
+	sed '3s/,[0-9.]*$/,999.9/' frames | pub_as ABC > /dev/null 2> pub.err || fail "pub: $(cat pub.err)"
+	wait_for "7 stored rows" \
+		'[ "$(sqlite3 state/readings.db "select count(*) from readings" 2> /dev/null || echo 0)" -ge 7 ]'
+	stop_sink "$SINK_PID"
+	SINK_PID=
+	grep -q 'device ABC seq 3: bad signature' sink.err || fail "no rejection logged: $(cat sink.err)"
+	[ "$(wc -l < state/rejects.txt)" -eq 1 ] || fail "rejects.txt: $(cat state/rejects.txt)"
+	[ "$(sqlite3 state/readings.db 'select count(*) from readings where value = 999.9')" -eq 0 ]
+
+	# With the broker gone, smqtt-sub gives up after broker.retry_for and the
+	# pipeline fails as a whole, so systemd restarts it (Restart=on-failure).
+	broker_stop
+	run env SMQTT_CONFIG="$BATS_TEST_TMPDIR/sink.yaml" bash -o pipefail -c "$cmd"
+	[ "$status" -ne 0 ] || fail "the sink pipeline exited 0 with the broker down: $output"
+	assert_contains "smqtt-sub: "
+}
+
+@test "plot: examples/plot.gp draws a PNG from a database of smqtt-store" {
+	command -v gnuplot > /dev/null || fail "gnuplot is not installed (make deps installs it)"
+	make_key m
+	grep '^DEF,' "$REPO/examples/readings.csv" | smqtt-sign -k m.key -i DEF | smqtt-store -d r.db 2> /dev/null
+	gnuplot -e "db='r.db'; out='p.png'" "$REPO/examples/plot.gp" 2> err || fail "gnuplot: $(cat err)"
+	[ "$(head -c 8 p.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "not a PNG"
+	sqlite3 empty.db 'create table readings (meter text, time text, channel integer, value real)'
+	run gnuplot -e "db='empty.db'; out='q.png'" "$REPO/examples/plot.gp"
+	[ "$status" -ne 0 ] || fail "plot.gp drew an empty database"
+	assert_contains "no readings in empty.db"
+}
