@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "devmap.h"
 #include "error.h"
 #include "frame.h"
 #include "keys.h"
@@ -101,8 +102,55 @@ struct pending {
 	long long since_ms; /* when the oldest waiting frame was accepted */
 };
 
+/*
+ * The frames this verifier accepted most recently, by digest (device,
+ * sequence number and record). A frame below its device's last accepted
+ * number whose digest is here is one this verifier passed on already, sent
+ * again (a publisher restarted with its unacknowledged frames, a message
+ * delivered twice): a duplicate, dropped. Any other one is a replay. Bounded:
+ * the oldest digest goes when a new one comes.
+ */
+#define RECENT_FRAMES 65536
+
+struct recent {
+	struct devmap *map; /* digest -> its ring slot */
+	unsigned char (*ring)[DIGEST_LEN];
+	size_t next, count;
+};
+
+static void recent_init(struct recent *r)
+{
+	r->map = devmap_new();
+	r->ring = xmalloc(RECENT_FRAMES * sizeof *r->ring);
+	r->next = r->count = 0;
+}
+
+static void recent_free(struct recent *r)
+{
+	devmap_free(r->map, NULL);
+	free(r->ring);
+}
+
+static void recent_add(struct recent *r, const unsigned char digest[DIGEST_LEN])
+{
+	unsigned char *slot = r->ring[r->next];
+	if (r->count == RECENT_FRAMES)
+		devmap_remove(r->map, (const char *)slot, DIGEST_LEN);
+	else
+		r->count++;
+	memcpy(slot, digest, DIGEST_LEN);
+	devmap_put(r->map, (const char *)slot, DIGEST_LEN, slot);
+	r->next = (r->next + 1) % RECENT_FRAMES;
+}
+
+static bool recent_has(const struct recent *r, const unsigned char digest[DIGEST_LEN])
+{
+	return devmap_get(r->map, (const char *)digest, DIGEST_LEN) != NULL;
+}
+
 struct verifier {
 	struct trust *trust;
+	struct recent recent;
 	struct frame_hasher *hasher;
 	FILE *rejects;
 	const char *rejects_path;
@@ -180,7 +228,8 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 		break;
 	}
 	if (f->seq <= d->last_seq) {
-		if (f->seq == d->last_seq && memcmp(digest, d->last_digest, DIGEST_LEN) == 0) {
+		if ((f->seq == d->last_seq && memcmp(digest, d->last_digest, DIGEST_LEN) == 0) ||
+		    recent_has(&v->recent, digest)) {
 			v->n.duplicates++;
 			return true;
 		}
@@ -191,6 +240,7 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 		return true;
 	}
 	trust_accept(v->trust, d, f->seq, digest);
+	recent_add(&v->recent, digest);
 	v->n.verified++;
 	hold(&v->out, line, len);
 	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
@@ -598,6 +648,7 @@ int main(int argc, char **argv)
 
 	error_init(argv);
 	v.trust = trust_new();
+	recent_init(&v.recent);
 	while ((c = getopt_long(argc, argv, "c:p:R:r:j:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -707,6 +758,7 @@ int main(int argc, char **argv)
 		warnx("%llu verified, %llu rejected, %llu duplicates dropped", v.n.verified, v.n.rejected,
 		      v.n.duplicates);
 	frame_hasher_free(v.hasher);
+	recent_free(&v.recent);
 	trust_free(v.trust);
 	config_free(cfg);
 	return v.n.rejected ? EXIT_REJECTED : EXIT_OK;

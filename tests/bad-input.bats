@@ -468,7 +468,10 @@ three_frames() {
 
 @test "#29 smqtt-verify: a replayed frame (1)" {
 	three_frames
-	{ sed -n 1,2p three; sed -n 1p three; sed -n 3p three; } > input
+	# ABC's key signed another record under number 1 (a second state file): a frame it
+	# signed, but not the one accepted as number 1, so not a duplicate of it.
+	echo 'ABC,2013-11-02 00:00:00,0,99.0' | smqtt-sign -k "$S/pki/ABC.key" -c "$S/pki/ABC.crt" -S again.seq > replayed
+	{ sed -n 1,2p three; cat replayed; sed -n 3p three; } > input
 	run --separate-stderr smqtt-verify -c "$S/pki/ABC.crt" < input
 	expect 1
 	said "smqtt-verify: line 3: device ABC seq 1: replay: not above last accepted seq 2" \

@@ -76,14 +76,16 @@ assert_nothing_left() {
 			fail "no table row for $m with import $import: $(cat out)"
 	done
 
-	# The forged and the replayed frame, rejected with their reasons and not stored.
+	# The forged frame, rejected with its reason, and the replayed one, dropped as a duplicate; neither stored.
 	grep -qE '^ +smqtt-verify: line [0-9]+: device ABC seq 193: bad signature$' out ||
 		fail "forged frame not rejected as a bad signature: $(cat out)"
-	grep -qE '^ +smqtt-verify: line [0-9]+: device ABC seq 9: replay' out ||
-		fail "replayed frame not rejected as a replay: $(cat out)"
-	grep -qE '^rejected +2 frames by smqtt-verify, kept in sink/rejected.txt; 1 by smqtt-store$' out ||
+	grep -qE '^ +smqtt-verify: [0-9]+ verified, 1 rejected, 1 duplicates dropped$' out ||
+		fail "replayed frame not dropped as a duplicate: $(cat out)"
+	grep -qE '^rejected +1 frames by smqtt-verify, kept in sink/rejected.txt; 1 by smqtt-store$' out ||
 		fail "unexpected rejected line: $(grep '^rejected' out)"
-	[ "$(wc -l < "$ws/sink/rejected.txt")" -eq 2 ]
+	grep -qE '^duplicates +1 frame already accepted, dropped by smqtt-verify' out ||
+		fail "unexpected duplicates line: $(grep '^duplicates' out)"
+	[ "$(wc -l < "$ws/sink/rejected.txt")" -eq 1 ]
 	[ "$(sqlite3 "$ws/readings.db" "select count(*) from readings where device = 'ABC' and seq = 193")" -eq 0 ]
 
 	# The reading GHI signed with its own key but filed under ABC: it verifies,

@@ -231,7 +231,11 @@ stop_verifier() {
 	for n in 1 2 3; do
 		for d in D1 D2 D3 D4 D5; do sed -n "${n}p" "$d.frames"; done
 	done > rounds
-	{ cat rounds; sed -n 1p D1.frames; sed -n 2p D4.frames; } > in.frames
+	# Numbers already taken, on other records: replays the registry's state must catch.
+	echo 'D1,other' | smqtt-sign -k certs/D1.key -i D1 -S d1.again > replays
+	printf '%020d\n' 2 > d4.again
+	echo 'D4,other' | smqtt-sign -k certs/D4.key -i D4 -S d4.again >> replays
+	{ cat rounds replays; } > in.frames
 	run smqtt-verify -R reg.db --cache 2 < in.frames
 	assert_status 1
 	assert_contains "line 16: device D1 seq 1: replay: not above last accepted seq 3"
@@ -250,6 +254,8 @@ stop_verifier() {
 	for d in A B C D X; do sign "$d" "certs/$d.key" 200 > "$d.frames"; done
 	sign R certs/R.key 30 > r.old
 	sign R new/R.key 30 > r.new
+	# B's numbers again, on other records: replays, not repeats of accepted frames.
+	meter_records 200 B | sed 's/$/5/' | smqtt-sign -k certs/B.key -i B -S rb.seq > rb
 	meter_records 200 A | smqtt-sign -k certs/B.key -i A -S forged.seq | sed 's/^smqtt1 A /smqtt1 A 9/' > forged
 	# Round robin over the devices, with duplicates, replays, forgeries and junk among them.
 	awk '
@@ -259,13 +265,13 @@ stop_verifier() {
 				print f["A.frames", i]; print f["B.frames", i]; print f["C.frames", i]
 				if (i <= 30) { print f["r.old", i]; print f["r.new", i] }
 				if (i % 7 == 0) print f["C.frames", i]         # duplicate
-				if (i % 11 == 0) print f["B.frames", i - 3]    # replay
+				if (i % 11 == 0) print f["rb", i - 3]          # replay
 				if (i % 13 == 0) print f["forged", i]          # bad signature
 				if (i % 17 == 0) print f["D.frames", i]        # revoked device
 				if (i % 19 == 0) print f["X.frames", i]        # unknown device
 				if (i % 23 == 0) print "smqtt1 A 1 x r"         # malformed
 			}
-		}' A.frames B.frames C.frames D.frames X.frames r.old r.new forged > in.frames
+		}' A.frames B.frames C.frames D.frames X.frames r.old r.new forged rb > in.frames
 	for run in 1:100000 4:100000 1:2 4:2; do
 		j=${run%:*} cache=${run#*:}
 		cp reg.db "reg.$j.$cache.db"

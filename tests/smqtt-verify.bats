@@ -77,13 +77,17 @@ setup() {
 	assert_contains "device ABC seq 1: bad signature"
 }
 
-@test "verify: replays are rejected, an exact repeat of the last frame is dropped and counted" {
-	{ cat good; sed -n 2p good; tail -n 1 good; } > in
+@test "verify: replays are rejected, a repeat of an accepted frame is dropped and counted" {
+	# Another record signed under number 2, which the verifier accepted for a different one: a replay.
+	printf '%020d\n' 2 > old.seq
+	echo 'ABC,2013-11-02 00:15:00,1,99.0' | smqtt-sign -k m.key -i ABC -S old.seq > replay
+	{ cat good replay; sed -n 2p good; tail -n 1 good; } > in
 	run smqtt-verify -p ABC=m.pub < in
 	assert_status 1
 	assert_contains "smqtt-verify: line 5: device ABC seq 2: replay: not above last accepted seq 4"
 	refute_contains "line 6:"
-	assert_contains "smqtt-verify: 4 verified, 1 rejected, 1 duplicates dropped"
+	refute_contains "line 7:"
+	assert_contains "smqtt-verify: 4 verified, 1 rejected, 2 duplicates dropped"
 	{ cat good; tail -n 1 good; } | smqtt-verify -p ABC=m.pub > out
 	cmp out good
 }
@@ -239,13 +243,15 @@ mixed_stream() {
 	make_key new
 	meter_records 500 A | smqtt-sign -k m.key -i A -S a.seq > a
 	meter_records 500 B | smqtt-sign -k b.key -i B -S b.seq > b
+	# B's numbers again, on other records: replays, not repeats of accepted frames.
+	meter_records 500 B | sed 's/$/5/' | smqtt-sign -k b.key -i B -S rb.seq > rb
 	meter_records 40 R | smqtt-sign -k m.key -i R -S r.seq > r.old
 	meter_records 40 R | smqtt-sign -k new.key -i R -S r.seq > r.new
 	meter_records 500 A | smqtt-sign -k b.key -i A -S forged.seq | sed 's/^smqtt1 A \([0-9]*\) /smqtt1 A 1\1 /' > forged
 	meter_records 25 U | smqtt-sign -k m.key -i U -S u.seq > u
 	long=$(head -c 5000 /dev/zero | tr '\0' x)
 	awk -v long="$long" '
-		FILENAME == ARGV[1] { a[FNR] = $0 } FILENAME == ARGV[2] { b[FNR] = $0 }
+		FILENAME == ARGV[1] { a[FNR] = $0 } FILENAME == ARGV[2] { b[FNR] = $0 } FILENAME == ARGV[7] { rb[FNR] = $0 }
 		FILENAME == ARGV[3] { ro[FNR] = $0 } FILENAME == ARGV[4] { rn[FNR] = $0 }
 		FILENAME == ARGV[5] { f[FNR] = $0 } FILENAME == ARGV[6] { u[FNR] = $0 }
 		END {
@@ -253,14 +259,14 @@ mixed_stream() {
 				print a[i]; print b[i]
 				if (i <= 40) { print ro[i]; print rn[i] }
 				if (i % 10 == 0) print a[i]         # duplicate
-				if (i % 13 == 0) print b[i - 5]     # replay
+				if (i % 13 == 0) print rb[i - 5]    # replay
 				if (i % 17 == 0) print f[i]         # bad signature
 				if (i % 19 == 0) print "garbage " i # malformed
 				if (i % 23 == 0) print u[i / 23]    # unknown device
 				if (i % 29 == 0) print long         # too long
 				if (i % 31 == 0) print a[i] "\r"    # CR: malformed
 			}
-		}' a b r.old r.new forged u
+		}' a b r.old r.new forged u rb
 }
 
 @test "verify: -j 1 and -j 4 give the same output, messages and status on a mixed stream" {
