@@ -1,6 +1,7 @@
 /* smqtt-sign: turn records on stdin into signed smqtt1 frames on stdout. */
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@
 
 static const char usage_text[] =
 	"usage: smqtt-sign [--config FILE] -k KEYFILE (-i DEVICE | -c CERTFILE)\n"
-	"                  [-S STATEFILE] [--passfile FILE | --passenv VAR | --passfd FD]\n"
+	"                  [-S STATEFILE] [--first-seq N]\n"
+	"                  [--passfile FILE | --passenv VAR | --passfd FD]\n"
 	"\n"
 	"Read records from stdin, one per line, and write one signed smqtt1 frame\n"
 	"per record to stdout. Blank lines are skipped; CRLF and a UTF-8 BOM are\n"
@@ -30,6 +32,9 @@ static const char usage_text[] =
 	"  -c, --cert FILE     take the device id from the CN of this certificate,\n"
 	"                      which must hold the public half of KEYFILE\n"
 	"  -S, --state FILE    sequence-number state file (default: KEYFILE.seq)\n"
+	"      --first-seq N   number from N on, unless the state file is past it:\n"
+	"                      for a device's new key, give the old key's next\n"
+	"                      number (the old state file's content)\n"
 	"      --passfile FILE the key's passphrase is the first line of FILE\n"
 	"      --passenv VAR   the key's passphrase is the value of variable VAR\n"
 	"      --passfd FD     the key's passphrase is the first line read from FD\n"
@@ -52,13 +57,14 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_CONFIG = OPT_FIRST_PROGRAM_OPTION };
+enum { OPT_CONFIG = OPT_FIRST_PROGRAM_OPTION, OPT_FIRST_SEQ };
 
 static const struct option long_options[] = {
 	{"key", required_argument, NULL, 'k'},
 	{"id", required_argument, NULL, 'i'},
 	{"cert", required_argument, NULL, 'c'},
 	{"state", required_argument, NULL, 'S'},
+	{"first-seq", required_argument, NULL, OPT_FIRST_SEQ},
 	PASSPHRASE_LONG_OPTIONS,
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -143,6 +149,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL;
 	const char *key_path = NULL, *device_arg = NULL, *cert_path = NULL, *state_path = NULL;
 	struct passphrase_source pass = PASSPHRASE_SOURCE_NONE;
+	uint64_t first_seq = 0;
 	int c;
 
 	error_init(argv);
@@ -164,6 +171,16 @@ int main(int argc, char **argv)
 		case OPT_CONFIG:
 			config_path = optarg;
 			break;
+		case OPT_FIRST_SEQ: {
+			/* Leading zeros allowed, so that the content of a state file can be given as it is. */
+			const char *digits = optarg + strspn(optarg, "0");
+			if (!seq_parse(digits, strlen(digits), &first_seq)) {
+				char shown[ESCAPED_SIZE(32)];
+				die(EXIT_USAGE, "--first-seq %s: not a sequence number (1 to 9223372036854775807)",
+				    escape_text(optarg, strlen(optarg), shown, sizeof shown));
+			}
+			break;
+		}
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -245,6 +262,8 @@ int main(int argc, char **argv)
 	}
 	struct signing_key *key = signing_key_new(pkey, true);
 	struct seq_state *state = seq_state_open(state_path);
+	if (first_seq)
+		seq_state_skip_to(state, first_seq);
 	output_init();
 	stop_on_signals();
 	unsigned long long rejected = sign_stream(key, device, state);

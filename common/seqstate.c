@@ -84,6 +84,14 @@ struct seq_state *seq_state_open(const char *path)
 	return s;
 }
 
+void seq_state_skip_to(struct seq_state *s, uint64_t first)
+{
+	if (first <= s->next)
+		return;
+	write_next(s, first);
+	s->next = s->reserved = first;
+}
+
 uint64_t seq_state_next(struct seq_state *s)
 {
 	if (s->next > SEQ_MAX)

@@ -16,6 +16,12 @@ struct seq_state;
 
 /* Open (creating with mode 0600) and lock the state file; dies if another process holds it. */
 struct seq_state *seq_state_open(const char *path);
+/*
+ * Continue at first unless the state is already past it: a new key of a
+ * device that signed before (a key rollover) starts above the old key's
+ * numbers. Recorded and synced before it returns. Never goes back.
+ */
+void seq_state_skip_to(struct seq_state *s, uint64_t first);
 /* The next unused sequence number. */
 uint64_t seq_state_next(struct seq_state *s);
 /* Record the exact next number, sync, unlock and free. */

@@ -51,10 +51,10 @@ _smqtt()
 		free_options='--passfd'
 		;;
 	smqtt-sign)
-		options='-k --key -i --id -c --cert -S --state --passfile --passenv --passfd --config --help --version'
+		options='-k --key -i --id -c --cert -S --state --first-seq --passfile --passenv --passfd --config --help --version'
 		file_options='-k --key -c --cert -S --state --passfile --config'
 		env_options='--passenv'
-		free_options='-i --id --passfd'
+		free_options='-i --id --first-seq --passfd'
 		;;
 	smqtt-verify)
 		options='-c --cert -p --pubkey -R --registry --cache -r --rejects -j --jobs --config --help --version'
