@@ -119,6 +119,150 @@ drop() {
 	[ "$(ls spool/sent | wc -l)" -eq 2 ]
 }
 
+# bad_drop NAME: ten lines of meter ABC in spool/incoming/NAME.csv, of which
+# line 4 holds a NUL byte and line 7 is longer than a record may be; the
+# eight good ones are in NAME.good.
+bad_drop() {
+	mkdir -p spool/incoming
+	meter_records 10 ABC > "$1.all"
+	{
+		sed -n 1,3p "$1.all"
+		printf '%s\0x\n' "$(sed -n 4p "$1.all")"
+		sed -n 5,6p "$1.all"
+		printf '%s,%05000d\n' "$(sed -n 7p "$1.all")" 0
+		sed -n 8,10p "$1.all"
+	} > "spool/incoming/$1.csv.tmp"
+	sed '4d;7d' "spool/incoming/$1.csv.tmp" > "$1.good"
+	mv "spool/incoming/$1.csv.tmp" "spool/incoming/$1.csv"
+}
+
+# collect N: the frames the collector's persistent session holds, until N came.
+collect() {
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C "$1" -W 60 2> sub.err 3>&- ||
+		fail "collector: $(cat sub.err)"
+}
+
+# next_seq: the sequence number meter ABC's state gives the next frame.
+next_seq() {
+	echo 'ABC,probe' | smqtt-sign | cut -d' ' -f3
+}
+
+@test "cron: a drop with bad lines is signed once: its good lines are sent, the bad ones set aside and reported once" {
+	broker_setup ABC
+	tls_args collector
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+		fail "could not open the collector's session: $(cat sub.err)"
+	meter_config
+	broker_stop
+	bad_drop a
+	cp spool/incoming/a.csv a.csv
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 1 ] || fail "expected status 1, got $status: $output"
+	assert_contains "a.csv: line 4: contains a NUL byte"
+	assert_contains "a.csv: line 7: longer than 4096 bytes"
+	assert_contains "a.csv: 2 lines not signed, set aside in spool/rejected/a.csv"
+	assert_contains "0 of 8 frames acknowledged"
+	[ "$(ls spool/outbox)" = 00000000000000000001-a.frames ] || fail "outbox: $(ls -R spool)"
+	[ -z "$(find spool/incoming spool/signing spool/sent -type f)" ] || fail "left over: $(ls -R spool)"
+	sed -n '4p;7p' a.csv | cmp - spool/rejected/a.csv || fail "rejected/a.csv is not lines 4 and 7"
+	[ "$(cut -d: -f1 spool/rejected/a.why | tr '\n' ' ')" = "line 4 line 7 " ] ||
+		fail "rejected/a.why: $(cat spool/rejected/a.why)"
+	cp spool/outbox/00000000000000000001-a.frames a.frames
+	[ "$(cut -d' ' -f3 a.frames | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 " ] || fail "frames: $(cut -d' ' -f3 a.frames)"
+
+	# The broker is still down: nothing is signed again, the rejects are not
+	# reported again, and a later drop waits behind the first.
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 1 ] || fail "expected status 1, got $status: $output"
+	refute_contains "line 4"
+	cmp a.frames spool/outbox/00000000000000000001-a.frames || fail "the batch changed"
+	printf 'ABC,2013-11-02 02:30:00,0,1.0\nABC,bad\rline\nABC,2013-11-02 02:45:00,0,2.0\n' > b.csv
+	sed 2d b.csv > b.good
+	mv b.csv spool/incoming/b.csv
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 1 ] || fail "expected status 1, got $status: $output"
+	assert_contains "b.csv: line 2: contains a CR byte"
+	[ "$(cut -d' ' -f3 spool/outbox/*.frames | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 " ] ||
+		fail "signed again or out of order: $(cut -d' ' -f3 spool/outbox/*.frames)"
+
+	broker_start
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 0 ] || fail "status $status once the broker is back: $output"
+	[ -z "$(ls spool/outbox)" ] || fail "outbox not emptied: $(ls spool/outbox)"
+	run "$SEND_DROPS" spool
+	assert_status 0
+	[ -z "$output" ] || fail "a run with nothing to do said: $output"
+	collect 10 > received
+	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 10 " ] ||
+		fail "received: $(cut -d' ' -f3 received)"
+	smqtt-verify -c "$PKI/ABC.crt" < received | cut -d' ' -f5- > records
+	cat a.good b.good | cmp - records || fail "records: $(cat records)"
+	# No sequence number was spent on anything but these ten frames.
+	[ "$(next_seq)" -eq 11 ] || fail "the state moved on to $(next_seq)"
+}
+
+@test "cron: a drop whose signing was cut short is signed on from where it stopped, never twice" {
+	broker_setup ABC
+	tls_args collector
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+		fail "could not open the collector's session: $(cat sub.err)"
+	meter_config
+	bad_drop a
+	cp spool/incoming/a.csv a.csv
+	# A run killed while signing: smqtt-sign had signed lines 1 to 5 (line 4
+	# rejected) and written half of the next frame.
+	mkdir killed
+	cat > killed/smqtt-sign <<-EOF
+		#!/bin/sh
+		head -n 5 | "$SMQTT_BIN/smqtt-sign" "\$@"
+		printf 'smqtt1 ABC 5 MEUCIQ'
+		kill -KILL \$PPID \$\$
+	EOF
+	chmod +x killed/smqtt-sign
+	PATH=$BATS_TEST_TMPDIR/killed:$PATH run "$SEND_DROPS" spool
+	[ "$status" -ge 128 ] || fail "the run was not killed: status $status: $output"
+	[ "$(ls spool/signing | tr '\n' ' ')" = "a.csv a.frames a.from-0.err " ] || fail "signing/: $(ls spool/signing)"
+
+	run "$SEND_DROPS" spool
+	[ "$status" -eq 1 ] || fail "expected status 1 (lines rejected), got $status: $output"
+	assert_contains "a.csv: line 4: contains a NUL byte"
+	assert_contains "a.csv: line 7: longer than 4096 bytes"
+	sed -n '4p;7p' a.csv | cmp - spool/rejected/a.csv || fail "rejected/a.csv is not lines 4 and 7"
+	[ -z "$(find spool/incoming spool/signing spool/outbox -type f)" ] || fail "left over: $(ls -R spool)"
+	collect 8 > received
+	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 " ] || fail "received: $(cut -d' ' -f3 received)"
+	cmp received spool/sent/00000000000000000001-a.frames
+	smqtt-verify -c "$PKI/ABC.crt" < received | cut -d' ' -f5- | cmp - a.good || fail "not each good line once"
+	[ "$(next_seq)" -eq 9 ] || fail "the state moved on to $(next_seq)"
+}
+
+@test "cron: a run killed while publishing: the next run sends only what the broker had not acknowledged" {
+	broker_setup ABC
+	tls_args collector
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+		fail "could not open the collector's session: $(cat sub.err)"
+	meter_config
+	drop a 6
+	mkdir killed
+	cat > killed/smqtt-pub <<-EOF
+		#!/bin/sh
+		head -n 3 | "$SMQTT_BIN/smqtt-pub" "\$@"
+		kill -KILL \$PPID \$\$
+	EOF
+	chmod +x killed/smqtt-pub
+	PATH=$BATS_TEST_TMPDIR/killed:$PATH run "$SEND_DROPS" spool
+	[ "$status" -ge 128 ] || fail "the run was not killed: status $status: $output"
+	[ "$(wc -l < spool/outbox/00000000000000000001-a.frames.acked)" -eq 3 ] || fail "outbox: $(ls spool/outbox)"
+	run "$SEND_DROPS" spool
+	assert_status 0
+	collect 6 > received
+	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 " ] || fail "received: $(cut -d' ' -f3 received)"
+	# Nothing more is waiting in the session: no frame went out twice.
+	run smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1
+	[ -z "$output" ] || fail "sent twice: $output"
+	cmp <(sort received) <(sort spool/sent/00000000000000000001-a.frames)
+}
+
 @test "cron: a run while another holds the spool's lock leaves the spool alone" {
 	mkdir -p spool
 	drop x 3
