@@ -263,6 +263,76 @@ next_seq() {
 	cmp <(sort received) <(sort spool/sent/00000000000000000001-a.frames)
 }
 
+@test "cron: -f takes the lines appended to a growing file since the last run, each once; a line still being written waits" {
+	broker_setup ABC
+	tls_args collector
+	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+		fail "could not open the collector's session: $(cat sub.err)"
+	meter_config
+	meter_records 9 ABC > all
+	mkdir meter
+	# The meter software keeps the file open and appends.
+	exec 7>> meter/readings.csv
+	sed -n 1,3p all >&7
+	printf '%s' "$(sed -n 4p all | cut -c1-12)" >&7
+	run "$SEND_DROPS" -f meter/readings.csv spool
+	[ "$status" -eq 0 ] || fail "status $status: $output"
+	[ "$(cat spool/sent/*.frames | wc -l)" -eq 3 ] || fail "sent: $(cat spool/sent/*)"
+	run "$SEND_DROPS" -f meter/readings.csv spool
+	assert_status 0
+	[ "$(cat spool/sent/*.frames | wc -l)" -eq 3 ] || fail "taken twice: $(cat spool/sent/*)"
+	# The rest of line 4, a bad line, lines 5 and 6.
+	printf '%s\n' "$(sed -n 4p all | cut -c13-)" >&7
+	printf 'ABC,\0bad\n' >&7
+	sed -n 5,6p all >&7
+	run "$SEND_DROPS" -f meter/readings.csv spool
+	[ "$status" -eq 1 ] || fail "expected status 1 (a line rejected), got $status: $output"
+	assert_contains "line 2: contains a NUL byte"
+	printf 'ABC,\0bad\n' | cmp - spool/rejected/readings-*.csv || fail "rejected: $(ls -l spool/rejected)"
+	# Replaced by a new file (rotated): taken from its start.
+	exec 7>&-
+	sed -n 7,9p all > meter/readings.csv.new
+	mv meter/readings.csv.new meter/readings.csv
+	run "$SEND_DROPS" -f "$BATS_TEST_TMPDIR/meter/readings.csv" spool
+	[ "$status" -eq 0 ] || fail "status $status: $output"
+	collect 9 > received
+	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 " ] || fail "received: $(cut -d' ' -f3 received)"
+	smqtt-verify -c "$PKI/ABC.crt" < received | cut -d' ' -f5- | cmp - all || fail "not each line once, in order"
+	[ "$(ls spool/sent | wc -l)" -eq 3 ] || fail "sent/: $(ls spool/sent)"
+}
+
+@test "cron: -f: a run killed while taking new lines from the file loses none and takes none twice" {
+	broker_setup ABC
+	meter_config
+	meter_records 6 ABC > all
+	mkdir meter killed
+	# mv that kills the run instead of making the rename named by $KILL_AT.
+	cat > killed/mv <<-'EOF'
+		#!/bin/sh
+		case $2 in
+		$KILL_AT) kill -KILL $PPID $$ ;;
+		esac
+		exec /bin/mv "$@"
+	EOF
+	chmod +x killed/mv
+	# Killed after the lines were copied out, before the offset was recorded:
+	# they are taken again.
+	sed -n 1,2p all > meter/readings.csv
+	KILL_AT='follow/readings.offset' PATH=$BATS_TEST_TMPDIR/killed:$PATH run "$SEND_DROPS" -f meter/readings.csv spool
+	[ "$status" -ge 128 ] || fail "the run was not killed: status $status: $output"
+	[ -z "$(ls spool/incoming)" ] || fail "handed over before it was recorded: $(ls spool/incoming)"
+	# Killed after the offset was recorded, before the lines were handed over:
+	# the next run hands them over.
+	KILL_AT='incoming/*' PATH=$BATS_TEST_TMPDIR/killed:$PATH run "$SEND_DROPS" -f meter/readings.csv spool
+	[ "$status" -ge 128 ] || fail "the run was not killed: status $status: $output"
+	[ -s spool/follow/readings.offset ] || fail "no offset recorded: $(ls -R spool)"
+	sed -n 3,6p all >> meter/readings.csv
+	run "$SEND_DROPS" -f meter/readings.csv spool
+	[ "$status" -eq 0 ] || fail "status $status: $output"
+	[ -z "$(ls spool/follow | grep -v '^readings.offset$')" ] || fail "left in follow/: $(ls spool/follow)"
+	cat spool/sent/*.frames | cut -d' ' -f5- | cmp - all || fail "not each line once: $(cat spool/sent/*.frames)"
+}
+
 @test "cron: a run while another holds the spool's lock leaves the spool alone" {
 	mkdir -p spool
 	drop x 3
@@ -278,7 +348,7 @@ next_seq() {
 @test "cron: usage error, and the crontab line names the script, a user and a 15-minute schedule" {
 	run "$SEND_DROPS"
 	assert_status 2
-	assert_contains "usage: smqtt-send-drops SPOOL"
+	assert_contains "usage: smqtt-send-drops [-f FILE]... SPOOL"
 	line=$(grep -v '^#' "$REPO/examples/cron/smqtt-send-drops.cron" | grep -v '=' | grep .)
 	[ "$(printf '%s\n' "$line" | wc -l)" -eq 1 ] || fail "expected one job line: $line"
 	read -r minute hour dom month dow user command spool <<< "$line"
