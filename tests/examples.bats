@@ -357,17 +357,91 @@ next_seq() {
 	grep -q '^SMQTT_CONFIG=/' "$REPO/examples/cron/smqtt-send-drops.cron"
 }
 
-@test "systemd: the units pass systemd-analyze verify" {
+# yaml_value FILE SECTION.KEY: the value of a two-level key of FILE.
+yaml_value() {
+	awk -v want="$2" '/^[a-z_]+:/ { section = $1; sub(/:$/, "", section); next }
+		/^ +[a-z_]+:/ { key = $1; sub(/:$/, "", key); if (section "." key == want) print $2 }' "$1"
+}
+
+# under PATH DIR...: PATH is DIR or lies below one of the DIRs.
+under() {
+	local path=$1 dir
+	shift
+	for dir; do
+		case $path in
+		"$dir" | "$dir"/*) return 0 ;;
+		esac
+	done
+	return 1
+}
+
+@test "install: the cron helper and the examples are installed with the prefix's paths, and the units pass systemd-analyze verify" {
 	command -v systemd-analyze > /dev/null || fail "systemd-analyze is not installed (make deps installs systemd)"
+	root=$BATS_TEST_TMPDIR/root
+	make -s -C "$REPO" install DESTDIR="$root" PREFIX=/opt/smqtt > make.log 2>&1 || fail "$(cat make.log)"
+	helper=/opt/smqtt/libexec/smqtt/smqtt-send-drops
+	[ -x "$root$helper" ] || fail "$helper is not installed"
+	cmp "$SEND_DROPS" "$root$helper"
+	examples=$root/opt/smqtt/share/doc/smqtt/examples
+	for f in smqtt.yaml cron/smqtt-send-drops.cron systemd/smqtt-sink.service \
+		systemd/smqtt-send-drops.service systemd/smqtt-send-drops.timer mosquitto/mosquitto.conf mosquitto/acl; do
+		[ -f "$examples/$f" ] || fail "examples/$f is not installed"
+	done
+	run grep -rn /usr/local "$examples"
+	[ "$status" -eq 1 ] || fail "the installed examples name /usr/local: $output"
+	# cron runs the installed helper with the installed programs on its PATH.
+	grep -q "^PATH=/opt/smqtt/bin:" "$examples/cron/smqtt-send-drops.cron" || fail "cron: no PATH=/opt/smqtt/bin:..."
+	grep -q "^\*/15 .* smqtt $helper /var/spool/smqtt\$" "$examples/cron/smqtt-send-drops.cron" ||
+		fail "cron: the job does not run $helper"
+
 	mkdir units
-	cp "$REPO"/examples/systemd/* units/
-	# The drop service's program, where this tree has it.
-	sed -i "s|^ExecStart=/usr/local/libexec/smqtt/smqtt-send-drops |ExecStart=$SEND_DROPS |" \
-		units/smqtt-send-drops.service
-	grep -q "^ExecStart=$SEND_DROPS " units/smqtt-send-drops.service || fail "unexpected ExecStart in smqtt-send-drops.service"
-	run systemd-analyze verify --man=no units/smqtt-sink.service units/smqtt-send-drops.service units/smqtt-send-drops.timer
+	for unit in "$examples"/systemd/*.service; do
+		name=${unit##*/}
+		program=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
+		case $program in
+		/opt/smqtt/*) [ -x "$root$program" ] || fail "$name runs $program, which make install did not install" ;;
+		*) [ -x "$program" ] || fail "$name runs $program, which is not on this system" ;;
+		esac
+		grep -qx 'Environment=PATH=/opt/smqtt/bin:/usr/bin:/bin' "$unit" || fail "$name: programs not on its PATH"
+		grep -qx 'Environment=SMQTT_CONFIG=/etc/smqtt/config.yaml' "$unit" || fail "$name: not /etc/smqtt/config.yaml"
+		# systemd-analyze checks that the program exists: the one in DESTDIR.
+		sed "s|^ExecStart=/opt/smqtt/|ExecStart=$root/opt/smqtt/|" "$unit" > "units/$name"
+	done
+	cp "$examples"/systemd/*.timer units/
+	run systemd-analyze verify --man=no units/smqtt-sink.service units/smqtt-send-drops.service \
+		units/smqtt-send-drops.timer
 	[ "$status" -eq 0 ] && [ -z "$output" ] || fail "systemd-analyze verify: $output"
 	grep -qx 'Restart=on-failure' units/smqtt-sink.service
+
+	# What the programs write, by the installed configuration, is where the
+	# units let them write (ProtectSystem=strict makes the rest read-only).
+	for check in smqtt-send-drops.service:device.state smqtt-sink.service:store.db \
+		smqtt-sink.service:registry.db smqtt-sink.service:verify.rejects; do
+		unit=$examples/systemd/${check%%:*}
+		read -ra writable <<< "$(sed -n 's/^ReadWritePaths=//p' "$unit")"
+		[ "${#writable[@]}" -ge 1 ] || fail "$unit: no ReadWritePaths"
+		value=$(yaml_value "$examples/smqtt.yaml" "${check#*:}")
+		[ -n "$value" ] || fail "smqtt.yaml sets no ${check#*:}"
+		# A relative name lies in /etc/smqtt, beside the file.
+		case $value in
+		/*) ;;
+		*) value=/etc/smqtt/$value ;;
+		esac
+		under "$value" "${writable[@]}" ||
+			fail "${check#*:} is $value, which ${check%%:*} may not write (ReadWritePaths=${writable[*]})"
+	done
+	# The spool, the registry and the rejects named on the command lines.
+	for unit in "$examples"/systemd/*.service; do
+		read -ra writable <<< "$(sed -n 's/^ReadWritePaths=//p' "$unit")"
+		for path in $(sed -n 's/^ExecStart=//p' "$unit" | grep -o ' /var/[^ ]*'); do
+			under "$path" "${writable[@]}" || fail "${unit##*/} names $path, which it may not write"
+		done
+	done
+
+	make -s -C "$REPO" uninstall DESTDIR="$root" PREFIX=/opt/smqtt
+	[ -z "$(find "$root" -type f)" ] || fail "left behind: $(find "$root" -type f)"
+	[ ! -e "$root/opt/smqtt/libexec/smqtt" ] && [ ! -e "$root/opt/smqtt/share/doc/smqtt" ] ||
+		fail "directories left behind: $(find "$root" -name '*smqtt*')"
 }
 
 # The sink unit's command line, with /var/lib/smqtt moved to DIR.
