@@ -505,6 +505,46 @@ stop_sink() {
 	assert_contains "smqtt-sub: "
 }
 
+@test "mosquitto: the example's crlfile line, enabled, shuts out a device revoked after a reload (SIGHUP); its open connection stays" {
+	broker_setup GOOD BAD
+	broker_stop
+	conf=$BROKER_DIR/mosquitto.conf
+	grep -qx "#crlfile $PKI/crl.pem" "$conf" || fail "examples/mosquitto/mosquitto.conf has no '#crlfile .../crl.pem' line"
+	sed -i "s|^#crlfile |crlfile |" "$conf"
+	# As the file says: mosquitto does not start without the CRL, and does from an empty one.
+	run timeout 20 mosquitto -c "$conf" 3>&-
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "mosquitto started without its CRL (status $status)"
+	grep -q 'Unable to load certificate revocation file' "$BROKER_LOG" || fail "$(tail -n 3 "$BROKER_LOG")"
+	smqtt-issue crl -d "$PKI/ca" < /dev/null > "$PKI/crl.pem" 2> /dev/null
+	broker_start
+	for d in GOOD BAD; do
+		echo "$d,2013-11-02 00:15:00,0,1.0" | smqtt-sign -k "$PKI/$d.key" -c "$PKI/$d.crt" -S "$d.seq" > "$d.frames"
+	done
+	pub_as BAD < BAD.frames > /dev/null 2> err || fail "BAD refused before its revocation: $(cat err)"
+	# BAD stays connected, waiting for a command, while it is revoked.
+	tls_args BAD
+	smqtt-sub "${TLS_ARGS[@]}" -t smqtt/BAD/commands -C 1 -W 60 > command 2> sub.err 3>&- &
+	track $!
+	wait_for "BAD's subscription" '[ "$(subscriptions BAD)" -ge 1 ]'
+
+	grep -q 'systemctl reload mosquitto (SIGHUP)' "$REPO/examples/mosquitto/mosquitto.conf" ||
+		fail "mosquitto.conf does not say how to reload the CRL"
+	serial=$(openssl x509 -in "$PKI/BAD.crt" -noout -serial | cut -d= -f2)
+	echo "$serial BAD $(date -u +%Y-%m-%dT%H:%M:%SZ) keyCompromise" |
+		smqtt-issue crl -d "$PKI/ca" > "$PKI/crl.new" 2> /dev/null && mv "$PKI/crl.new" "$PKI/crl.pem"
+	kill -HUP "$BROKER_PID"
+	wait_for "the reload" 'grep -q "Reloading config" "$BROKER_LOG"'
+	run pub_as BAD --retry-for 2 < BAD.frames
+	assert_status 3
+	assert_contains "certificate revoked"
+	pub_as GOOD < GOOD.frames > good.out 2> err || fail "GOOD refused: $(cat err)"
+	[ "$(wc -l < good.out)" -eq 1 ]
+	# The connection BAD opened before the reload still gets its command.
+	echo 'BAD,set-interval,900' | smqtt-sign -k "$PKI/control.key" -c "$PKI/control.crt" -S control.seq |
+		pub_as control -t smqtt/BAD/commands > /dev/null 2> err || fail "control: $(cat err)"
+	wait_for "the command at BAD" '[ -s command ]'
+}
+
 @test "plot: examples/plot.gp draws a PNG from a database of smqtt-store" {
 	command -v gnuplot > /dev/null || fail "gnuplot is not installed (make deps installs it)"
 	make_key m
