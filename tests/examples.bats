@@ -138,7 +138,7 @@ bad_drop() {
 
 # collect N: the frames the collector's persistent session holds, until N came.
 collect() {
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C "$1" -W 60 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -C "$1" -W 60 2> sub.err 3>&- ||
 		fail "collector: $(cat sub.err)"
 }
 
@@ -150,7 +150,7 @@ next_seq() {
 @test "cron: a drop with bad lines is signed once: its good lines are sent, the bad ones set aside and reported once" {
 	broker_setup ABC
 	tls_args collector
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
 		fail "could not open the collector's session: $(cat sub.err)"
 	meter_config
 	broker_stop
@@ -204,7 +204,7 @@ next_seq() {
 @test "cron: a drop whose signing was cut short is signed on from where it stopped, never twice" {
 	broker_setup ABC
 	tls_args collector
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
 		fail "could not open the collector's session: $(cat sub.err)"
 	meter_config
 	bad_drop a
@@ -239,7 +239,7 @@ next_seq() {
 @test "cron: a run killed while publishing: the next run sends only what the broker had not acknowledged" {
 	broker_setup ABC
 	tls_args collector
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
 		fail "could not open the collector's session: $(cat sub.err)"
 	meter_config
 	drop a 6
@@ -258,7 +258,7 @@ next_seq() {
 	collect 6 > received
 	[ "$(cut -d' ' -f3 received | tr '\n' ' ')" = "1 2 3 4 5 6 " ] || fail "received: $(cut -d' ' -f3 received)"
 	# Nothing more is waiting in the session: no frame went out twice.
-	run smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1
+	run smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -W 1
 	[ -z "$output" ] || fail "sent twice: $output"
 	cmp <(sort received) <(sort spool/sent/00000000000000000001-a.frames)
 }
@@ -266,7 +266,7 @@ next_seq() {
 @test "cron: -f takes the lines appended to a growing file since the last run, each once; a line still being written waits" {
 	broker_setup ABC
 	tls_args collector
-	smqtt-sub "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
+	smqtt-sub "${TLS_ARGS[@]}" -i collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err 3>&- ||
 		fail "could not open the collector's session: $(cat sub.err)"
 	meter_config
 	meter_records 9 ABC > all

@@ -4,7 +4,8 @@
 # The examples of a page run one after the other in one directory, as a
 # reader would type them, starting from a copy of env/: the files the pages
 # take as given (readings.csv, frames.txt, the keys and certificates they
-# name, a CA in ca/, registries). A line of an example that does not start
+# name, a CA in ca/, registries; readings.csv holds the readings of the
+# meter ABC, as on that meter). A line of an example that does not start
 # with "$ " (or with blanks, continuing a command) is what the command before
 # it prints, and must be among what it printed. Every command must exit 0
 # unless STATUS below says otherwise. The MQTT examples run against a real
@@ -85,9 +86,9 @@ smqtt-sub.1 1 $ smqtt-sub -t |pub_as ABC < frames.txt > /dev/null
 
 # For an example that runs until stopped: what shows it did its work (polled).
 UNTIL='
-smqtt-pub.1 3 $ tail -F -n 0 readings.csv|echo ABC,tail-probe >> readings.csv && sub_as collector -t "smqtt/+/frames" -W 1 | grep -q " ABC,tail-probe\$"
+smqtt-pub.1 3 $ tail -F -n 0 readings.csv|echo ABC,tail-probe >> readings.csv && sub_as collector -i collector -t "smqtt/+/frames" -W 1 | grep -q " ABC,tail-probe\$"
 smqtt-sub.1 1 $ smqtt-sub -t |[ "$(sqlite3 readings.db "select count(*) from readings" 2> /dev/null || echo 0)" -eq 192 ]
-smqtt.7 3 $ smqtt-sign -k ABC.key|[ "$(sqlite3 readings.db "select count(*) from readings" 2> /dev/null || echo 0)" -eq 576 ]
+smqtt.7 3 $ smqtt-sign -k ABC.key|[ "$(sqlite3 readings.db "select count(*) from readings" 2> /dev/null || echo 0)" -eq 192 ]
 '
 
 setup() {
@@ -164,7 +165,8 @@ fixture() {
 	local here=$PWD
 	mkdir -p env/bin env/root/etc/smqtt env/root/run/secrets env/root/var/lib/smqtt env/root/tmp
 	cd env || return 1
-	cp "$REPO/examples/readings.csv" .
+	# The meter ABC's readings: the pages sign readings.csv as ABC.
+	grep '^ABC,' "$REPO/examples/readings.csv" > readings.csv
 	cp -a "$PKI/ca" ca
 	cp "$PKI/ca.crt" .
 	local f
@@ -338,7 +340,7 @@ page_setup() {
 		broker_setup ABC DEF GHI pmu-7
 		printf 'broker:\n  port: %s\n' "$BROKER_PORT" > "$BATS_TEST_TMPDIR/port.yaml"
 		export SMQTT_CONFIG=$BATS_TEST_TMPDIR/port.yaml
-		sub_as collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err ||
+		sub_as collector -i collector -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err ||
 			fail "could not open the collector's session: $(cat sub.err)"
 	else
 		PKI=$BATS_TEST_TMPDIR/pki
