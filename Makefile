@@ -6,13 +6,16 @@
 # make faults     the fault-injection suite (tests/fault/)
 # make memcheck   a full pipeline under valgrind
 # make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
-# make install PREFIX=/usr/local DESTDIR=
+# make install PREFIX=/usr/local DESTDIR=   programs, pages, completions, the
+#                 cron helper (libexec) and the deployment examples (share/doc)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+LIBEXECDIR ?= $(PREFIX)/libexec
+DOCDIR ?= $(PREFIX)/share/doc/smqtt
 DESTDIR ?=
 
 CC ?= cc
@@ -22,6 +25,12 @@ PROGRAMS = $(patsubst cmd/%.c,%,$(wildcard cmd/smqtt-*.c))
 MAN1 = $(PROGRAMS:%=man/%.1)
 MAN5 = $(wildcard man/*.5)
 MAN7 = man/smqtt.7
+# The deployment examples. They name the programs and the cron helper where
+# the default PREFIX puts them; make install gives them the paths of its own.
+EXAMPLE_DIRS = examples/cron examples/systemd examples/mosquitto examples
+EXAMPLES = examples/smqtt.yaml examples/cron/smqtt-send-drops.cron \
+	examples/systemd/smqtt-sink.service examples/systemd/smqtt-send-drops.service \
+	examples/systemd/smqtt-send-drops.timer examples/mosquitto/mosquitto.conf examples/mosquitto/acl
 
 PKGS = libssl libcrypto sqlite3 libmosquitto yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -105,19 +114,30 @@ lint:
 
 install: all
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man5" \
-		"$(DESTDIR)$(MANDIR)/man7" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)"
+		"$(DESTDIR)$(MANDIR)/man7" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)" \
+		"$(DESTDIR)$(LIBEXECDIR)/smqtt" $(EXAMPLE_DIRS:%="$(DESTDIR)$(DOCDIR)/%")
 	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)"
 	install -m 644 $(MAN1) "$(DESTDIR)$(MANDIR)/man1"
 	install -m 644 $(MAN5) "$(DESTDIR)$(MANDIR)/man5"
 	install -m 644 $(MAN7) "$(DESTDIR)$(MANDIR)/man7"
 	for p in $(PROGRAMS); do install -m 644 completions/smqtt.bash "$(DESTDIR)$(BASHCOMPDIR)/$$p"; done
 	install -m 644 completions/_smqtt "$(DESTDIR)$(ZSHCOMPDIR)/_smqtt"
+	install -m 755 examples/cron/smqtt-send-drops "$(DESTDIR)$(LIBEXECDIR)/smqtt/smqtt-send-drops"
+	for f in $(EXAMPLES); do \
+		sed -e 's|/usr/local/libexec/|$(LIBEXECDIR)/|g' -e 's|/usr/local/bin|$(BINDIR)|g' \
+			-e 's|/usr/local/share/doc/smqtt/|$(DOCDIR)/|g' \
+			"$$f" > "$(DESTDIR)$(DOCDIR)/$$f" && chmod 644 "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
+	done
 
 uninstall:
 	for p in $(PROGRAMS); do rm -f "$(DESTDIR)$(BINDIR)/$$p" "$(DESTDIR)$(MANDIR)/man1/$$p.1" \
 		"$(DESTDIR)$(BASHCOMPDIR)/$$p"; done
 	rm -f $(MAN5:man/%="$(DESTDIR)$(MANDIR)/man5/%") "$(DESTDIR)$(MANDIR)/man7/smqtt.7" \
-		"$(DESTDIR)$(ZSHCOMPDIR)/_smqtt"
+		"$(DESTDIR)$(ZSHCOMPDIR)/_smqtt" "$(DESTDIR)$(LIBEXECDIR)/smqtt/smqtt-send-drops" \
+		$(EXAMPLES:%="$(DESTDIR)$(DOCDIR)/%")
+	for d in "$(DESTDIR)$(LIBEXECDIR)/smqtt" $(EXAMPLE_DIRS:%="$(DESTDIR)$(DOCDIR)/%") "$(DESTDIR)$(DOCDIR)"; do \
+		[ ! -d "$$d" ] || rmdir "$$d" 2> /dev/null || true; \
+	done
 
 clean:
 	rm -rf build bin
