@@ -24,7 +24,8 @@
 
 static const char usage_text[] =
 	"usage: smqtt-verify [--config FILE] [-j JOBS] [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
-	"       smqtt-verify [--config FILE] [-j JOBS] -R REGISTRY [--cache DEVICES] [-r REJECTFILE]\n"
+	"       smqtt-verify [--config FILE] [-j JOBS] -R REGISTRY [--archive]\n"
+	"                    [--cache DEVICES] [-r REJECTFILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and write the ones that verify, unchanged, to\n"
 	"stdout. Each rejected frame is reported on stderr as\n"
@@ -38,6 +39,10 @@ static const char usage_text[] =
 	"  -p, --pubkey DEVICE=FILE trust this public key (or certificate) for DEVICE\n"
 	"  -R, --registry FILE      trust the active keys in this smqtt-register\n"
 	"                           registry, and keep replay state in it across runs\n"
+	"      --archive            with -R: re-verify stored frames: every key a device\n"
+	"                           had counts, a retired or revoked one up to the last\n"
+	"                           seq accepted before it stopped (none for\n"
+	"                           keyCompromise); the registry is only read\n"
 	"      --cache DEVICES      with -R: devices kept in memory (default 100000)\n"
 	"  -r, --rejects FILE       also append each rejected line to FILE\n"
 	"  -j, --jobs JOBS          check signatures on this many threads (default: the\n"
@@ -66,13 +71,14 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG };
+enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG, OPT_ARCHIVE };
 
 static const struct option long_options[] = {
 	{"cert", required_argument, NULL, 'c'},
 	{"pubkey", required_argument, NULL, 'p'},
 	{"registry", required_argument, NULL, 'R'},
 	{"cache", required_argument, NULL, OPT_CACHE},
+	{"archive", no_argument, NULL, OPT_ARCHIVE},
 	{"rejects", required_argument, NULL, 'r'},
 	{"jobs", required_argument, NULL, 'j'},
 	{"config", required_argument, NULL, OPT_CONFIG},
@@ -156,6 +162,7 @@ struct verifier {
 	const char *rejects_path;
 	struct pending out;
 	struct counts n;
+	bool archive; /* re-verifying stored frames (trust_verify_stored) */
 };
 
 static void hold(struct pending *p, const char *line, size_t len)
@@ -266,8 +273,9 @@ static bool verify_line(struct verifier *v, unsigned long long lineno, char *lin
 		return true;
 	}
 	frame_digest(v->hasher, f.device, f.device_len, f.seq, f.record, f.record_len, digest);
-	return decide_frame(v, lineno, line, len, &f, d, digest,
-			    trust_verify(v->trust, d, digest, f.signature, f.signature_len));
+	enum verdict verdict = v->archive ? trust_verify_stored(d, f.seq, digest, f.signature, f.signature_len)
+					  : trust_verify(v->trust, d, digest, f.signature, f.signature_len);
+	return decide_frame(v, lineno, line, len, &f, d, digest, verdict);
 }
 
 static void verify_stream(struct verifier *v)
@@ -390,6 +398,7 @@ struct crew {
 	unsigned long round; /* batches handed to the helpers so far */
 	size_t working;      /* helpers not yet done with this round */
 	bool quit;
+	bool archive; /* stored frames: trust_verify_stored instead of the slot's keys */
 	size_t nthreads;
 	pthread_t threads[];
 };
@@ -406,6 +415,11 @@ static void check_slots(struct crew *c)
 			struct slot *s = &c->slots[i];
 			if (s->kind != SLOT_CHECK)
 				continue;
+			if (c->archive) {
+				s->verdict = trust_verify_stored(s->d, s->f.seq, s->digest, s->f.signature,
+								 s->f.signature_len);
+				continue;
+			}
 			/* As trust_verify: valid with the first key that verifies, else the last key's verdict. */
 			s->verdict = SIGNATURE_INVALID;
 			for (size_t k = 0; k < s->nkeys; k++) {
@@ -439,9 +453,10 @@ static void *crew_member(void *arg)
 	return NULL;
 }
 
-static struct crew *crew_start(size_t nthreads)
+static struct crew *crew_start(size_t nthreads, bool archive)
 {
 	struct crew *c = xcalloc(1, sizeof *c + nthreads * sizeof *c->threads);
+	c->archive = archive;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->start, NULL);
 	pthread_cond_init(&c->done, NULL);
@@ -667,6 +682,9 @@ int main(int argc, char **argv)
 		case 'R':
 			registry = optarg;
 			break;
+		case OPT_ARCHIVE:
+			v.archive = true;
+			break;
 		case OPT_CACHE:
 			cache = option_number("--cache", optarg, 1, 100000000);
 			cache_given = true;
@@ -727,6 +745,8 @@ int main(int argc, char **argv)
 		v.rejects_path = config_string(cfg, "verify.rejects");
 	if (cache_given && !registry)
 		die(EXIT_USAGE, "--cache is for -R REGISTRY");
+	if (v.archive && !registry)
+		die(EXIT_USAGE, "--archive is for -R REGISTRY");
 	if (!registry && !trusted) {
 		config_free(cfg);
 		warnx("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY, or verify.cert, "
@@ -737,7 +757,7 @@ int main(int argc, char **argv)
 		v.rejects = open_rejects(v.rejects_path);
 
 	if (registry)
-		trust_use_registry(v.trust, registry, (size_t)cache);
+		trust_use_registry(v.trust, registry, (size_t)cache, v.archive);
 	v.hasher = frame_hasher_new();
 	output_init();
 	stop_on_signals();
@@ -748,7 +768,7 @@ int main(int argc, char **argv)
 		size_t batch = BATCH_FRAMES;
 		if (registry && (size_t)cache < batch)
 			batch = (size_t)cache;
-		struct crew *crew = crew_start(jobs - 1);
+		struct crew *crew = crew_start(jobs - 1, v.archive);
 		verify_stream_batched(&v, crew, batch);
 		crew_stop(crew);
 	}

@@ -21,8 +21,9 @@
 #include "x509.h"
 
 /*
- * Schema version 1; smqtt-register(1) documents it for people who query the
- * registry with sqlite3. Times are Unix seconds (UTC).
+ * Schema version 2; smqtt-register(1) documents it for people who query the
+ * registry with sqlite3. Times are Unix seconds (UTC). Version 2 added
+ * keys.retired_at_seq and keys.revoked_at_seq (upgrade_schema).
  */
 static const char schema_sql[] =
 	"CREATE TABLE meta (name TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;\n"
@@ -50,7 +51,9 @@ static const char schema_sql[] =
 	"  retired_at INTEGER,\n"
 	"  revoked_at INTEGER,\n"
 	"  revocation_reason TEXT,\n"
-	"  certificate TEXT NOT NULL\n"
+	"  certificate TEXT NOT NULL,\n"
+	"  retired_at_seq INTEGER,\n"
+	"  revoked_at_seq INTEGER\n"
 	");\n"
 	"CREATE INDEX keys_device ON keys (device, state);\n"
 	"CREATE TABLE attributes (\n"
@@ -89,6 +92,7 @@ enum statement {
 	ST_EACH_REVOKED,
 	ST_LOAD,
 	ST_LOAD_INACTIVE,
+	ST_LOAD_ALL_KEYS,
 	ST_SAVE_REPLAY,
 	ST_EACH_CHANGED,
 	ST_COUNT
@@ -100,6 +104,9 @@ enum statement {
 	" coalesce(sum(k.state = 'active' AND k.not_before <= ?1 AND k.not_after >= ?1), 0),"                 \
 	" coalesce(sum(k.state = 'active' AND k.not_before > ?1), 0)"                                         \
 	" FROM devices d LEFT JOIN keys k ON k.device = d.id "
+
+/* Stamped on a key as it stops being trusted: frames above it were never accepted with it. */
+#define SET_RETIRED_AT_SEQ " retired_at_seq = (SELECT last_seq FROM devices WHERE id = ?1)"
 
 #define KEY_COLUMNS                                                                                           \
 	"SELECT device, serial, fingerprint, state, key_type, not_before, not_after, added_at, retired_at,"  \
@@ -119,7 +126,7 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_INSERT_KEY] = "INSERT INTO keys (serial, fingerprint, device, state, key_type, public_key, public_point,"
 			  " not_before, not_after, added_at, certificate)"
 			  " VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[ST_RETIRE_EXCESS] = "UPDATE keys SET state = 'retired', retired_at = ?2 WHERE rowid IN"
+	[ST_RETIRE_EXCESS] = "UPDATE keys SET state = 'retired', retired_at = ?2," SET_RETIRED_AT_SEQ " WHERE rowid IN"
 			     " (SELECT rowid FROM keys WHERE device = ?1 AND state = 'active'"
 			     " ORDER BY not_before DESC, rowid DESC LIMIT -1 OFFSET ?3)",
 	[ST_TOUCH_DEVICE] = "UPDATE devices SET generation = ?2 WHERE id = ?1",
@@ -128,12 +135,15 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_UNSET_ATTRIBUTE] = "DELETE FROM attributes WHERE device = ?1 AND name = ?2",
 	[ST_GET_ATTRIBUTE] = "SELECT value FROM attributes WHERE device = ?1 AND name = ?2",
 	[ST_REVOKE_DEVICE] = "UPDATE devices SET revoked_at = ?2, revocation_reason = ?3, generation = ?4 WHERE id = ?1",
-	[ST_REVOKE_DEVICE_KEYS] = "UPDATE keys SET state = 'revoked', revoked_at = ?2, revocation_reason = ?3"
+	[ST_REVOKE_DEVICE_KEYS] = "UPDATE keys SET state = 'revoked', revoked_at = ?2, revocation_reason = ?3,"
+				  " revoked_at_seq = (SELECT last_seq FROM devices WHERE id = ?1)"
 				  " WHERE device = ?1 AND state != 'revoked'",
 	[ST_KEY_STATE] = "SELECT state FROM keys WHERE device = ?1 AND serial = ?2",
-	[ST_REVOKE_KEY] = "UPDATE keys SET state = 'revoked', revoked_at = ?3, revocation_reason = ?4"
+	[ST_REVOKE_KEY] = "UPDATE keys SET state = 'revoked', revoked_at = ?3, revocation_reason = ?4,"
+			  " revoked_at_seq = (SELECT last_seq FROM devices WHERE id = ?1)"
 			  " WHERE device = ?1 AND serial = ?2",
-	[ST_RETIRE_KEY] = "UPDATE keys SET state = 'retired', retired_at = ?3 WHERE device = ?1 AND serial = ?2",
+	[ST_RETIRE_KEY] = "UPDATE keys SET state = 'retired', retired_at = ?3," SET_RETIRED_AT_SEQ
+			  " WHERE device = ?1 AND serial = ?2",
 	[ST_EACH_DEVICE] = DEVICE_COLUMNS "GROUP BY d.id ORDER BY d.id",
 	[ST_FIND_DEVICE] = DEVICE_COLUMNS "WHERE d.id = ?2 GROUP BY d.id",
 	[ST_EACH_KEY] = KEY_COLUMNS "WHERE device = ?1 ORDER BY state = 'active' DESC, not_before DESC, rowid DESC",
@@ -146,6 +156,14 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_LOAD_INACTIVE] = "SELECT key_type, public_point, not_before, not_after, state = 'revoked' FROM keys"
 			     " WHERE device = ?1 AND state != 'active'"
 			     " ORDER BY coalesce(revoked_at, retired_at) DESC, rowid DESC LIMIT 2",
+	/*
+	 * Every key, active first. A key retired before it was revoked stopped
+	 * signing at its retirement; a bound not recorded (a key that stopped
+	 * before schema version 2) is NULL.
+	 */
+	[ST_LOAD_ALL_KEYS] = "SELECT key_type, public_point, state, coalesce(revocation_reason = 'keyCompromise', 0),"
+			     " CASE WHEN retired_at IS NOT NULL THEN retired_at_seq ELSE revoked_at_seq END"
+			     " FROM keys WHERE device = ?1 ORDER BY state = 'active' DESC, not_before DESC, rowid DESC",
 	[ST_SAVE_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3 WHERE id = ?1 AND last_seq < ?2",
 	[ST_EACH_CHANGED] = "SELECT id FROM devices WHERE generation > ?1",
 };
@@ -313,14 +331,17 @@ static int query_int(struct registry *r, const char *sql)
 	return v;
 }
 
-static void check_schema(struct registry *r)
+/* The schema version of a registry of ours; refuses any other file. */
+static int check_schema(struct registry *r)
 {
 	int version = query_int(r, "PRAGMA user_version");
 	if (version == 0 || query_int(r, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'") != 1 ||
 	    query_int(r, "SELECT count(*) FROM meta WHERE name = 'format' AND value = '" REGISTRY_FORMAT "'") != 1)
 		refuse(r, "not an smqtt registry (create one with smqtt-register init)");
-	if (version != REGISTRY_SCHEMA_VERSION)
-		refuse(r, "schema version %d; this program handles version %d", version, REGISTRY_SCHEMA_VERSION);
+	if (version != 1 && version != REGISTRY_SCHEMA_VERSION)
+		refuse(r, "schema version %d; this program handles versions 1 and %d", version,
+		       REGISTRY_SCHEMA_VERSION);
+	return version;
 }
 
 static struct registry *open_database(const char *path, int flags)
@@ -332,6 +353,35 @@ static struct registry *open_database(const char *path, int flags)
 	/* A writer (smqtt-register, or smqtt-verify saving replay state) waits for the other instead of failing. */
 	sqlite3_busy_timeout(r->db, 30000);
 	return r;
+}
+
+/*
+ * Version 1 to 2: keys record the device's last accepted sequence number at
+ * their retirement and revocation. For a key revoked with its device it is
+ * the device's last_seq now, as a revoked device accepts no frames; for a key
+ * retired or revoked alone before the upgrade it is unknown (NULL), and
+ * re-verification accepts none of its frames.
+ */
+static void upgrade_schema(const char *path)
+{
+	struct registry *r = open_database(path, SQLITE_OPEN_READWRITE);
+	const char *doing = "upgrading the schema to version 2";
+	exec(r, "BEGIN IMMEDIATE", doing);
+	/* Another program may have upgraded it meanwhile. */
+	if (query_int(r, "PRAGMA user_version") == 1) {
+		exec(r,
+		     "ALTER TABLE keys ADD COLUMN retired_at_seq INTEGER;\n"
+		     "ALTER TABLE keys ADD COLUMN revoked_at_seq INTEGER;\n"
+		     "UPDATE keys SET revoked_at_seq = (SELECT d.last_seq FROM devices d WHERE d.id = keys.device)"
+		     " WHERE state = 'revoked' AND revoked_at = (SELECT d.revoked_at FROM devices d WHERE d.id = keys.device);\n"
+		     "UPDATE meta SET value = 2 WHERE name = 'schema_version';\n"
+		     "PRAGMA user_version = 2",
+		     doing);
+	}
+	exec(r, "COMMIT", doing);
+	sqlite3_close(r->db);
+	free(r->path);
+	free(r);
 }
 
 struct registry *registry_create(const char *path, X509 *ca)
@@ -384,7 +434,11 @@ struct registry *registry_open(const char *path, bool write)
 	if (S_ISDIR(st.st_mode))
 		die(EXIT_CONFIG, "registry %s: %s", path, strerror(EISDIR));
 	struct registry *r = open_database(path, write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
-	check_schema(r);
+	if (check_schema(r) == 1) {
+		upgrade_schema(path);
+		/* A reader sees the new columns from its next transaction on. */
+		check_schema(r);
+	}
 	configure(r, write);
 	load_ca(r);
 	return r;
@@ -913,6 +967,32 @@ void registry_load_inactive(struct registry *r, const char *device, size_t len, 
 		e->keys[e->nkeys - 1].revoked = sqlite3_column_int(s, 4) != 0;
 	}
 	done(s);
+}
+
+bool registry_each_stored_key(struct registry *r, const char *device, size_t len, registry_stored_key_fn fn,
+			      void *arg)
+{
+	sqlite3_stmt *s = statement(r, ST_LOAD_ALL_KEYS);
+	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	bool found = false;
+	while (row(r, s, "loading keys")) {
+		struct registry_stored_key k = {0};
+		const char *type = column_text(s, 0), *state = column_text(s, 2);
+		int point_len = sqlite3_column_bytes(s, 1);
+		if (!type || !state || !key_type_parse(type, &k.type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
+			die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", r->path, (int)len, device);
+		memcpy(k.point, sqlite3_column_blob(s, 1), (size_t)point_len);
+		k.point_len = (size_t)point_len;
+		k.active = strcmp(state, "active") == 0;
+		k.revoked = strcmp(state, "revoked") == 0;
+		k.compromised = sqlite3_column_int(s, 3) != 0;
+		k.known = sqlite3_column_type(s, 4) != SQLITE_NULL;
+		k.last_seq = (uint64_t)sqlite3_column_int64(s, 4);
+		found = true;
+		fn(&k, arg);
+	}
+	done(s);
+	return found;
 }
 
 void registry_save_replay_state(struct registry *r, const char *device, size_t len, uint64_t seq,

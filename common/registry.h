@@ -17,7 +17,8 @@
 #include "frame.h"
 #include "keys.h"
 
-#define REGISTRY_SCHEMA_VERSION 1
+/* Version 1 registries are upgraded when opened. */
+#define REGISTRY_SCHEMA_VERSION 2
 #define REGISTRY_FORMAT "smqtt-registry"
 /* At most this many keys of a device are active: two during a rollover. */
 #define REGISTRY_ACTIVE_KEYS_MAX 2
@@ -186,6 +187,25 @@ void registry_load(struct registry *r, const char *device, size_t len, struct re
  * them from a forgery. Only e->nkeys and e->keys are set.
  */
 void registry_load_inactive(struct registry *r, const char *device, size_t len, struct registry_entry *e);
+/* One key of a device as re-verification of stored frames sees it. */
+struct registry_stored_key {
+	enum key_type type;
+	unsigned char point[PUBLIC_POINT_MAX];
+	size_t point_len;
+	bool active, revoked;
+	bool compromised; /* revoked with reason keyCompromise */
+	/*
+	 * Not active: the device's last accepted sequence number when the key
+	 * was retired (or, if never retired, revoked); known false when the
+	 * registry did not record it (before schema version 2).
+	 */
+	bool known;
+	uint64_t last_seq;
+};
+typedef void (*registry_stored_key_fn)(const struct registry_stored_key *k, void *arg);
+/* Every key the device ever had, active first; false if the device is not registered. */
+bool registry_each_stored_key(struct registry *r, const char *device, size_t len, registry_stored_key_fn fn,
+			      void *arg);
 /* Record replay state (inside registry_begin/commit); never lowers a stored sequence number. */
 void registry_save_replay_state(struct registry *r, const char *device, size_t len, uint64_t seq,
 				const unsigned char digest[DIGEST_LEN]);

@@ -1,5 +1,6 @@
 #include "trust.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,13 @@
 
 _Static_assert(TRUST_KEYS_MAX == REGISTRY_ACTIVE_KEYS_MAX, "the cache holds every active key of a device");
 
+/* A key of a device whose stored frames are re-verified. */
+struct stored_key {
+	struct signing_key *key;
+	bool active, revoked, compromised, known;
+	uint64_t last_seq; /* not active: the last frame it may have signed, when known */
+};
+
 struct trust {
 	struct devmap *devices;
 	int64_t now; /* the time validity is checked against, read at each lookup */
@@ -29,6 +37,8 @@ struct trust {
 	uint64_t batch;      /* nonzero between trust_pin_begin and trust_pin_end */
 	uint64_t batches;    /* batches begun so far: the stamp of the current one */
 	EVP_PKEY *curves[2]; /* P-256 and P-384 domain parameters, copied into each key */
+	bool stored;         /* re-verifying stored frames (trust_use_registry) */
+	char why[128];       /* trust_explain_invalid's text for stored frames */
 };
 
 const char *trust_refusal_text(enum trust_refusal why)
@@ -60,6 +70,11 @@ static void free_keys(struct trusted_device *d)
 	for (size_t i = 0; i < d->nkeys; i++)
 		signing_key_free(d->keys[i]);
 	d->nkeys = 0;
+	for (size_t i = 0; i < d->nstored; i++)
+		signing_key_free(d->stored[i].key);
+	free(d->stored);
+	d->stored = NULL;
+	d->nstored = 0;
 }
 
 static void free_device(void *p)
@@ -143,9 +158,11 @@ static EVP_PKEY *curve_parameters(const char *group)
 	return params;
 }
 
-void trust_use_registry(struct trust *t, const char *path, size_t cache_devices)
+void trust_use_registry(struct trust *t, const char *path, size_t cache_devices, bool stored)
 {
-	t->registry = registry_open(path, true);
+	/* Re-verification never writes: a read-only connection makes sure of it. */
+	t->registry = registry_open(path, !stored);
+	t->stored = stored;
 	t->capacity = cache_devices;
 	t->ring = xcalloc(cache_devices, sizeof *t->ring);
 	t->generation = registry_generation(t->registry);
@@ -195,9 +212,47 @@ static void save_replay_state(struct trust *t)
 	t->ndirty = 0;
 }
 
+struct stored_keys {
+	struct trust *t;
+	struct trusted_device *d;
+};
+
+static void add_stored_key(const struct registry_stored_key *k, void *arg)
+{
+	struct stored_keys *s = arg;
+	struct trusted_device *d = s->d;
+	struct signing_key *key = key_from_point(s->t, k->type, k->point, k->point_len);
+	if (!key)
+		die_ssl(EXIT_CONFIG, "registry %s: device %s: damaged public key", registry_path(s->t->registry),
+			d->id);
+	d->stored = xrealloc(d->stored, (d->nstored + 1) * sizeof *d->stored);
+	d->stored[d->nstored++] = (struct stored_key){
+		.key = key,
+		.active = k->active,
+		.revoked = k->revoked,
+		.compromised = k->compromised,
+		.known = k->known,
+		.last_seq = k->last_seq,
+	};
+}
+
+/* Fill d with every key it had, for re-verifying stored frames; replay state stays in memory. */
+static void load_stored_device(struct trust *t, struct trusted_device *d)
+{
+	free_keys(d);
+	d->stale = false;
+	struct stored_keys s = {t, d};
+	d->refused = !registry_each_stored_key(t->registry, d->id, d->id_len, add_stored_key, &s);
+	d->refusal = TRUST_UNKNOWN_DEVICE;
+}
+
 /* Fill d from the registry, keeping replay state newer than the registry's. */
 static void load_device(struct trust *t, struct trusted_device *d)
 {
+	if (t->stored) {
+		load_stored_device(t, d);
+		return;
+	}
 	struct registry_entry e;
 	registry_load(t->registry, d->id, d->id_len, &e);
 	free_keys(d);
@@ -314,6 +369,8 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 		return NULL;
 	}
 	t->now = (int64_t)time(NULL);
+	if (t->stored)
+		return d; /* a stored frame's keys are chosen by its sequence number */
 	bool pending = false;
 	for (size_t i = 0; i < d->nkeys; i++) {
 		if (d->not_before[i] <= t->now && t->now <= d->not_after[i])
@@ -368,9 +425,55 @@ enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsig
 	return v;
 }
 
+/* Could key k have signed stored frame seq? */
+static bool stored_key_may_sign(const struct stored_key *k, uint64_t seq)
+{
+	if (k->active)
+		return true;
+	return !k->compromised && k->known && seq <= k->last_seq;
+}
+
+enum verdict trust_verify_stored(const struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN],
+				 const char *b64, size_t b64_len)
+{
+	enum verdict v = SIGNATURE_INVALID;
+	for (size_t i = 0; i < d->nstored; i++) {
+		if (!stored_key_may_sign(&d->stored[i], seq))
+			continue;
+		v = signature_verify_shared(d->stored[i].key, digest, b64, b64_len);
+		if (v == SIGNATURE_VALID)
+			return v;
+	}
+	return v;
+}
+
+/* A stored frame signed by a key that may not have signed it: which key, and why. */
+static const char *explain_stored(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
+				  const char *b64, size_t b64_len)
+{
+	for (size_t i = 0; i < d->nstored; i++) {
+		const struct stored_key *k = &d->stored[i];
+		if (k->active || signature_verify(k->key, digest, b64, b64_len) != SIGNATURE_VALID)
+			continue;
+		const char *what = k->revoked ? "revoked key" : "retired key";
+		if (k->compromised)
+			snprintf(t->why, sizeof t->why, "revoked key: key compromise");
+		else if (!k->known)
+			snprintf(t->why, sizeof t->why, "%s: no sequence number recorded at its %s", what,
+				 k->revoked ? "revocation" : "retirement");
+		else
+			snprintf(t->why, sizeof t->why, "%s: seq above %llu, the last accepted before its %s", what,
+				 (unsigned long long)k->last_seq, k->revoked ? "revocation" : "retirement");
+		return t->why;
+	}
+	return NULL;
+}
+
 const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 				  const char *b64, size_t b64_len)
 {
+	if (t->stored)
+		return explain_stored(t, d, digest, b64, b64_len);
 	for (size_t i = 0; i < d->nkeys; i++) {
 		bool valid_now = d->not_before[i] <= t->now && t->now <= d->not_after[i];
 		if (!valid_now && signature_verify(d->keys[i], digest, b64, b64_len) == SIGNATURE_VALID)
@@ -396,7 +499,7 @@ void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const
 	d->last_seq = seq;
 	d->has_digest = true;
 	memcpy(d->last_digest, digest, DIGEST_LEN);
-	if (!t->registry || d->dirty)
+	if (!t->registry || t->stored || d->dirty)
 		return;
 	if (t->ndirty == t->dirty_cap) {
 		t->dirty_cap = t->dirty_cap ? 2 * t->dirty_cap : 1024;

@@ -21,12 +21,17 @@
 /* Devices a registry-backed trust keeps parsed keys for (about 3 KB each with P-256). */
 #define TRUST_CACHE_DEFAULT 100000
 
+struct stored_key;
+
 struct trusted_device {
 	struct signing_key *keys[TRUST_KEYS_MAX];
 	int64_t not_before[TRUST_KEYS_MAX], not_after[TRUST_KEYS_MAX]; /* Unix seconds, inclusive */
 	size_t nkeys;
 	uint64_t last_seq; /* highest accepted sequence number; 0 before the first */
 	unsigned char last_digest[DIGEST_LEN];
+	/* Re-verifying stored frames: every key the device had, in place of keys. */
+	struct stored_key *stored;
+	size_t nstored;
 	/* Cache bookkeeping, for trust.c only. */
 	bool refused;               /* unknown, revoked or without an active key: see refusal */
 	int refusal;                /* enum trust_refusal */
@@ -58,8 +63,16 @@ void trust_add_file(struct trust *t, const char *device, const char *path);
  * Take keys, revocations and replay state from a registry instead, keeping at
  * most cache_devices devices in memory. Replay state is written back by
  * trust_sync, and before a device with unsaved state leaves the cache.
+ *
+ * With stored, re-verify frames accepted earlier instead (smqtt-verify
+ * --archive): the registry is opened read-only and its replay state neither
+ * read nor written (it is kept in memory, as with trust files); every key a
+ * device had may verify a frame, whatever its validity period now, an active
+ * key any frame, a retired or revoked key the frames up to the device's last
+ * accepted sequence number when it stopped being trusted, and a key revoked
+ * for keyCompromise none. Frames are checked with trust_verify_stored.
  */
-void trust_use_registry(struct trust *t, const char *path, size_t cache_devices);
+void trust_use_registry(struct trust *t, const char *path, size_t cache_devices, bool stored);
 
 /*
  * The device, ready to verify a frame now, or NULL with *why set: unknown,
@@ -70,6 +83,14 @@ struct trusted_device *trust_lookup(struct trust *t, const char *device, size_t 
 /* Check the signature against each of the device's keys that is valid now. */
 enum verdict trust_verify(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 			  const char *b64, size_t b64_len);
+
+/*
+ * trust_verify for stored frames: the keys of d that may have signed frame
+ * seq. Safe to call from several threads at once for devices pinned in the
+ * cache, as long as no thread calls trust_verify or trust_explain_invalid then.
+ */
+enum verdict trust_verify_stored(const struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN],
+				 const char *b64, size_t b64_len);
 
 /*
  * For a caller that looks up a batch of frames before deciding any of them
@@ -103,6 +124,9 @@ void trust_set_time(struct trust *t, int64_t now);
  * key" or "revoked key" (one of the device's two most recently retired or
  * revoked keys in the registry), or NULL: a bad signature. Costs a registry
  * query and up to two key loads, and is only called for frames that fail.
+ * For stored frames: which retired or revoked key made it, and why it may
+ * not have signed the frame (signed after the key stopped being trusted, no
+ * sequence number recorded then, or key compromise).
  */
 const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 				  const char *b64, size_t b64_len);

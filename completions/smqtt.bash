@@ -57,7 +57,7 @@ _smqtt()
 		free_options='-i --id --first-seq --passfd'
 		;;
 	smqtt-verify)
-		options='-c --cert -p --pubkey -R --registry --cache -r --rejects -j --jobs --config --help --version'
+		options='-c --cert -p --pubkey -R --registry --archive --cache -r --rejects -j --jobs --config --help --version'
 		file_options='-c --cert -R --registry -r --rejects --config'
 		free_options='-p --pubkey --cache -j --jobs'
 		# -p DEVICE=FILE: the device id is free-form, the file a file name.
