@@ -623,7 +623,7 @@ static void registry_warn(struct batch *b, const struct job *j, const char *fmt,
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	progress_break(&b->progress);
-	warnx("%s: line %lu: device %s: not registered: %s", b->source, j->line, j->id, msg);
+	warning("%s: line %lu: device %s: not registered: %s", b->source, j->line, j->id, msg);
 	b->rejected++;
 }
 
@@ -708,7 +708,7 @@ static void report_chunk(struct batch *b, struct chunk *c)
 			char id[ESCAPED_SIZE(DEVICE_ID_MAX)];
 			progress_break(&b->progress);
 			escape_text(j->id, strlen(j->id), id, sizeof id);
-			warnx("%s: line %lu: device %s: %s", b->source, j->line, id, j->message);
+			warning("%s: line %lu: device %s: %s", b->source, j->line, id, j->message);
 			b->rejected++;
 		} else {
 			if (b->registry)
@@ -969,7 +969,7 @@ static bool skip_pem_block(bool *in_block, const char *line, size_t len, unsigne
 	if (!pem_boundary(line, len, "BEGIN ", label))
 		return false;
 	char shown[ESCAPED_SIZE(sizeof label)];
-	warnx("stdin: line %llu: a PEM %s block, not %s; skipped", lineno,
+	warning("stdin: line %llu: a PEM %s block, not %s; skipped", lineno,
 	      escape_text(label, strlen(label), shown, sizeof shown), expected);
 	(*rejected)++;
 	*in_block = true;
@@ -1075,14 +1075,14 @@ static int issue_devices(struct settings *s)
 		line_reader_init(&in, STDIN_FILENO, "stdin", 8192);
 		for (enum line_status st; (st = line_read(&in, &text, &len, -1)) != LINE_EOF;) {
 			if (st == LINE_TOO_LONG) {
-				warnx("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
+				warning("stdin: line %llu: longer than 8192 bytes; skipped", in.lineno);
 				b.rejected++;
 			} else if (st == LINE_INCOMPLETE) {
-				warnx("stdin: line %llu: %s; skipped", in.lineno, LINE_INCOMPLETE_WHY);
+				warning("stdin: line %llu: %s; skipped", in.lineno, LINE_INCOMPLETE_WHY);
 				b.rejected++;
 			} else if (st == LINE_OK && memchr(text, '\0', len)) {
 				/* The id would end at the NUL, and a device would be issued for part of the line. */
-				warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
+				warning("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
 				b.rejected++;
 			} else if (st == LINE_OK &&
 				   !skip_pem_block(&in_pem, text, len, in.lineno, "a device line", &b.rejected)) {
@@ -1100,9 +1100,9 @@ static int issue_devices(struct settings *s)
 		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
 	if (fclose(b.index) == EOF)
 		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
-	warnx("%llu issued, %llu already issued, %llu rejected", b.issued, b.existing, b.rejected);
+	warning("%llu issued, %llu already issued, %llu rejected", b.issued, b.existing, b.rejected);
 	if (b.registry) {
-		warnx("%s: %llu added, %llu already registered, %llu keys retired", s->registry, b.registered,
+		warning("%s: %llu added, %llu already registered, %llu keys retired", s->registry, b.registered,
 		      b.already_registered, b.retired);
 		X509_STORE_free(b.trust);
 		registry_close(b.registry);
@@ -1297,13 +1297,13 @@ static int make_crl(struct settings *s)
 	line_reader_init(&in, STDIN_FILENO, "stdin", 8192);
 	for (enum line_status st; (st = line_read(&in, &text, &len, -1)) != LINE_EOF;) {
 		if (st != LINE_OK) {
-			warnx("stdin: line %llu: %s; skipped", in.lineno,
+			warning("stdin: line %llu: %s; skipped", in.lineno,
 			      st == LINE_INCOMPLETE ? LINE_INCOMPLETE_WHY : "too long");
 			rejected++;
 			continue;
 		}
 		if (memchr(text, '\0', len)) {
-			warnx("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
+			warning("stdin: line %llu: contains a NUL byte; skipped", in.lineno);
 			rejected++;
 			continue;
 		}
@@ -1318,13 +1318,13 @@ static int make_crl(struct settings *s)
 		int reason = CRL_REASON_UNSPECIFIED;
 		char shown[ESCAPED_SIZE(64)];
 		if (when_text && !parse_time(when_text, &when)) {
-			warnx("stdin: line %llu: %s: not a time (epoch seconds or YYYY-MM-DDTHH:MM:SSZ)", in.lineno,
+			warning("stdin: line %llu: %s: not a time (epoch seconds or YYYY-MM-DDTHH:MM:SSZ)", in.lineno,
 			      escape_text(when_text, strlen(when_text), shown, sizeof shown));
 			rejected++;
 			continue;
 		}
 		if (reason_text && (reason = crl_reason_code(reason_text)) < 0) {
-			warnx("stdin: line %llu: %s: not an RFC 5280 revocation reason", in.lineno,
+			warning("stdin: line %llu: %s: not an RFC 5280 revocation reason", in.lineno,
 			      escape_text(reason_text, strlen(reason_text), shown, sizeof shown));
 			rejected++;
 			continue;
@@ -1332,7 +1332,7 @@ static int make_crl(struct settings *s)
 		if (strncmp(first, "device=", 7) == 0) {
 			size_t n = add_device_serials(crl, index, first + 7, when, reason);
 			if (n == 0) {
-				warnx("stdin: line %llu: device %s: not in the CA index", in.lineno,
+				warning("stdin: line %llu: device %s: not in the CA index", in.lineno,
 				      escape_text(first + 7, strlen(first + 7), shown, sizeof shown));
 				rejected++;
 			}
@@ -1341,7 +1341,7 @@ static int make_crl(struct settings *s)
 			crl_add(crl, first, when, reason);
 			revoked++;
 		} else {
-			warnx("stdin: line %llu: %s: not a serial number (hex) or device=ID", in.lineno,
+			warning("stdin: line %llu: %s: not a serial number (hex) or device=ID", in.lineno,
 			      escape_text(first, strlen(first), shown, sizeof shown));
 			rejected++;
 		}
@@ -1351,7 +1351,7 @@ static int make_crl(struct settings *s)
 	/* A CRL that leaves out a line it could not read un-revokes that device
 	 * at every broker it replaces the old CRL at: write none. */
 	if (rejected) {
-		warnx("no CRL written: %llu of %llu lines rejected; fix or remove them", rejected, lines);
+		warning("no CRL written: %llu of %llu lines rejected; fix or remove them", rejected, lines);
 		fclose(index);
 		ca_free(&ca);
 		X509_CRL_free(crl);
@@ -1374,7 +1374,7 @@ static int make_crl(struct settings *s)
 		die_ssl(EXIT_SYSTEM, "signing CRL");
 	if (!PEM_write_X509_CRL(stdout, crl) || fflush(stdout) == EOF)
 		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
-	warnx("CRL with %llu revoked certificates", revoked);
+	warning("CRL with %llu revoked certificates", revoked);
 	X509_EXTENSION_free(aki);
 	ASN1_INTEGER_free(number);
 	ASN1_TIME_free(last);
@@ -1460,7 +1460,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		warnx("no command given (ca, device, server or crl)");
+		warning("no command given (ca, device, server or crl)");
 		usage();
 	}
 	const char *command = argv[optind++];
@@ -1476,7 +1476,7 @@ int main(int argc, char **argv)
 	if (!s.pass.file && !s.pass.env && s.pass.fd < 0)
 		s.pass.file = config_string(cfg, "issue.passfile");
 	if (!s.ca_dir) {
-		warnx("no CA directory given (-d CADIR, or issue.ca_dir in the configuration)");
+		warning("no CA directory given (-d CADIR, or issue.ca_dir in the configuration)");
 		usage();
 	}
 	output_init();
@@ -1497,8 +1497,8 @@ int main(int argc, char **argv)
 	if (strcmp(command, "crl") == 0 && optind == argc)
 		return make_crl(&s);
 	if (strcmp(command, "ca") && strcmp(command, "device") && strcmp(command, "server") && strcmp(command, "crl"))
-		warnx("unknown command: %s", command);
+		warning("unknown command: %s", command);
 	else
-		warnx("%s: wrong arguments", command);
+		warning("%s: wrong arguments", command);
 	usage();
 }

@@ -85,11 +85,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument: %s", argv[optind]);
+		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
 	if (!key_path) {
-		warnx("no key file given (-k KEYFILE)");
+		warning("no key file given (-k KEYFILE)");
 		usage();
 	}
 

@@ -151,7 +151,7 @@ static void send_frame(struct publisher *p, size_t i)
 		return; /* sent again once reconnected */
 	if (rc != MOSQ_ERR_SUCCESS) {
 		/* The broker's limits (packet size, QoS) rule this frame out on every connection. */
-		warnx("line %llu: device %s seq %llu: not published: %s", f->lineno, f->device, f->seq,
+		warning("line %llu: device %s seq %llu: not published: %s", f->lineno, f->device, f->seq,
 		      mosquitto_strerror(rc));
 		p->refused++;
 		release(p, i);
@@ -173,7 +173,7 @@ static void on_published(void *ctx, int mid, int reason)
 	struct pending *f = &p->slots[i];
 	p->slot_of_mid[mid] = -1;
 	if (reason >= 0x80) {
-		warnx("line %llu: device %s seq %llu: refused by the broker: %s (0x%02x) on topic %s", f->lineno,
+		warning("line %llu: device %s seq %llu: refused by the broker: %s (0x%02x) on topic %s", f->lineno,
 		      f->device, f->seq, mosquitto_reason_string(reason), reason, topic_for(p, f->device));
 		p->refused++;
 	} else {
@@ -235,17 +235,17 @@ static bool read_frames(struct publisher *p, struct line_reader *in)
 		if (st == LINE_TIMEOUT || st == LINE_INTERRUPTED)
 			return true;
 		if (st == LINE_TOO_LONG) {
-			warnx("line %llu: malformed frame: frame too long; not published", in->lineno);
+			warning("line %llu: malformed frame: frame too long; not published", in->lineno);
 			p->malformed++;
 			continue;
 		}
 		if (st == LINE_INCOMPLETE) {
-			warnx("line %llu: %s; not published", in->lineno, LINE_INCOMPLETE_WHY);
+			warning("line %llu: %s; not published", in->lineno, LINE_INCOMPLETE_WHY);
 			p->malformed++;
 			continue;
 		}
 		if (!frame_parse(line, len, &f, &why)) {
-			warnx("line %llu: malformed frame: %s; not published", in->lineno, why);
+			warning("line %llu: malformed frame: %s; not published", in->lineno, why);
 			p->malformed++;
 			continue;
 		}
@@ -365,7 +365,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument: %s", argv[optind]);
+		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
 	/* Flags win over the file, the file over the defaults. */
@@ -408,11 +408,11 @@ int main(int argc, char **argv)
 	int status = EXIT_OK;
 	unsigned long long unacknowledged = p.outstanding;
 	if (unacknowledged)
-		warnx("%llu frames not acknowledged by the broker, from line %llu on; they may or may not have "
+		warning("%llu frames not acknowledged by the broker, from line %llu on; they may or may not have "
 		      "reached it",
 		      unacknowledged, first_unacknowledged(&p));
 	if (p.refused || p.malformed || unacknowledged) {
-		warnx("%llu delivered, %llu refused, %llu malformed, %llu not acknowledged", p.delivered, p.refused,
+		warning("%llu delivered, %llu refused, %llu malformed, %llu not acknowledged", p.delivered, p.refused,
 		      p.malformed, unacknowledged);
 		status = EXIT_REJECTED;
 	}

@@ -592,9 +592,9 @@ static void report_item(const struct add_item *it, const char *fmt, ...)
 		snprintf(device, sizeof device, "device %s: ", it->device);
 	progress_break(&add_progress);
 	if (it->block)
-		warnx("stdin: certificate %lu (line %llu): %s%s", it->block, it->line, device, msg);
+		warning("stdin: certificate %lu (line %llu): %s%s", it->block, it->line, device, msg);
 	else
-		warnx("stdin: line %llu: %s%s", it->line, device, msg);
+		warning("stdin: line %llu: %s%s", it->line, device, msg);
 }
 
 /* Store a checked batch in one transaction, in input order. */
@@ -800,7 +800,7 @@ static int cmd_add(struct settings *s)
 	registry_close(c.reader);
 	X509_STORE_free(c.store);
 	registry_close(r);
-	warnx("%llu added, %llu already registered, %llu rejected, %llu keys retired", n.added, n.already, n.rejected,
+	warning("%llu added, %llu already registered, %llu rejected, %llu keys retired", n.added, n.already, n.rejected,
 	      n.retired);
 	return n.rejected ? EXIT_REJECTED : EXIT_OK;
 }
@@ -1035,7 +1035,7 @@ static int cmd_show(struct settings *s, const char *device)
 	bool found = registry_find_device(r, device, show_device, &l);
 	registry_close(r);
 	if (!found) {
-		warnx("device %s: not registered", device);
+		warning("device %s: not registered", device);
 		return EXIT_REJECTED;
 	}
 	return finish_output();
@@ -1059,7 +1059,7 @@ static int cmd_cert(struct settings *s, const char *device)
 	bool known = n > 0 || device_known(r, device);
 	registry_close(r);
 	if (n == 0) {
-		warnx("device %s: %s", device, known ? "no active certificate" : "not registered");
+		warning("device %s: %s", device, known ? "no active certificate" : "not registered");
 		return EXIT_REJECTED;
 	}
 	return finish_output();
@@ -1090,7 +1090,7 @@ static int cmd_set(struct settings *s, const char *device, char **pairs, int npa
 	registry_commit(r);
 	registry_close(r);
 	if (!found) {
-		warnx("device %s: not registered", device);
+		warning("device %s: not registered", device);
 		return EXIT_REJECTED;
 	}
 	return EXIT_OK;
@@ -1108,7 +1108,7 @@ static int cmd_get(struct settings *s, const char *device, const char *name)
 	bool known = found || device_known(r, device);
 	registry_close(r);
 	if (!found) {
-		warnx("device %s: %s", device, known ? "no such attribute" : "not registered");
+		warning("device %s: %s", device, known ? "no such attribute" : "not registered");
 		return EXIT_REJECTED;
 	}
 	out("%s\n", value);
@@ -1128,12 +1128,12 @@ static int cmd_unset(struct settings *s, const char *device, char **names, int n
 	for (int i = 0; i < nnames; i++) {
 		int v = registry_unset_attribute(r, device, names[i]);
 		if (v < 0) {
-			warnx("device %s: not registered", device);
+			warning("device %s: not registered", device);
 			rc = EXIT_REJECTED;
 			break;
 		}
 		if (v == 0)
-			warnx("device %s: attribute %s was not set", device, names[i]);
+			warning("device %s: attribute %s was not set", device, names[i]);
 	}
 	registry_commit(r);
 	registry_close(r);
@@ -1148,13 +1148,13 @@ static int change_result(enum registry_change c, const char *device, const char 
 	case CHANGE_DONE:
 		return EXIT_OK;
 	case CHANGE_NOTHING_TO_DO:
-		warnx("device %s%s%s: %s", device, serial ? " key " : "", serial ? serial : "", nothing);
+		warning("device %s%s%s: %s", device, serial ? " key " : "", serial ? serial : "", nothing);
 		return EXIT_OK;
 	case CHANGE_NO_DEVICE:
-		warnx("device %s: not registered", device);
+		warning("device %s: not registered", device);
 		return EXIT_REJECTED;
 	case CHANGE_NO_KEY:
-		warnx("device %s: has no key with serial %s", device, serial);
+		warning("device %s: has no key with serial %s", device, serial);
 		return EXIT_REJECTED;
 	}
 	return EXIT_SYSTEM;
@@ -1241,7 +1241,7 @@ static const struct command *find_command(const char *name)
 static void check_options(const struct command *cmd, const struct settings *s, int nargs)
 {
 	if (nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
-		warnx("%s: wrong number of arguments", cmd->name);
+		warning("%s: wrong number of arguments", cmd->name);
 		usage();
 	}
 	if (s->format_given && !cmd->formats)
@@ -1339,12 +1339,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind == argc) {
-		warnx("no command given");
+		warning("no command given");
 		usage();
 	}
 	const struct command *cmd = find_command(argv[optind]);
 	if (!cmd) {
-		warnx("%s: unknown command", argv[optind]);
+		warning("%s: unknown command", argv[optind]);
 		usage();
 	}
 	/* -r wins over the file. */
@@ -1353,7 +1353,7 @@ int main(int argc, char **argv)
 	if (!s.registry)
 		s.registry = config_string(cfg, "registry.db");
 	if (!s.registry) {
-		warnx("no registry given (-r REGISTRY, or registry.db in the configuration)");
+		warning("no registry given (-r REGISTRY, or registry.db in the configuration)");
 		usage();
 	}
 	int nargs = argc - optind - 1;

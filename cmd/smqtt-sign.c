@@ -113,12 +113,12 @@ static unsigned long long sign_stream(struct signing_key *key, const char *devic
 		if (st == LINE_INTERRUPTED)
 			continue;
 		if (st == LINE_TOO_LONG) {
-			warnx("stdin: line %llu: longer than %d bytes; skipped", in.lineno, RECORD_MAX);
+			warning("stdin: line %llu: longer than %d bytes; skipped", in.lineno, RECORD_MAX);
 			rejected++;
 			continue;
 		}
 		if (st == LINE_INCOMPLETE) {
-			warnx("stdin: line %llu: %s; not signed", in.lineno, LINE_INCOMPLETE_WHY);
+			warning("stdin: line %llu: %s; not signed", in.lineno, LINE_INCOMPLETE_WHY);
 			rejected++;
 			continue;
 		}
@@ -126,7 +126,7 @@ static unsigned long long sign_stream(struct signing_key *key, const char *devic
 			continue;
 		if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
 			/* A frame is one line: its record may not hold NUL or CR (LF ends the line). */
-			warnx("stdin: line %llu: contains a %s byte; skipped", in.lineno,
+			warning("stdin: line %llu: contains a %s byte; skipped", in.lineno,
 			      memchr(line, '\0', len) ? "NUL" : "CR");
 			rejected++;
 			continue;
@@ -193,11 +193,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument: %s", argv[optind]);
+		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
 	if (!device_arg == !cert_path && (device_arg || cert_path)) {
-		warnx("give the device id with exactly one of -i DEVICE and -c CERTFILE");
+		warning("give the device id with exactly one of -i DEVICE and -c CERTFILE");
 		usage();
 	}
 
@@ -224,12 +224,12 @@ int main(int argc, char **argv)
 	}
 	if (!key_path) {
 		config_free(cfg);
-		warnx("no private key given (-k KEYFILE, or device.key in the configuration)");
+		warning("no private key given (-k KEYFILE, or device.key in the configuration)");
 		usage();
 	}
 	if (!device_arg && !cert_path) {
 		config_free(cfg);
-		warnx("give the device id with exactly one of -i DEVICE and -c CERTFILE (or device.id or "
+		warning("give the device id with exactly one of -i DEVICE and -c CERTFILE (or device.id or "
 		      "device.cert in the configuration)");
 		usage();
 	}

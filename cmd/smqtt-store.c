@@ -174,7 +174,7 @@ static void open_batch(struct sink *k, unsigned long long lineno)
 static void close_batch(struct sink *k)
 {
 	for (size_t at = 0; at < k->notes_len; at += strlen(k->notes + at) + 1)
-		warnx("%s", k->notes + at);
+		warning("%s", k->notes + at);
 	k->batch_open = false;
 	k->pending = 0;
 	k->kept = 0;
@@ -233,7 +233,7 @@ static void retry_batch(struct sink *k)
 		store_rollback(k->store);
 		if (strcmp(reported, store_error(k->store)) != 0) {
 			snprintf(reported, sizeof reported, "%s", store_error(k->store));
-			warnx("database %s: %llu frames from lines %llu-%llu not stored yet: %s; keeping them and retrying",
+			warning("database %s: %llu frames from lines %llu-%llu not stored yet: %s; keeping them and retrying",
 			      store_path(k->store), k->kept, k->first_kept_line, k->last_kept_line, reported);
 		}
 		if (stop_requested())
@@ -245,7 +245,7 @@ static void retry_batch(struct sink *k)
 		if (replay_batch(k) && store_commit(k->store))
 			break;
 	}
-	warnx("database %s: %llu frames from lines %llu-%llu stored after %lld s of retrying", store_path(k->store),
+	warning("database %s: %llu frames from lines %llu-%llu stored after %lld s of retrying", store_path(k->store),
 	      k->kept, k->first_kept_line, k->last_kept_line, (monotonic_ms() - started + 500) / 1000);
 	close_batch(k);
 }
@@ -292,13 +292,13 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 	char err[160];
 
 	if (!frame_parse(line, len, &f, &why)) {
-		warnx("line %llu: malformed frame: %s", lineno, why);
+		warning("line %llu: malformed frame: %s", lineno, why);
 		k->rejected++;
 		return;
 	}
 	if (!record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err) ||
 	    !check_device_columns(k->schema, k->fields, &f, err, sizeof err)) {
-		warnx("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f.device_len, f.device,
+		warning("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f.device_len, f.device,
 		      (unsigned long long)f.seq, err);
 		k->rejected++;
 		return;
@@ -351,12 +351,12 @@ static void store_stream(struct sink *k)
 			continue;
 		}
 		if (st == LINE_TOO_LONG) {
-			warnx("line %llu: malformed frame: frame too long", in.lineno);
+			warning("line %llu: malformed frame: frame too long", in.lineno);
 			k->rejected++;
 			continue;
 		}
 		if (st == LINE_INCOMPLETE) {
-			warnx("line %llu: %s; not stored", in.lineno, LINE_INCOMPLETE_WHY);
+			warning("line %llu: %s; not stored", in.lineno, LINE_INCOMPLETE_WHY);
 			k->rejected++;
 			continue;
 		}
@@ -404,7 +404,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument: %s", argv[optind]);
+		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
 
@@ -424,7 +424,7 @@ int main(int argc, char **argv)
 
 	if (!db_path) {
 		config_free(cfg);
-		warnx("no database given (-d DBFILE, or store.db in the configuration)");
+		warning("no database given (-d DBFILE, or store.db in the configuration)");
 		usage();
 	}
 	if (!schema_parse(schema_text, &schema, err, sizeof err)) {
@@ -448,7 +448,7 @@ int main(int argc, char **argv)
 	free(k.rows);
 	free(k.notes);
 	config_free(cfg);
-	warnx("%llu stored, %llu duplicates, %llu rejected, %llu gaps (%llu frames missing)", k.stored,
+	warning("%llu stored, %llu duplicates, %llu rejected, %llu gaps (%llu frames missing)", k.stored,
 	      k.duplicates, k.rejected, k.gaps, k.missing);
 	return k.rejected ? EXIT_REJECTED : EXIT_OK;
 }

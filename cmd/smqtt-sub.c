@@ -137,7 +137,7 @@ static void on_message(void *ctx, const struct mosquitto_message *msg)
 		why = "has a line break in its topic";
 	if (why) {
 		char topic[256];
-		warnx("topic %s: message of %zu bytes %s; skipped",
+		warning("topic %s: message of %zu bytes %s; skipped",
 		      escape_text(msg->topic, strlen(msg->topic), topic, sizeof topic), len, why);
 		s->skipped++;
 		return;
@@ -181,7 +181,7 @@ static void on_subscribed(void *ctx, int mid, int count, const int *granted)
 			return;
 		}
 		if (granted[i] < s->qos)
-			warnx("broker %s: %s: granted QoS %d only", mqtt_link_address(s->link), s->filters[i], granted[i]);
+			warning("broker %s: %s: granted QoS %d only", mqtt_link_address(s->link), s->filters[i], granted[i]);
 	}
 }
 
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument: %s", argv[optind]);
+		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
 	/* Flags win over the file, the file over the defaults. */
@@ -301,7 +301,7 @@ int main(int argc, char **argv)
 	if (!s.nfilters) {
 		config_free(cfg);
 		free(s.filters);
-		warnx("no topic filter given (-t FILTER, or sub.topic in the configuration)");
+		warning("no topic filter given (-t FILTER, or sub.topic in the configuration)");
 		usage();
 	}
 	if (qos < 0 && !config_integer(cfg, "sub.qos", &qos))
@@ -317,7 +317,7 @@ int main(int argc, char **argv)
 	if (session_expiry < 0 && !config_integer(cfg, "sub.session_expiry", &session_expiry))
 		session_expiry = one_off && !opt.client_id ? 0 : SESSION_EXPIRY;
 	if (s.qos == 2)
-		warnx("warning: QoS 2: a killed smqtt-sub loses the messages it was receiving, and mosquitto 2.0 "
+		warning("warning: QoS 2: a killed smqtt-sub loses the messages it was receiving, and mosquitto 2.0 "
 		      "can stall a QoS 2 backlog; QoS 1 loses nothing (see QoS 2 in smqtt-sub(1))");
 
 	struct mqtt_session session = {
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 
 	int status = EXIT_OK;
 	if (s.skipped) {
-		warnx("%llu messages written, %llu skipped", s.written, s.skipped);
+		warning("%llu messages written, %llu skipped", s.written, s.skipped);
 		status = EXIT_REJECTED;
 	}
 	if (mqtt_link_state(s.link) == MQTT_FAILED) {

@@ -197,10 +197,10 @@ static void reject(struct verifier *v, unsigned long long lineno, const struct f
 {
 	v->n.rejected++;
 	if (f)
-		warnx("line %llu: device %.*s seq %llu: %s", lineno, (int)f->device_len, f->device,
+		warning("line %llu: device %.*s seq %llu: %s", lineno, (int)f->device_len, f->device,
 		      (unsigned long long)f->seq, reason);
 	else
-		warnx("line %llu: %s", lineno, reason);
+		warning("line %llu: %s", lineno, reason);
 	if (v->rejects && line && (fwrite(line, 1, len, v->rejects) != len || putc('\n', v->rejects) == EOF))
 		die(EXIT_SYSTEM, "rejects file %s: %s", v->rejects_path, strerror(errno));
 }
@@ -711,7 +711,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument: %s", argv[optind]);
+		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
 	if (registry && trusted)
@@ -749,7 +749,7 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "--archive is for -R REGISTRY");
 	if (!registry && !trusted) {
 		config_free(cfg);
-		warnx("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY, or verify.cert, "
+		warning("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY, or verify.cert, "
 		      "verify.pubkey or registry.db in the configuration)");
 		usage();
 	}
@@ -775,7 +775,7 @@ int main(int argc, char **argv)
 	if (v.rejects && fclose(v.rejects) == EOF)
 		die(EXIT_SYSTEM, "rejects file %s: %s", v.rejects_path, strerror(errno));
 	if (v.n.rejected || v.n.duplicates)
-		warnx("%llu verified, %llu rejected, %llu duplicates dropped", v.n.verified, v.n.rejected,
+		warning("%llu verified, %llu rejected, %llu duplicates dropped", v.n.verified, v.n.rejected,
 		      v.n.duplicates);
 	frame_hasher_free(v.hasher);
 	recent_free(&v.recent);

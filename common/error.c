@@ -35,7 +35,7 @@ static void vreport(const char *fmt, va_list ap, const char *suffix)
 		fprintf(stderr, "%s: %s\n", program, msg);
 }
 
-void warnx(const char *fmt, ...)
+void warning(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -67,7 +67,7 @@ static const char *ssl_reason(char *buf, size_t len)
 	return buf;
 }
 
-void warnx_ssl(const char *fmt, ...)
+void warning_ssl(const char *fmt, ...)
 {
 	char reason[256];
 	va_list ap;

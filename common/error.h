@@ -26,11 +26,11 @@ void error_init(char *argv[]);
 const char *error_progname(void);
 
 /* "prog: message\n" on stderr. */
-void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message\n" on stderr, then exit(code). */
 _Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Like warnx/die, with the first queued OpenSSL error appended as ": reason". */
-void warnx_ssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like warning/die, with the first queued OpenSSL error appended as ": reason". */
+void warning_ssl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void die_ssl(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*

@@ -413,7 +413,7 @@ static SSL_CTX *tls_context_new(struct mqtt_link *l)
 			die_ssl(EXIT_CONFIG, "--cert %s: not a PEM certificate", o->cert);
 		X509 *cert = SSL_CTX_get0_certificate(ctx);
 		if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
-			warnx("warning: --cert %s: has expired; the broker will probably refuse it", o->cert);
+			warning("warning: --cert %s: has expired; the broker will probably refuse it", o->cert);
 		EVP_PKEY *key = load_tls_key(o->key, &o->pass);
 		if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 			ERR_clear_error();
@@ -469,7 +469,7 @@ static void on_connect(struct mosquitto *mosq, void *data, int rc, int flags, co
 	}
 	long long now = monotonic_ms();
 	if (l->outage_started >= 0)
-		warnx("broker %s: %s after %.1f s", l->address, l->ever_up ? "reconnected" : "connected",
+		warning("broker %s: %s after %.1f s", l->address, l->ever_up ? "reconnected" : "connected",
 		      (double)(now - l->outage_started) / 1000);
 	l->state = MQTT_UP;
 	l->ever_up = true;
@@ -595,9 +595,9 @@ struct mqtt_link *mqtt_link_new(const struct mqtt_options *o, const struct mqtt_
 	l->tls = o->plain ? NULL : tls_context_new(l);
 	l->client_id = settle_client_id(l);
 	if (o->plain)
-		warnx("warning: --no-tls: the connection to %s is neither encrypted nor authenticated", l->address);
+		warning("warning: --no-tls: the connection to %s is neither encrypted nor authenticated", l->address);
 	else if (o->insecure)
-		warnx("warning: --insecure: not checking that the broker's certificate names %s", o->host);
+		warning("warning: --insecure: not checking that the broker's certificate names %s", o->host);
 	l->state = MQTT_DOWN;
 	l->backoff_ms = BACKOFF_FIRST_MS;
 	l->outage_started = -1;
@@ -650,7 +650,7 @@ void mqtt_link_fail(struct mqtt_link *l, int exit_code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	warnx("broker %s: %s", l->address, msg);
+	warning("broker %s: %s", l->address, msg);
 	bool was_up = l->state == MQTT_UP;
 	/* This may run inside a libmosquitto callback: the instance is freed with the link. */
 	l->state = MQTT_FAILED;
@@ -852,7 +852,7 @@ static void link_down(struct mqtt_link *l, int rc, int err)
 		char limit[64] = "";
 		if (l->opt->retry_for > 0)
 			snprintf(limit, sizeof limit, " for up to %lld s", l->opt->retry_for);
-		warnx("broker %s: %s: %s; retrying%s", l->address, was_up ? "connection lost" : "cannot connect",
+		warning("broker %s: %s: %s; retrying%s", l->address, was_up ? "connection lost" : "cannot connect",
 		      reason, limit);
 	} else if (l->opt->retry_for > 0 && now - l->outage_started >= l->opt->retry_for * 1000) {
 		mqtt_link_fail(l, EXIT_SYSTEM, "giving up after %lld s: %s", (now - l->outage_started) / 1000, reason);
