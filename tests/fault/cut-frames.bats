@@ -7,6 +7,7 @@
 
 : "${SMQTT_BIN:=$BATS_TEST_DIRNAME/../../bin}"
 load ../test_helper
+load pipe_helper
 load ../broker_helper # wait_for
 bats_require_minimum_version 1.5.0
 
@@ -24,22 +25,6 @@ teardown() {
 	exec 5>&- 2> /dev/null || true
 }
 
-# fifo_bytes FIFO: bytes waiting in the named pipe FIFO.
-fifo_bytes() {
-	python3 -c 'import fcntl, os, struct, sys, termios
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
-print(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])' "$1"
-}
-
-# pipe_full: the pipe to the store holds 32 KiB or more and does not move, so
-# the verifier is blocked in the middle of a write to it.
-pipe_full() {
-	local before
-	before=$(fifo_bytes store.in)
-	sleep 0.2
-	[ "$before" -ge 32768 ] && [ "$(fifo_bytes store.in)" = "$before" ]
-}
-
 @test "fault injection: a verifier killed mid-write $ROUNDS times into a stopped store leaves only whole, verifiable frames" {
 	make_key m
 	local round cut=0 stored status i
@@ -55,7 +40,7 @@ pipe_full() {
 		kill -STOP "$STORE_PID"
 		smqtt-verify -p ABC=m.pub < frames > store.in 2> verify.err 3>&- 5>&- &
 		VERIFY_PID=$!
-		wait_for "the verifier to block on the full pipe" pipe_full
+		wait_for "the verifier to block on the full pipe" 'pipe_full store.in 0.2'
 		kill -KILL "$VERIFY_PID"
 		{ wait "$VERIFY_PID"; } 2> /dev/null || true
 		VERIFY_PID=

@@ -12,6 +12,7 @@
 
 : "${SMQTT_BIN:=$BATS_TEST_DIRNAME/../../bin}"
 load ../test_helper
+load pipe_helper
 load ../pki_helper
 load ../broker_helper
 load ../registry_helper
@@ -89,22 +90,6 @@ supervise() {
 # long enough for every fault to land in the middle of it.
 pace() {
 	awk '{ print } NR % 25 == 0 { fflush(); system("sleep 0.25") }'
-}
-
-# fifo_bytes FIFO: bytes waiting in the named pipe FIFO (its reader must be alive).
-fifo_bytes() {
-	python3 -c 'import fcntl, os, struct, sys, termios
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
-print(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])' "$1"
-}
-
-# pipe_full: the pipe to the store holds 32 KiB or more and does not move:
-# smqtt-verify is blocked writing to it.
-pipe_full() {
-	local before
-	before=$(fifo_bytes store.in)
-	sleep 0.5
-	[ "$before" -ge 32768 ] && [ "$(fifo_bytes store.in)" = "$before" ]
 }
 
 # only_lines FILE REGEX: every line of FILE matches the extended REGEX.
@@ -211,7 +196,7 @@ kill_stage() {
 	step "19500 rows"
 	store=$(cat store.pid)
 	kill -STOP "$store"
-	wait_long "the pipe to the stalled store to fill up" 60 pipe_full
+	wait_long "the pipe to the stalled store to fill up" 60 'pipe_full store.in 0.5'
 	stalled_at=$(rows)
 	kill -CONT "$store"
 	# 9. The broker a third time.
