@@ -56,9 +56,10 @@ smqtt-keygen.1 4 $ openssl req -new -x509|cp -p ../env/abc.key ../env/abc.pub .
 smqtt-register.1 1 $ smqtt-issue ca -d ca|rm -rf ca reg.db
 smqtt-register.1 2 $ cat meter-a.crt meter-b.crt|printf "meter-a\nmeter-b\n" | smqtt-issue device -d ca -o elsewhere > /dev/null 2>&1 && cp elsewhere/meter-a.crt elsewhere/meter-b.crt .
 smqtt-sub.1 3 $ smqtt-sub -t smqtt/ABC/commands|sub_as ABC -i ABC-commands -t smqtt/ABC/commands -W 1 > /dev/null && echo ABC,set-interval,900 | smqtt-sign -k control.key -c control.crt -S ../control.seq | pub_as control -t smqtt/ABC/commands > /dev/null
-smqtt-verify.1 8 $ smqtt-verify -c meter.crt < frames.txt|head -n 5 ../env/frames.txt | sed "3s/,[0-9.]*\$/,999.9/" > frames.txt
+smqtt-verify.1 9 $ smqtt-verify -c meter.crt < frames.txt|head -n 5 ../env/frames.txt | sed "3s/,[0-9.]*\$/,999.9/" > frames.txt
 smqtt.7 1 $ smqtt-keygen -k abc.key|rm abc.key abc.pub
 smqtt.7 3 $ smqtt-sign -k ABC.key|cp -a ../env ../center && cd ../center
+smqtt.7 5 $ sqlite3 readings.db|rm -f readings.db* && cp ../center/readings.db .
 smqtt.conf.5 2 $ read-meter /dev/ttyUSB0|cp ca.crt ABC.crt ABC.key root/etc/smqtt/ && map < "$BLOCKS/1" | sed "s/^  port: 8883\$/  port: $BROKER_PORT/" > root/etc/smqtt/config.yaml && export SMQTT_CONFIG=$PWD/root/etc/smqtt/config.yaml
 '
 # Why: smqtt-issue(1) and smqtt-register(1) start a CA and a registry of
@@ -70,13 +71,15 @@ smqtt.conf.5 2 $ read-meter /dev/ttyUSB0|cp ca.crt ABC.crt ABC.key root/etc/smqt
 # meter of smqtt-sub(1) takes "the next command", so one is waiting; the last
 # example of smqtt-verify(1) counts the problems of frames.txt, five frames
 # of which the third was altered; in smqtt(7), the meter and the control
-# center of the MQTT example are other machines than the first two examples';
+# center of the MQTT example are other machines than the first two examples',
+# and the re-verification against the registry runs on the control center's
+# database;
 # in smqtt.conf(5), "with it" is the meter's configuration shown before, in
 # /etc/smqtt/config.yaml.
 
 # The exit status of an example's last command, where it is not 0.
 STATUS='
-smqtt-verify.1 8 $ smqtt-verify -c meter.crt < frames.txt|1
+smqtt-verify.1 9 $ smqtt-verify -c meter.crt < frames.txt|1
 '
 
 # Run once, in the bats process, after an example has been started.
