@@ -102,9 +102,19 @@ struct counts {
 #define RELEASE_BYTES (4 << 20)
 #define RELEASE_MS 1000
 
+/* One accepted frame waiting in struct pending. */
+struct held {
+	size_t offset, len; /* in text, without the newline */
+	unsigned long long lineno;
+	uint64_t seq;
+	size_t device_len; /* the device id follows "smqtt1 " */
+};
+
 struct pending {
 	char *text; /* accepted lines, each with its newline */
 	size_t len, cap, frames;
+	struct held *held; /* one per frame */
+	size_t held_cap;
 	long long since_ms; /* when the oldest waiting frame was accepted */
 };
 
@@ -165,8 +175,13 @@ struct verifier {
 	bool archive; /* re-verifying stored frames (trust_verify_stored) */
 };
 
-static void hold(struct pending *p, const char *line, size_t len)
+static void hold(struct pending *p, const char *line, size_t len, unsigned long long lineno, const struct frame *f)
 {
+	if (p->frames == p->held_cap) {
+		p->held_cap = p->held_cap ? 2 * p->held_cap : 1024;
+		p->held = xrealloc(p->held, p->held_cap * sizeof *p->held);
+	}
+	p->held[p->frames] = (struct held){p->len, len, lineno, f->seq, f->device_len};
 	if (p->len + len + 1 > p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 1 << 16;
 		while (p->cap < p->len + len + 1)
@@ -181,10 +196,48 @@ static void hold(struct pending *p, const char *line, size_t len)
 	p->frames++;
 }
 
+static void reject(struct verifier *v, unsigned long long lineno, const struct frame *f, const char *line,
+		   size_t len, const char *reason);
+
+/*
+ * Another verifier sharing the registry accepted some of the devices'
+ * frames while this one held them (trust_taken): leave out every held frame
+ * at or below what it took, as the replays they are here.
+ */
+static void drop_taken(struct verifier *v)
+{
+	struct pending *p = &v->out;
+	size_t kept = 0, len = 0;
+	for (size_t i = 0; i < p->frames; i++) {
+		struct held h = p->held[i];
+		const char *line = p->text + h.offset;
+		struct frame f = {.device = line + 7, .device_len = h.device_len, .seq = h.seq};
+		uint64_t taken = trust_taken(v->trust, f.device, f.device_len, h.seq);
+		if (taken) {
+			char reason[128];
+			snprintf(reason, sizeof reason, "replay: accepted by another verifier (its last seq %llu)",
+				 (unsigned long long)taken);
+			reject(v, h.lineno, &f, line, h.len, reason);
+			v->n.verified--;
+			continue;
+		}
+		memmove(p->text + len, line, h.len + 1);
+		h.offset = len;
+		p->held[kept++] = h;
+		len += h.len + 1;
+	}
+	p->frames = kept;
+	p->len = len;
+}
+
 /* Save replay state, then write the waiting frames; false when stdout has gone away. */
 static bool release(struct verifier *v)
 {
 	trust_sync(v->trust);
+	if (trust_taken_any(v->trust)) {
+		drop_taken(v);
+		trust_taken_clear(v->trust);
+	}
 	if (v->out.frames == 0)
 		return true;
 	bool open = output_line(v->out.text, v->out.len - 1) && output_flush();
@@ -249,7 +302,7 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 	trust_accept(v->trust, d, f->seq, digest);
 	recent_add(&v->recent, digest);
 	v->n.verified++;
-	hold(&v->out, line, len);
+	hold(&v->out, line, len, lineno, f);
 	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
 		return release(v);
 	return true;
@@ -318,6 +371,7 @@ static void verify_stream(struct verifier *v)
 	release(v);
 	line_reader_free(&in);
 	free(v->out.text);
+	free(v->out.held);
 }
 
 /* ---- checking signatures on several threads ---- */
@@ -616,6 +670,7 @@ static void verify_stream_batched(struct verifier *v, struct crew *crew, size_t 
 	free(b.slots);
 	free(b.text);
 	free(v->out.text);
+	free(v->out.held);
 }
 
 /*

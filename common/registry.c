@@ -94,6 +94,8 @@ enum statement {
 	ST_LOAD_INACTIVE,
 	ST_LOAD_ALL_KEYS,
 	ST_SAVE_REPLAY,
+	ST_CLAIM_REPLAY,
+	ST_REPLAY_STATE,
 	ST_EACH_CHANGED,
 	ST_COUNT
 };
@@ -165,6 +167,10 @@ static const char *const statement_sql[ST_COUNT] = {
 			     " CASE WHEN retired_at IS NOT NULL THEN retired_at_seq ELSE revoked_at_seq END"
 			     " FROM keys WHERE device = ?1 ORDER BY state = 'active' DESC, not_before DESC, rowid DESC",
 	[ST_SAVE_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3 WHERE id = ?1 AND last_seq < ?2",
+	/* Only if no other verifier moved the device on since this one last saw its number. */
+	[ST_CLAIM_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3 WHERE id = ?1 AND last_seq <= ?4"
+			    " AND last_seq < ?2",
+	[ST_REPLAY_STATE] = "SELECT last_seq, last_digest FROM devices WHERE id = ?1",
 	[ST_EACH_CHANGED] = "SELECT id FROM devices WHERE generation > ?1",
 };
 
@@ -1003,6 +1009,37 @@ void registry_save_replay_state(struct registry *r, const char *device, size_t l
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
 	sqlite3_bind_blob(s, 3, digest, DIGEST_LEN, SQLITE_STATIC);
 	run(r, s, "saving replay state");
+}
+
+uint64_t registry_claim_replay_state(struct registry *r, const char *device, size_t len, uint64_t known,
+				     uint64_t seq, const unsigned char digest[DIGEST_LEN],
+				     unsigned char stored_digest[DIGEST_LEN])
+{
+	sqlite3_stmt *s = statement(r, ST_CLAIM_REPLAY);
+	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
+	sqlite3_bind_blob(s, 3, digest, DIGEST_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)known);
+	run(r, s, "saving replay state");
+	if (sqlite3_changes(r->db) == 1)
+		return known;
+	/* Another verifier took numbers above known meanwhile: what does the registry hold now? */
+	s = statement(r, ST_REPLAY_STATE);
+	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	uint64_t stored = 0;
+	if (row(r, s, "reading replay state")) {
+		stored = (uint64_t)sqlite3_column_int64(s, 0);
+		const void *blob = sqlite3_column_blob(s, 1);
+		if (blob && sqlite3_column_bytes(s, 1) == DIGEST_LEN)
+			memcpy(stored_digest, blob, DIGEST_LEN);
+		else
+			memset(stored_digest, 0, DIGEST_LEN);
+	}
+	done(s);
+	/* This transaction holds the write lock: the numbers above stored are still this verifier's to take. */
+	if (stored < seq)
+		registry_save_replay_state(r, device, len, seq, digest);
+	return stored;
 }
 
 bool registry_changed_elsewhere(struct registry *r)

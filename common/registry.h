@@ -209,6 +209,20 @@ bool registry_each_stored_key(struct registry *r, const char *device, size_t len
 /* Record replay state (inside registry_begin/commit); never lowers a stored sequence number. */
 void registry_save_replay_state(struct registry *r, const char *device, size_t len, uint64_t seq,
 				const unsigned char digest[DIGEST_LEN]);
+/*
+ * Compare and set, for verifiers sharing a registry (inside registry_begin,
+ * whose BEGIN IMMEDIATE holds the write lock until registry_commit): this
+ * verifier accepted the device's frames above known, the number it last saw
+ * in the registry, up to seq. If the registry still holds known (or less),
+ * it now holds seq and digest, and known is returned. Otherwise another
+ * verifier accepted frames of the device meanwhile: the number the registry
+ * held is returned (its digest in stored_digest), every frame of this
+ * verifier at or below it was taken by the other one and must not be passed
+ * on, and the registry holds seq if that is higher.
+ */
+uint64_t registry_claim_replay_state(struct registry *r, const char *device, size_t len, uint64_t known,
+				     uint64_t seq, const unsigned char digest[DIGEST_LEN],
+				     unsigned char stored_digest[DIGEST_LEN]);
 
 /*
  * Change tracking for long-running readers. Every write to a device bumps a

@@ -23,6 +23,14 @@ struct stored_key {
 	uint64_t last_seq; /* not active: the last frame it may have signed, when known */
 };
 
+/* Numbers of a device that another verifier took: above one bound, up to the other (trust_taken). */
+struct taken {
+	struct {
+		uint64_t above, upto;
+	} *ranges;
+	size_t n;
+};
+
 struct trust {
 	struct devmap *devices;
 	int64_t now; /* the time validity is checked against, read at each lookup */
@@ -33,6 +41,7 @@ struct trust {
 	size_t capacity, count, hand;
 	struct trusted_device **dirty; /* devices whose replay state is not yet in the registry */
 	size_t ndirty, dirty_cap;
+	struct devmap *taken; /* device -> struct taken */
 	int64_t generation; /* the registry's change counter when the cache last caught up */
 	uint64_t batch;      /* nonzero between trust_pin_begin and trust_pin_end */
 	uint64_t batches;    /* batches begun so far: the stamp of the current one */
@@ -62,6 +71,7 @@ struct trust *trust_new(void)
 {
 	struct trust *t = xcalloc(1, sizeof *t);
 	t->devices = devmap_new();
+	t->taken = devmap_new();
 	return t;
 }
 
@@ -84,11 +94,19 @@ static void free_device(void *p)
 	free(d);
 }
 
+static void free_taken(void *p)
+{
+	struct taken *k = p;
+	free(k->ranges);
+	free(k);
+}
+
 void trust_free(struct trust *t)
 {
 	if (!t)
 		return;
 	devmap_free(t->devices, free_device);
+	devmap_free(t->taken, free_taken);
 	free(t->ring);
 	free(t->dirty);
 	for (size_t i = 0; i < sizeof t->curves / sizeof *t->curves; i++)
@@ -205,7 +223,31 @@ static void save_replay_state(struct trust *t)
 	registry_begin(t->registry);
 	for (size_t i = 0; i < t->ndirty; i++) {
 		struct trusted_device *d = t->dirty[i];
-		registry_save_replay_state(t->registry, d->id, d->id_len, d->last_seq, d->last_digest);
+		unsigned char stored_digest[DIGEST_LEN];
+		uint64_t stored = registry_claim_replay_state(t->registry, d->id, d->id_len, d->saved_seq, d->last_seq,
+							      d->last_digest, stored_digest);
+		if (stored > d->saved_seq) {
+			/*
+			 * Another verifier of this registry accepted frames of the device
+			 * meanwhile: those this one holds above what it saw last, up to stored.
+			 * (Held frames at or below saved_seq were claimed by an earlier save.)
+			 */
+			struct taken *k = devmap_get(t->taken, d->id, d->id_len);
+			if (!k) {
+				k = xcalloc(1, sizeof *k);
+				devmap_put(t->taken, d->id, d->id_len, k);
+			}
+			k->ranges = xrealloc(k->ranges, (k->n + 1) * sizeof *k->ranges);
+			k->ranges[k->n].above = d->saved_seq;
+			k->ranges[k->n].upto = stored;
+			k->n++;
+			if (stored >= d->last_seq) {
+				d->last_seq = stored;
+				memcpy(d->last_digest, stored_digest, DIGEST_LEN);
+				d->has_digest = true;
+			}
+		}
+		d->saved_seq = d->last_seq;
 		d->dirty = false;
 	}
 	registry_commit(t->registry);
@@ -267,6 +309,9 @@ static void load_device(struct trust *t, struct trusted_device *d)
 		d->has_digest = e.has_digest;
 		memcpy(d->last_digest, e.last_digest, DIGEST_LEN);
 	}
+	/* With frames not yet saved, the next save compares the registry with what it was then. */
+	if (!d->dirty)
+		d->saved_seq = d->last_seq;
 	if (e.revoked) {
 		d->refusal = TRUST_REVOKED_DEVICE;
 		return;
@@ -334,6 +379,29 @@ void trust_sync(struct trust *t)
 {
 	if (t->registry)
 		save_replay_state(t);
+}
+
+uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq)
+{
+	const struct taken *k = devmap_get(t->taken, device, len);
+	for (size_t i = 0; k && i < k->n; i++)
+		if (seq > k->ranges[i].above && seq <= k->ranges[i].upto)
+			return k->ranges[i].upto;
+	return 0;
+}
+
+
+bool trust_taken_any(const struct trust *t)
+{
+	return devmap_count(t->taken) > 0;
+}
+
+void trust_taken_clear(struct trust *t)
+{
+	if (devmap_count(t->taken) == 0)
+		return;
+	devmap_free(t->taken, free_taken);
+	t->taken = devmap_new();
 }
 
 void trust_refresh(struct trust *t)

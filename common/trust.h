@@ -36,6 +36,7 @@ struct trusted_device {
 	bool refused;               /* unknown, revoked or without an active key: see refusal */
 	int refusal;                /* enum trust_refusal */
 	bool referenced, dirty, stale, has_digest;
+	uint64_t saved_seq; /* the registry's number as this verifier last saw or wrote it */
 	uint64_t pinned; /* the batch that last looked it up */
 	char id[DEVICE_ID_MAX + 1];
 	size_t id_len;
@@ -139,6 +140,18 @@ void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const
  * disk when this returns. Without one: nothing to do.
  */
 void trust_sync(struct trust *t);
+
+/*
+ * Verifiers sharing a registry: after trust_sync, whether another verifier
+ * accepted the device's frame number seq while this one held a frame of
+ * that number: then the other's last number for the device, else 0. Such a
+ * frame was taken by the other one and must not be passed on (it would be
+ * passed on twice). trust_taken_any tells whether there is any;
+ * trust_taken_clear forgets them once the held frames are written out.
+ */
+uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq);
+bool trust_taken_any(const struct trust *t);
+void trust_taken_clear(struct trust *t);
 
 /*
  * With a registry: if another program changed it since the last call, drop

@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# Verifiers sharing one registry (collectors behind a shared subscription,
+# or a replay sent to a second collector): every frame is passed on by one
+# of them at most, because accepting a frame is a compare-and-set of the
+# device's last sequence number in the registry.
+
+load test_helper
+load registry_helper
+bats_require_minimum_version 1.5.0
+
+DEVICES=(D01 D02 D03 D04 D05 D06 D07 D08 D09 D10)
+
+setup() {
+	common_setup
+	registry_setup "${DEVICES[@]}"
+	smqtt-register -r reg.db add < issued 2> /dev/null
+	local d
+	for d in "${DEVICES[@]}"; do
+		meter_records 2000 "$d" | smqtt-sign -k "certs/$d.key" -i "$d" -S "$d.seq" > "$d.frames"
+	done
+	# Round robin over the devices, as a collector receives them.
+	paste -d '\n' "${DEVICES[@]/%/.frames}" > frames
+	[ "$(wc -l < frames)" -eq 20000 ]
+}
+
+# two_verifiers ARGS...: two smqtt-verify -R reg.db ARGS started at once on the same frames.
+two_verifiers() {
+	smqtt-verify -R reg.db "$@" < frames > out.1 2> err.1 &
+	local a=$!
+	smqtt-verify -R reg.db "$@" < frames > out.2 2> err.2 &
+	local b=$!
+	status_1=0 status_2=0
+	wait "$a" || status_1=$?
+	wait "$b" || status_2=$?
+}
+
+# passed_once: every frame was passed on by exactly one of the two verifiers.
+passed_once() {
+	sort out.1 out.2 > both
+	sort frames > all
+	local twice
+	twice=$(uniq -d both | wc -l)
+	[ "$twice" -eq 0 ] || fail "$twice frames passed on by both verifiers: $(uniq -d both | head -n 2)"
+	cmp -s both all || fail "passed on: $(wc -l < both) of $(wc -l < all) frames"
+	# The other copy of each was rejected as a replay by the other verifier and said so, or
+	# dropped as a duplicate of the device's last frame, which it learnt from the registry.
+	local rejected=$(($(grep -c ': replay: ' err.1 || true) + $(grep -c ': replay: ' err.2 || true)))
+	local dup_1 dup_2
+	dup_1=$(sed -n 's/.* \([0-9]*\) duplicates dropped$/\1/p' err.1)
+	dup_2=$(sed -n 's/.* \([0-9]*\) duplicates dropped$/\1/p' err.2)
+	local duplicates=$((${dup_1:-0} + ${dup_2:-0}))
+	[ "$((rejected + duplicates))" -eq 20000 ] || fail "$rejected replays and $duplicates duplicates: $(tail -n 2 err.1 err.2)"
+	[ "$status_1" -le 1 ] && [ "$status_2" -le 1 ] || fail "status $status_1 and $status_2: $(tail -n 3 err.1 err.2)"
+	[ "$(sqlite3 reg.db 'select group_concat(last_seq) from devices')" = "$(printf '2000,%.0s' {1..10} | sed 's/,$//')" ]
+}
+
+@test "shared registry: two verifiers started at once on the same 20000 frames pass each on once" {
+	two_verifiers
+	passed_once
+	echo "# verifier 1 passed $(wc -l < out.1), verifier 2 passed $(wc -l < out.2)" >&3
+}
+
+@test "shared registry: the same with two threads each and a small cache" {
+	two_verifiers -j 2 --cache 4
+	passed_once
+	echo "# verifier 1 passed $(wc -l < out.1), verifier 2 passed $(wc -l < out.2)" >&3
+}
+
+@test "shared registry: a frame replayed to a second verifier while the first holds it is passed on once" {
+	# The second verifier reads slowly: each of its batches overlaps the first verifier's.
+	head -n 5000 frames > some
+	smqtt-verify -R reg.db < some > out.1 2> err.1 &
+	local a=$!
+	awk '{ print } NR % 500 == 0 { fflush(); system("sleep 0.05") }' some | smqtt-verify -R reg.db > out.2 2> err.2 || true
+	wait "$a" || true
+	sort out.1 out.2 | uniq -d > twice
+	[ ! -s twice ] || fail "passed on twice: $(head -n 2 twice)"
+	[ "$(sort -u out.1 out.2 | wc -l)" -eq 5000 ]
+}
