@@ -36,7 +36,7 @@
 static const char usage_text[] =
 	"usage: smqtt-issue ca -d CADIR [-t p256|p384] [--cn NAME] [--days N] [-f]\n"
 	"       smqtt-issue device -d CADIR -o OUTDIR [-t TYPE] [--days N]\n"
-	"                   [--manifest FILE] [--reissue] [--jobs N] [-r REGISTRY]\n"
+	"                   [--manifest FILE] [--reissue] [--jobs N] [-R REGISTRY]\n"
 	"       smqtt-issue server -d CADIR -o OUTDIR [--days N] [--dns NAME]...\n"
 	"                   [--ip ADDRESS]... NAME\n"
 	"       smqtt-issue crl -d CADIR [--days N]\n"
@@ -47,7 +47,7 @@ static const char usage_text[] =
 	"        (OUTDIR/ID.key) unless csr=FILE or pubkey=FILE is given; the\n"
 	"        certificate is OUTDIR/ID.crt; one line per device on stdout:\n"
 	"        ID serial=HEX fingerprint=HEX cert=PATH [key=PATH] [name=value]...\n"
-	"        With -r, each certificate is also registered in REGISTRY at once\n"
+	"        With -R, each certificate is also registered in REGISTRY at once\n"
 	"        (what piping the lines into smqtt-register add would do).\n"
 	"server  issue a broker certificate NAME with subjectAltName entries\n"
 	"crl     write a CRL (PEM) to stdout revoking the serials on stdin, one per\n"
@@ -61,7 +61,7 @@ static const char usage_text[] =
 	"      --manifest FILE  read the devices from a YAML manifest\n"
 	"      --reissue        issue again for devices that already have a certificate\n"
 	"      --jobs N         worker processes for device issuance (default: CPUs)\n"
-	"  -r, --registry FILE  device: register the devices in this registry, which\n"
+	"  -R, --registry FILE  device: register the devices in this registry, which\n"
 	"                       must trust this CA (see smqtt-register init)\n"
 	"      --dns NAME       add a DNS subjectAltName (server)\n"
 	"      --ip ADDRESS     add an IP subjectAltName (server)\n"
@@ -78,7 +78,7 @@ static const char usage_text[] =
 	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
 	"that exists; options win over it.\n"
 	"\n"
-	"Exit status: 0 all issued, 1 some devices or serials rejected (or, with -r,\n"
+	"Exit status: 0 all issued, 1 some devices or serials rejected (or, with -R,\n"
 	"not registered), 2 usage error, 3 CA, key, registry or input file unusable,\n"
 	"4 system error.\n";
 
@@ -110,7 +110,7 @@ static const struct option long_options[] = {
 	{"dns", required_argument, NULL, OPT_DNS},
 	{"ip", required_argument, NULL, OPT_IP},
 	{"jobs", required_argument, NULL, OPT_JOBS},
-	{"registry", required_argument, NULL, 'r'},
+	{"registry", required_argument, NULL, 'R'},
 	{"force", no_argument, NULL, 'f'},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	PASSPHRASE_LONG_OPTIONS,
@@ -1406,7 +1406,7 @@ int main(int argc, char **argv)
 	mode_t mask = umask(0);
 	umask(mask);
 	umask_strips_cert_mode = (mask & 0644) != 0;
-	while ((c = getopt_long(argc, argv, "d:o:t:fr:", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:o:t:fR:r:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			s.ca_dir = optarg;
@@ -1422,6 +1422,9 @@ int main(int argc, char **argv)
 			s.force = true;
 			break;
 		case 'r':
+			warning("-r is deprecated; use -R");
+			/* fall through */
+		case 'R':
 			s.registry = optarg;
 			break;
 		case OPT_CN:
@@ -1465,7 +1468,7 @@ int main(int argc, char **argv)
 	}
 	const char *command = argv[optind++];
 	if (s.registry && strcmp(command, "device") != 0)
-		die(EXIT_USAGE, "%s: -r REGISTRY is for the device command", command);
+		die(EXIT_USAGE, "%s: -R REGISTRY is for the device command", command);
 	/* Flags win over the file, the file over the defaults. */
 	cfg = config_open(config_path);
 	atexit(free_config);

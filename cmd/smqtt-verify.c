@@ -23,9 +23,9 @@
 #include "trust.h"
 
 static const char usage_text[] =
-	"usage: smqtt-verify [--config FILE] [-j JOBS] [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
+	"usage: smqtt-verify [--config FILE] [-j JOBS] [-c CERTFILE]... [-p DEVICE=FILE]... [--rejects FILE]\n"
 	"       smqtt-verify [--config FILE] [-j JOBS] -R REGISTRY [--archive]\n"
-	"                    [--cache DEVICES] [-r REJECTFILE]\n"
+	"                    [--cache DEVICES] [--rejects FILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and write the ones that verify, unchanged, to\n"
 	"stdout. Each rejected frame is reported on stderr as\n"
@@ -44,7 +44,7 @@ static const char usage_text[] =
 	"                           seq accepted before it stopped (none for\n"
 	"                           keyCompromise); the registry is only read\n"
 	"      --cache DEVICES      with -R: devices kept in memory (default 100000)\n"
-	"  -r, --rejects FILE       also append each rejected line to FILE\n"
+	"      --rejects FILE       also append each rejected line to FILE\n"
 	"  -j, --jobs JOBS          check signatures on this many threads (default: the\n"
 	"                           number of online CPUs, at most 8); the output is\n"
 	"                           the same whatever the number\n"
@@ -71,7 +71,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG, OPT_ARCHIVE };
+enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG, OPT_ARCHIVE, OPT_REJECTS };
 
 static const struct option long_options[] = {
 	{"cert", required_argument, NULL, 'c'},
@@ -79,7 +79,7 @@ static const struct option long_options[] = {
 	{"registry", required_argument, NULL, 'R'},
 	{"cache", required_argument, NULL, OPT_CACHE},
 	{"archive", no_argument, NULL, OPT_ARCHIVE},
-	{"rejects", required_argument, NULL, 'r'},
+	{"rejects", required_argument, NULL, OPT_REJECTS},
 	{"jobs", required_argument, NULL, 'j'},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -689,8 +689,12 @@ int main(int argc, char **argv)
 			cache = option_number("--cache", optarg, 1, 100000000);
 			cache_given = true;
 			break;
-		case 'r':
+		case OPT_REJECTS:
 			v.rejects_path = optarg;
+			break;
+		case 'r':
+			/* -r once named this file, and names the registry in the other programs. */
+			die(EXIT_USAGE, "-r is no longer accepted: the rejects file is --rejects FILE, the registry -R FILE");
 			break;
 		case 'j':
 			jobs = (size_t)option_number("-j", optarg, 1, JOBS_MAX);

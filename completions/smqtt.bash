@@ -57,8 +57,8 @@ _smqtt()
 		free_options='-i --id --first-seq --passfd'
 		;;
 	smqtt-verify)
-		options='-c --cert -p --pubkey -R --registry --archive --cache -r --rejects -j --jobs --config --help --version'
-		file_options='-c --cert -R --registry -r --rejects --config'
+		options='-c --cert -p --pubkey -R --registry --archive --cache --rejects -j --jobs --config --help --version'
+		file_options='-c --cert -R --registry --rejects --config'
 		free_options='-p --pubkey --cache -j --jobs'
 		# -p DEVICE=FILE: the device id is free-form, the file a file name.
 		if [[ -n $left ]] && ((left > 0)); then
@@ -79,9 +79,9 @@ _smqtt()
 		free_options='-s --schema -b --batch -w --wait'
 		;;
 	smqtt-issue)
-		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs -r --registry --dns --ip
+		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs -R --registry --dns --ip
 			-f --force --passfile --passenv --passfd --config --help --version'
-		file_options='-d --ca-dir -o --out --manifest -r --registry --passfile --config'
+		file_options='-d --ca-dir -o --out --manifest -R --registry --passfile --config'
 		type_options='-t --type'
 		env_options='--passenv'
 		free_options='--cn --days --jobs --dns --ip --passfd'
@@ -129,8 +129,8 @@ _smqtt()
 		esac
 		;;
 	smqtt-register)
-		options='-r --registry --ca --retire-old --csv --json --reason --config --help --version'
-		file_options='-r --registry --ca --config'
+		options='-R --registry --ca --retire-old --csv --json --reason --config --help --version'
+		file_options='-R --registry --ca --config'
 		if [[ $prev == --reason ]]; then
 			_smqtt_words 'unspecified keyCompromise cACompromise affiliationChanged superseded
 				cessationOfOperation certificateHold privilegeWithdrawn aACompromise' "$prefix" "$cur"

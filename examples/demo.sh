@@ -175,11 +175,11 @@ say "meters             $(tr '\n' ' ' < <(cut -d' ' -f1 fleet.txt))(fleet/ID.crt
 printf '%s\n' collector control | smqtt-issue device -d ca -o center > center.txt 2> issue.err ||
 	{ cat issue.err >&2; die "smqtt-issue device (control center)"; }
 say "control center     center/collector.crt (reads frames), center/control.crt (signs commands)"
-smqtt-register -r registry.db init --ca ca/ca.crt
-smqtt-register -r registry.db add < fleet.txt 2> register.err ||
+smqtt-register -R registry.db init --ca ca/ca.crt
+smqtt-register -R registry.db add < fleet.txt 2> register.err ||
 	{ cat register.err >&2; die "smqtt-register add"; }
 say "registry           registry.db: $(cat register.err)"
-smqtt-register -r registry.db list | sed 's/^/                     /'
+smqtt-register -R registry.db list | sed 's/^/                     /'
 
 # --- 2 ---------------------------------------------------------------------
 step "2/7 Broker: mosquitto with mutual TLS and the ACL of examples/mosquitto"
@@ -241,7 +241,7 @@ mkfifo sink/received sink/verified
 # record must name the meter that signed it.
 start sink/verified /dev/null sink/store.err smqtt-store -d readings.db
 STORE_PID=$PID
-start sink/received sink/verified sink/verify.err smqtt-verify --registry registry.db -r sink/rejected.txt
+start sink/received sink/verified sink/verify.err smqtt-verify --registry registry.db --rejects sink/rejected.txt
 VERIFY_PID=$PID
 start /dev/null sink/received sink/sub.err \
 	smqtt-sub "${COLLECTOR[@]}" -i sink -t 'smqtt/+/frames' -C "$expected" -W 60

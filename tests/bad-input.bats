@@ -115,8 +115,8 @@ setup_file() {
 	cd "$BATS_FILE_TMPDIR" || return 1
 	smqtt-issue ca -d ca > /dev/null || return 1
 	printf '%s\n' ABC DEF | smqtt-issue device -d ca -o "$BATS_FILE_TMPDIR/pki" > issued 2> /dev/null || return 1
-	smqtt-register -r reg.db init --ca ca/ca.crt || return 1
-	smqtt-register -r reg.db add < issued 2> /dev/null || return 1
+	smqtt-register -R reg.db init --ca ca/ca.crt || return 1
+	smqtt-register -R reg.db add < issued 2> /dev/null || return 1
 	smqtt-issue ca -d other-ca > /dev/null || return 1
 	echo GHI | smqtt-issue device -d other-ca -o other > /dev/null 2>&1 || return 1
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key 2> /dev/null || return 1
@@ -510,7 +510,7 @@ three_frames() {
 
 @test "#33 smqtt-verify: frames of a revoked device (registry) (1)" {
 	cp "$S/reg.db" reg.db
-	smqtt-register -r reg.db revoke DEF --reason keyCompromise
+	smqtt-register -R reg.db revoke DEF --reason keyCompromise
 	signed ABC 2 > good
 	signed DEF 1 > bad
 	run --separate-stderr smqtt-verify -R reg.db < <(around good bad)
@@ -721,7 +721,7 @@ bad_record() {
 	said "smqtt-store: database reg.db: not a database of smqtt-store (it has other tables)"
 	cmp reg.db before || fail "the registry was changed"
 	[ ! -e reg.db-wal ] && [ ! -e reg.db-shm ] || fail "files left: $(ls)"
-	smqtt-register -r reg.db list > /dev/null || fail "the registry no longer works"
+	smqtt-register -R reg.db list > /dev/null || fail "the registry no longer works"
 }
 
 @test "#53 smqtt-store: a database created with other columns (3)" {
@@ -847,15 +847,15 @@ both_issued() {
 
 # register_around: add ABC's issue line, the file bad and DEF's issue line to a new registry.
 register_around() {
-	smqtt-register -r reg.db init --ca "$S/ca/ca.crt"
+	smqtt-register -R reg.db init --ca "$S/ca/ca.crt"
 	grep -E '^(ABC|DEF) ' "$S/issued" > good
-	run --separate-stderr smqtt-register -r reg.db add < <(around good bad)
+	run --separate-stderr smqtt-register -R reg.db add < <(around good bad)
 }
 
 # both_registered: ABC and DEF were added, and nothing else was.
 both_registered() {
-	[ "$(smqtt-register -r reg.db list | cut -d ' ' -f 1,2 | tr '\n' ' ')" = "ABC active DEF active " ] ||
-		fail "registry: $(smqtt-register -r reg.db list)"
+	[ "$(smqtt-register -R reg.db list | cut -d ' ' -f 1,2 | tr '\n' ' ')" = "ABC active DEF active " ] ||
+		fail "registry: $(smqtt-register -R reg.db list)"
 	[ "$(sqlite3 reg.db 'select count(*) from keys')" = 2 ] || fail "keys: $(sqlite3 reg.db 'select device from keys')"
 }
 
@@ -904,10 +904,10 @@ both_registered() {
 }
 
 @test "#69 smqtt-register: a truncated PEM certificate (1)" {
-	smqtt-register -r reg.db init --ca "$S/ca/ca.crt"
+	smqtt-register -R reg.db init --ca "$S/ca/ca.crt"
 	cat "$S/pki/ABC.crt" "$S/pki/DEF.crt" > good
 	head -n 4 "$S/other/GHI.crt" > bad
-	run --separate-stderr smqtt-register -r reg.db add < <(cat good bad)
+	run --separate-stderr smqtt-register -R reg.db add < <(cat good bad)
 	expect 1
 	said "smqtt-register: stdin: certificate 3 (line $(($(wc -l < good) + 1))): no END line"
 	both_registered
@@ -923,7 +923,7 @@ both_registered() {
 }
 
 @test "#71 smqtt-register: a device certificate given to init as the CA (3)" {
-	run --separate-stderr smqtt-register -r reg.db init --ca "$S/pki/ABC.crt"
+	run --separate-stderr smqtt-register -R reg.db init --ca "$S/pki/ABC.crt"
 	expect 3
 	said "smqtt-register: certificate $S/pki/ABC.crt: not a CA certificate"
 	[ ! -e reg.db ] || fail "a registry was made"
@@ -931,7 +931,7 @@ both_registered() {
 
 @test "#72 smqtt-register: a registry that is a directory (3)" {
 	mkdir reg.db
-	run --separate-stderr smqtt-register -r reg.db add < "$S/issued"
+	run --separate-stderr smqtt-register -R reg.db add < "$S/issued"
 	expect 3
 	said "smqtt-register: registry reg.db: Is a directory"
 	[ -z "$(ls reg.db)" ] || fail "files made in the directory: $(ls reg.db)"
@@ -939,7 +939,7 @@ both_registered() {
 
 @test "#73 smqtt-register: an invalid attribute (2)" {
 	cp "$S/reg.db" reg.db
-	run --separate-stderr smqtt-register -r reg.db set ABC site=north $'owner=\033[2J'
+	run --separate-stderr smqtt-register -R reg.db set ABC site=north $'owner=\033[2J'
 	expect 2
 	said 'smqtt-register: owner=\033[2J: attribute values are 1-256 printable ASCII characters without spaces'
 	no_raw_bytes
@@ -1157,8 +1157,8 @@ broker_certificate() {
 	no_raw_bytes
 
 	printf '%s\n' $'-----BEGIN \033[2J-----' AAAA $'-----END \033[2J-----' > odd.pem
-	smqtt-register -r reg.db init --ca ca/ca.crt
-	run --separate-stderr smqtt-register -r reg.db add <<< "AAA serial=01 fingerprint=00 cert=odd.pem"
+	smqtt-register -R reg.db init --ca ca/ca.crt
+	run --separate-stderr smqtt-register -R reg.db add <<< "AAA serial=01 fingerprint=00 cert=odd.pem"
 	expect 1
 	said 'holds a \033[2J, not a certificate'
 	no_raw_bytes

@@ -241,9 +241,9 @@ else
 	run "smqtt-issue device" "$work/reg/issue.in" "$work/reg/issued" "$work/reg/issue.err" \
 		"$bin/smqtt-issue" device -d "$work/reg/ca" -o "$work/reg/certs"
 	expect_lines "smqtt-issue device" "$work/reg/issued" "$NREG"
-	"$bin/smqtt-register" -r "$work/reg/reg0.db" init --ca "$work/reg/ca/ca.crt" || die "smqtt-register init failed"
+	"$bin/smqtt-register" -R "$work/reg/reg0.db" init --ca "$work/reg/ca/ca.crt" || die "smqtt-register init failed"
 	run "smqtt-register add" "$work/reg/issued" /dev/null "$work/reg/add.err" \
-		"$bin/smqtt-register" -r "$work/reg/reg0.db" add
+		"$bin/smqtt-register" -R "$work/reg/reg0.db" add
 	grep -q "^smqtt-register: $NREG added, 0 already registered, 0 rejected" "$work/reg/add.err" ||
 		{ cat "$work/reg/add.err" >&2; die "smqtt-register did not add $NREG devices"; }
 	register_rate=$(rate "$NREG" "$secs")

@@ -339,14 +339,14 @@ rows() {
 	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1 XYZ ')" -eq 2 ] || fail "XYZ frames not passed: $output"
 	assert_contains "device ABC seq 1: unknown device"
 	[ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "rejects not appended"
-	# -r wins over verify.rejects.
-	run smqtt-verify --config ../etc/smqtt.yaml -r mine.txt < ../other.txt
+	# --rejects wins over verify.rejects.
+	run smqtt-verify --config ../etc/smqtt.yaml --rejects mine.txt < ../other.txt
 	assert_status 1
-	[ "$(wc -l < mine.txt)" -eq 2 ] && [ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "-r did not win"
+	[ "$(wc -l < mine.txt)" -eq 2 ] && [ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "--rejects did not win"
 	# registry.db is the trust when the file names no certificate or key.
 	cd ..
 	registry_setup R1
-	smqtt-register -r reg.db add < issued > /dev/null
+	smqtt-register -R reg.db add < issued > /dev/null
 	meter_records 2 R1 | smqtt-sign -k certs/R1.key -i R1 > r1.txt
 	printf 'registry:\n  db: reg.db\n' > reg.yaml
 	run smqtt-verify --config reg.yaml < r1.txt
@@ -387,12 +387,12 @@ rows() {
 	# Options win over the file.
 	smqtt-issue --config ../etc/smqtt.yaml -o here device <<< M3 > /dev/null || fail "-o did not win"
 	[ -f here/M3.crt ] && [ ! -e ../etc/fleet/M3.crt ] || fail "-o did not win over issue.out"
-	smqtt-register --config ../etc/smqtt.yaml -r other.db init --ca ../etc/ca/ca.crt
-	[ -f other.db ] || fail "-r did not win over registry.db"
-	# Without -r or registry.db it is a usage error naming both.
+	smqtt-register --config ../etc/smqtt.yaml -R other.db init --ca ../etc/ca/ca.crt
+	[ -f other.db ] || fail "-R did not win over registry.db"
+	# Without -R or registry.db it is a usage error naming both.
 	run smqtt-register --config /dev/null list
 	assert_status 2
-	assert_contains "no registry given (-r REGISTRY, or registry.db in the configuration)"
+	assert_contains "no registry given (-R REGISTRY, or registry.db in the configuration)"
 	run smqtt-issue --config /dev/null ca
 	assert_status 2
 	assert_contains "no CA directory given (-d CADIR, or issue.ca_dir in the configuration)"

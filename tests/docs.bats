@@ -154,8 +154,8 @@ recipe_script() {
 	[ -z "$output" ] || fail "-i (a free-form device id) offered: $output"
 	run complete_words smqtt-store -b ''
 	[ -z "$output" ] || fail "-b (a number) offered: $output"
-	run complete_words smqtt-verify -r p
-	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "pub.pem public.crt " ] || fail "-r p offered: $output"
+	run complete_words smqtt-verify --rejects p
+	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "pub.pem public.crt " ] || fail "--rejects p offered: $output"
 }
 
 @test "docs: the zsh completion covers every program and long option" {
@@ -251,7 +251,7 @@ recipe_script() {
 		[ "$(wc -w <<< "$listed")" -ge 4 ] || fail "$prog --help lists only: $listed"
 		case $prog in
 		smqtt-issue) complete_words "$prog" '' > offered ;;
-		smqtt-register) complete_words "$prog" -r reg.db '' > offered ;;
+		smqtt-register) complete_words "$prog" -R reg.db '' > offered ;;
 		esac
 		[ "$(sort -u offered | tr '\n' ' ')" = "$listed" ] ||
 			fail "$prog: completion offers $(tr '\n' ' ' < offered), --help lists $listed"

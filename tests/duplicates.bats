@@ -46,9 +46,9 @@ setup() {
 
 @test "verify -R: a resent window is dropped as duplicates while the verifier runs; the registry's state is unchanged" {
 	smqtt-issue ca -d ca > /dev/null 2>&1
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-register -R reg.db init --ca ca/ca.crt
 	echo ABC | smqtt-issue device -d ca -o fleet > issued 2> /dev/null
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	meter_records 200 | smqtt-sign -k fleet/ABC.key -i ABC -S abc.seq > reg-frames
 	run --separate-stderr smqtt-verify -R reg.db < <(cat reg-frames reg-frames)
 	assert_status 0

@@ -471,8 +471,8 @@ stop_sink() {
 @test "systemd: the sink unit's pipeline verifies and stores, and fails (for a restart) when smqtt-sub does" {
 	broker_setup ABC
 	mkdir state
-	smqtt-register -r state/registry.db init --ca "$PKI/ca.crt"
-	issue_line ABC "$PKI/ABC.crt" | smqtt-register -r state/registry.db add 2> /dev/null
+	smqtt-register -R state/registry.db init --ca "$PKI/ca.crt"
+	issue_line ABC "$PKI/ABC.crt" | smqtt-register -R state/registry.db add 2> /dev/null
 	config sink.yaml collector <<-EOF
 		sub:
 		  topic: [smqtt/+/frames]

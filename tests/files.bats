@@ -41,21 +41,21 @@ setup() {
 	printf 'ABC,1\n' | smqtt-sign -k m.key -i ABC > frames
 	sed 's/ABC,1$/ABC,2/' frames > forged
 	ln -s target rejects.link
-	run --separate-stderr smqtt-verify -p ABC=m.pub -r rejects.link < forged
+	run --separate-stderr smqtt-verify -p ABC=m.pub --rejects rejects.link < forged
 	assert_status 2
 	[ "$stderr" = "smqtt-verify: rejects file rejects.link: a symbolic link; not followed" ] || fail "stderr: $stderr"
 	[ ! -e target ]
-	(umask 000 && smqtt-verify -p ABC=m.pub -r rejects < forged 2> /dev/null) || true
+	(umask 000 && smqtt-verify -p ABC=m.pub --rejects rejects < forged 2> /dev/null) || true
 	[ "$(stat -c %a rejects)" = 600 ]
 	cmp rejects forged
 	sqlite3 reg.db 'create table t(x)'
 	cp reg.db before.db
-	run --separate-stderr smqtt-verify -p ABC=m.pub -r reg.db < forged
+	run --separate-stderr smqtt-verify -p ABC=m.pub --rejects reg.db < forged
 	assert_status 2
 	[[ $stderr == "smqtt-verify: rejects file reg.db: an SQLite database, not a rejects file"* ]] || fail "stderr: $stderr"
 	cmp reg.db before.db
 	cp m.key before.key
-	run --separate-stderr smqtt-verify -p ABC=m.pub -r m.key < forged
+	run --separate-stderr smqtt-verify -p ABC=m.pub --rejects m.key < forged
 	assert_status 2
 	[[ $stderr == *"rejects file m.key: a PEM file (a key or certificate), not a rejects file"* ]] || fail "stderr: $stderr"
 	cmp m.key before.key

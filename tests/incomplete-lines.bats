@@ -50,7 +50,7 @@ cut_last() {
 	cut_last 4 > cut
 	for jobs in 1 2; do
 		rm -f rejects
-		run --separate-stderr smqtt-verify -j "$jobs" -p ABC=m.pub -r rejects < cut
+		run --separate-stderr smqtt-verify -j "$jobs" -p ABC=m.pub --rejects rejects < cut
 		assert_status 1
 		[[ $stderr == *"smqtt-verify: line 2: no newline at end of input: incomplete line"* ]] ||
 			fail "-j $jobs: stderr: $stderr"
@@ -84,21 +84,21 @@ cut_last() {
 @test "register: a device line without its newline at end of input is refused" {
 	smqtt-issue ca -d ca > /dev/null 2>&1
 	printf 'meter-1\nmeter-2\n' | smqtt-issue device -d ca -o fleet > issued 2> /dev/null
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-register -R reg.db init --ca ca/ca.crt
 	head -c "$(($(wc -c < issued) - 1))" issued > cut
-	run --separate-stderr smqtt-register -r reg.db add < cut
+	run --separate-stderr smqtt-register -R reg.db add < cut
 	assert_status 1
 	[[ $stderr == *"line 2"*"no newline at end of input: incomplete line"* ]] || fail "stderr: $stderr"
-	[ "$(smqtt-register -r reg.db list | wc -l)" -eq 1 ]
+	[ "$(smqtt-register -R reg.db list | wc -l)" -eq 1 ]
 }
 
 @test "register: a PEM certificate without a final newline is still read (its END line frames it)" {
 	smqtt-issue ca -d ca > /dev/null 2>&1
 	echo meter-1 | smqtt-issue device -d ca -o fleet > /dev/null 2>&1
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-register -R reg.db init --ca ca/ca.crt
 	printf '%s' "$(cat fleet/meter-1.crt)" > cert.pem
 	[ "$(tail -c 1 cert.pem | od -An -c | tr -d ' ')" = '-' ]
-	run --separate-stderr smqtt-register -r reg.db add < cert.pem
+	run --separate-stderr smqtt-register -R reg.db add < cert.pem
 	assert_status 0
-	[ "$(smqtt-register -r reg.db list | wc -l)" -eq 1 ]
+	[ "$(smqtt-register -R reg.db list | wc -l)" -eq 1 ]
 }

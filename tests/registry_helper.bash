@@ -27,7 +27,7 @@ registry_setup() {
 	else
 		: > issued
 	fi
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-register -R reg.db init --ca ca/ca.crt
 }
 
 odd_cert() {

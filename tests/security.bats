@@ -42,9 +42,9 @@ make_pki() {
 # registry_of DEVICE...: reg.db trusting $PKI's CA, with the devices'
 # certificates (from broker_setup or make_pki) registered.
 registry_of() {
-	smqtt-register -r reg.db init --ca "$PKI/ca.crt" || return 1
+	smqtt-register -R reg.db init --ca "$PKI/ca.crt" || return 1
 	local d
-	for d in "$@"; do cat "$PKI/$d.crt"; done | smqtt-register -r reg.db add 2> /dev/null
+	for d in "$@"; do cat "$PKI/$d.crt"; done | smqtt-register -R reg.db add 2> /dev/null
 }
 
 # seal KEY OUT PASSPHRASE: KEY encrypted (PKCS#8, AES-256) with PASSPHRASE in OUT, mode 0600.
@@ -292,7 +292,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	sign GOOD "$PKI/GOOD.key" 1 > good
 	smqtt-verify -R reg.db < <(cat bad.before good) > /dev/null
 	sign BAD "$PKI/BAD.key" 2 > bad.after
-	smqtt-register -r reg.db revoke BAD --reason keyCompromise
+	smqtt-register -R reg.db revoke BAD --reason keyCompromise
 	sign GOOD "$PKI/GOOD.key" 1 > good2
 	run smqtt-verify -R reg.db < <(cat bad.after good2)
 	assert_status 1
@@ -304,7 +304,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	run smqtt-verify -R reg.db < <(cat bad.before)
 	assert_status 1
 	assert_contains "device BAD seq 1: revoked device"
-	run smqtt-register -r reg.db list
+	run smqtt-register -R reg.db list
 	assert_contains "BAD revoked"
 }
 
@@ -315,8 +315,8 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	sign BAD "$PKI/BAD.key" 1 > bad
 	pub_as BAD < bad > before 2> err || fail "BAD refused before its revocation: $(cat err)"
 	cmp before bad
-	smqtt-register -r reg.db revoke BAD --reason keyCompromise
-	smqtt-register -r reg.db revoked > revoked
+	smqtt-register -R reg.db revoke BAD --reason keyCompromise
+	smqtt-register -R reg.db revoked > revoked
 	grep -q "^$(openssl x509 -in "$PKI/BAD.crt" -noout -serial | cut -d= -f2) BAD " revoked || fail "$(cat revoked)"
 	smqtt-issue crl -d "$PKI/ca" < revoked > "$PKI/crl.pem" 2> crl.err || fail "$(cat crl.err)"
 	broker_stop
@@ -554,8 +554,8 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		"smqtt-sub --config $key -t x"
 		"smqtt-store -d $key"
 		"smqtt-store --config $key"
-		"smqtt-register -r $key list"
-		"smqtt-register -r reg.db init --ca $key"
+		"smqtt-register -R $key list"
+		"smqtt-register -R reg.db init --ca $key"
 		"smqtt-issue device -d $key"
 		"smqtt-issue crl -d eca --passfile wrongpass"
 		"smqtt-issue device -d eca -o issued"
@@ -577,13 +577,13 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	broker_setup ABC
 	key_secrets "$PKI/ca.key"
 	key_secrets "$PKI/ABC.key"
-	smqtt-register -r reg.db init --ca "$PKI/ca.crt"
+	smqtt-register -R reg.db init --ca "$PKI/ca.crt"
 	for key in "$PKI/ca.key" "$PKI/ABC.key"; do
 		runs=(
 			"smqtt-verify -c $PKI/ABC.crt"
 			"smqtt-store -d db"
 			"smqtt-pub -p $BROKER_PORT --cafile $PKI/ca.crt --cert $PKI/ABC.crt --key $PKI/ABC.key"
-			"smqtt-register -r reg.db add"
+			"smqtt-register -R reg.db add"
 			"smqtt-issue device -d $PKI/ca -o issued"
 			"smqtt-issue crl -d $PKI/ca"
 		)
@@ -594,7 +594,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 			refute_secrets out err || fail "from: ${runs[i]} < $key"
 		done
 		[ ! -e issued ] || [ -z "$(ls issued)" ] || fail "certificates issued for lines of $key: $(ls issued)"
-		[ -z "$(smqtt-register -r reg.db list)" ]
+		[ -z "$(smqtt-register -R reg.db list)" ]
 	done
 }
 
@@ -695,8 +695,8 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	grep -q 'BEGIN ENCRYPTED PRIVATE KEY' eca/ca.key
 	echo NEW | SMQTT_PASS=$pass smqtt-issue device -d eca -o fleet --passenv SMQTT_PASS > issued 2> issue.err ||
 		fail "$(cat issue.err)"
-	smqtt-register -r reg.db init --ca eca/ca.crt
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db init --ca eca/ca.crt
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	meter_records 2 NEW | smqtt-sign -k fleet/NEW.key -c fleet/NEW.crt > new.frames
 	run smqtt-verify -R reg.db < new.frames
 	assert_status 0

@@ -189,7 +189,7 @@ PY
 
 @test "verify: rejected lines go to the rejects file too" {
 	{ sed -n 1p good; echo junk; sed -n 1p good | sed 's/$/9/'; sed -n 2p good; } > in
-	run smqtt-verify -p ABC=m.pub -r rej < in
+	run smqtt-verify -p ABC=m.pub --rejects rej < in
 	assert_status 1
 	[ "$(wc -l < rej)" -eq 2 ]
 	[ "$(sed -n 1p rej)" = junk ]
@@ -275,7 +275,7 @@ mixed_stream() {
 	trust=(-p A=m.pub -p B=b.pub -p R=m.pub -p R=new.pub)
 	for j in 1 4; do
 		status=0
-		smqtt-verify -j "$j" "${trust[@]}" -r "rejects.$j" < mixed > "out.$j" 2> "err.$j" || status=$?
+		smqtt-verify -j "$j" "${trust[@]}" --rejects "rejects.$j" < mixed > "out.$j" 2> "err.$j" || status=$?
 		echo "$status" > "status.$j"
 	done
 	cmp out.1 out.4
@@ -332,7 +332,7 @@ mixed_stream() {
 	run smqtt-verify -p 'A B=m.pub' < good
 	assert_status 2
 	assert_contains "invalid device id"
-	run smqtt-verify -p ABC=m.pub -r no/such/dir/rej < good
+	run smqtt-verify -p ABC=m.pub --rejects no/such/dir/rej < good
 	assert_status 4
 	assert_contains "rejects file no/such/dir/rej"
 }
