@@ -75,6 +75,22 @@ recipe_script() {
 	done
 }
 
+@test "docs: every manual page renders without a literal macro in its text" {
+	require_mandoc
+	# A macro that lost its line start (".It" after a sentence's period) is
+	# printed as text; -Tlint does not notice.
+	local macros='Ad|An|Ap|Ar|Bd|Bl|Cd|Cm|D1|Dl|Dq|Dt|Dv|Ed|El|Em|Er|Ev|Fa|Fl|Fn|Ic|In|It|Lk|Li|Nd|Nm|No|Ns|Op|Pa|Pp|Pq|Ql|Qq|Sh|Ss|Sq|Sx|Sy|Ta|Tn|Va|Xr'
+	local page n=0
+	for page in $PAGES; do
+		run render "$page"
+		[ "$status" -eq 0 ] && [ -n "$output" ] || fail "mandoc -Tascii $page: status $status"
+		stray=$(grep -nE "(^|[^A-Za-z0-9_])\.($macros)([^A-Za-z0-9]|\$)" <<< "$output") &&
+			fail "$page renders a macro as text: $stray"
+		n=$((n + 1))
+	done
+	[ "$n" -ge 10 ] || fail "only $n pages rendered"
+}
+
 @test "docs: every program has a manual page, --help and --version" {
 	local n=0
 	for prog in $(programs); do
