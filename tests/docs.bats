@@ -58,6 +58,48 @@ complete_words() {
 	' complete_words "$REPO/completions/smqtt.bash" "$@"
 }
 
+# help_entries PROG: "--LONG<TAB>text" for each option in PROG --help, continuation lines joined.
+help_entries() {
+	"$SMQTT_BIN/$1" --help | awk '
+		function flush() { if (opt != "") print opt "\t" text; opt = "" }
+		/^  (-[A-Za-z0-9], )?--[a-z]/ || /^      --[a-z]/ {
+			flush(); match($0, /--[a-z][a-z0-9-]*/)
+			opt = substr($0, RSTART, RLENGTH); text = $0; next
+		}
+		/^        / && opt != "" { text = text " " $0; next }
+		{ flush() }
+		END { flush() }' | tr -s ' '
+}
+# man_entries PAGE: "--LONG<TAB>text" for each option tagged in the rendered OPTIONS section.
+man_entries() {
+	mandoc -Tascii "$REPO/man/$1" | col -bx | awk '
+		function flush() { if (opt != "") print opt "\t" text; opt = "" }
+		/^[A-Z]/ { flush(); options = ($0 == "OPTIONS"); next }
+		!options { next }
+		/^     -/ {
+			flush(); tag = $0; sub(/^ +/, "", tag); sub(/  .*/, "", tag)
+			if (match(tag, /(^|, )--[a-z][a-z0-9-]*/)) {
+				opt = substr(tag, RSTART, RLENGTH); sub(/^, /, "", opt); text = $0
+			}
+			next
+		}
+		/^     [^ ]/ { flush(); next }
+		opt != "" { text = text " " $0 }
+		END { flush() }' | tr -s ' '
+}
+# default_numbers TEXT: the numbers in the clause after the first "default", up to ")", ";" or a full stop.
+default_numbers() {
+	awk '{
+		i = match($0, /[Dd]efault/); if (!i) exit
+		s = substr($0, i + 7); e = length(s) + 1
+		if ((j = index(s, ")")) && j < e) e = j
+		if ((j = index(s, ";")) && j < e) e = j
+		if (match(s, /\.( |$)/) && RSTART < e) e = RSTART
+		s = substr(s, 1, e - 1)
+		while (match(s, /[0-9]+/)) { print substr(s, RSTART, RLENGTH); s = substr(s, RSTART + RLENGTH) }
+	}' <<< "$1" | sort -u | tr '\n' ' '
+}
+
 # recipe_script: the openssl recipe from smqtt-frame(5), as sh commands.
 recipe_script() {
 	sed -n '/^\.\\" openssl-recipe-begin$/,/^\.\\" openssl-recipe-end$/p' "$REPO/man/smqtt-frame.5" |
@@ -141,6 +183,25 @@ recipe_script() {
 			grep -qE -- "(^|[^a-z-])$opt([^a-z-]|\$)" text || fail "man/$prog.1 does not mention $opt"
 		done
 	done
+}
+
+@test "docs: each option's default in --help is the one its manual page gives" {
+	require_mandoc
+	local prog opt text page_text checked=0
+	for prog in $(programs); do
+		man_entries "$prog.1" > "$prog.man" || fail "$prog.1 did not render"
+		help_entries "$prog" > "$prog.help"
+		[ -s "$prog.help" ] || fail "$prog --help lists no options"
+		while IFS=$'\t' read -r opt text; do
+			[[ $text == *default* ]] || continue
+			page_text=$(awk -F '\t' -v opt="$opt" '$1 == opt { print $2 }' "$prog.man")
+			[ -n "$page_text" ] || fail "$prog.1 has no OPTIONS entry for $opt"
+			[ "$(default_numbers "$text")" = "$(default_numbers "$page_text")" ] ||
+				fail "$prog $opt: the default in --help ($text) differs from $prog.1 ($page_text)"
+			[ -z "$(default_numbers "$text")" ] || checked=$((checked + 1))
+		done < "$prog.help"
+	done
+	[ "$checked" -ge 10 ] || fail "only $checked defaults with numbers compared"
 }
 
 @test "docs: the bash completion offers every long option of every program" {
