@@ -68,7 +68,7 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign R certs/R.key 2 | smqtt-verify -R reg.db > stored
 	sleep 1 # one-second notBefore: the new key must be the newer one
-	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
 	smqtt-register -R reg.db add --retire-old < new.issued 2> /dev/null
 	sign R new/R.key 2 | smqtt-verify -R reg.db >> stored
 	smqtt-register -R reg.db revoke R "$(serial_of new.issued)" --reason cessationOfOperation
@@ -132,7 +132,7 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 	run smqtt-verify --archive < /dev/null
 	assert_status 2
 	make_key k
-	run smqtt-verify -p A=k.pub --archive < /dev/null
+	run smqtt-verify --pubkey A=k.pub --archive < /dev/null
 	assert_status 2
 	assert_contains "smqtt-verify: --archive is for -R REGISTRY"
 }

@@ -52,7 +52,7 @@
 #  39  smqtt-verify    a private key as trust file                                     3
 #  40  smqtt-verify    a database of smqtt-store as registry                           3
 #  41  smqtt-verify    a registry that is a directory                                  3
-#  42  smqtt-verify    -p with a device id holding ESC and BEL                         2
+#  42  smqtt-verify    --pubkey with a device id holding ESC and BEL                         2
 #  43  smqtt-verify    a configuration with a type error names FILE:LINE               3
 #  44  smqtt-store     a line that is not a frame                                      1
 #  45  smqtt-store     a record field of the wrong type                                1
@@ -113,12 +113,12 @@ load broker_helper
 # key and certificate, a key type smqtt does not sign with.
 setup_file() {
 	cd "$BATS_FILE_TMPDIR" || return 1
-	smqtt-issue ca -d ca > /dev/null || return 1
-	printf '%s\n' ABC DEF | smqtt-issue device -d ca -o "$BATS_FILE_TMPDIR/pki" > issued 2> /dev/null || return 1
+	smqtt-issue ca --ca-dir ca > /dev/null || return 1
+	printf '%s\n' ABC DEF | smqtt-issue device --ca-dir ca -o "$BATS_FILE_TMPDIR/pki" > issued 2> /dev/null || return 1
 	smqtt-register -R reg.db init --ca ca/ca.crt || return 1
 	smqtt-register -R reg.db add < issued 2> /dev/null || return 1
-	smqtt-issue ca -d other-ca > /dev/null || return 1
-	echo GHI | smqtt-issue device -d other-ca -o other > /dev/null 2>&1 || return 1
+	smqtt-issue ca --ca-dir other-ca > /dev/null || return 1
+	echo GHI | smqtt-issue device --ca-dir other-ca -o other > /dev/null 2>&1 || return 1
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key 2> /dev/null || return 1
 	chmod 600 rsa.key
 	openssl req -new -x509 -key rsa.key -subj /CN=RSA -days 2 -out rsa.crt 2> /dev/null || return 1
@@ -205,9 +205,9 @@ stdout_is() {
 }
 
 @test "#4 smqtt-keygen: an unknown key type (2)" {
-	run --separate-stderr smqtt-keygen -t rsa -k k.key
+	run --separate-stderr smqtt-keygen --type rsa -k k.key
 	expect 2
-	said "smqtt-keygen: -t rsa: unknown key type (p256, p384 or ed25519)"
+	said "smqtt-keygen: --type rsa: unknown key type (p256, p384 or ed25519)"
 	[ ! -e k.key ] || fail "a key was written"
 }
 
@@ -572,7 +572,7 @@ three_frames() {
 
 @test "#39 smqtt-verify: a private key as trust file (3)" {
 	signed ABC 1 > input
-	run --separate-stderr smqtt-verify -p ABC="$S/pki/ABC.key" < input
+	run --separate-stderr smqtt-verify --pubkey ABC="$S/pki/ABC.key" < input
 	expect 3
 	said "smqtt-verify: trust file $S/pki/ABC.key: holds a PRIVATE KEY, not a certificate or public key"
 	no_output
@@ -599,9 +599,9 @@ three_frames() {
 	no_output
 }
 
-@test "#42 smqtt-verify: -p with a device id holding ESC and BEL (2)" {
+@test "#42 smqtt-verify: --pubkey with a device id holding ESC and BEL (2)" {
 	signed ABC 1 > input
-	run --separate-stderr smqtt-verify -p $'A\033]0;owned\a'="$S/pki/ABC.crt" < input
+	run --separate-stderr smqtt-verify --pubkey $'A\033]0;owned\a'="$S/pki/ABC.crt" < input
 	expect 2
 	said 'smqtt-verify: A\033]0;owned\007: invalid device id (1-64 of A-Z a-z 0-9 . _ -)'
 	no_raw_bytes
@@ -763,7 +763,7 @@ bad_record() {
 issue_around() {
 	cp -rp "$S/ca" ca
 	printf '%s\n' AAA CCC > good
-	run --separate-stderr smqtt-issue device -d ca -o out < <(around good bad)
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out < <(around good bad)
 }
 
 # both_issued: AAA and CCC were issued, and nothing else was.
@@ -794,7 +794,7 @@ both_issued() {
 	echo 'AAA site=north' > bad
 	cp -rp "$S/ca" ca
 	printf '%s\n' AAA CCC > good
-	run --separate-stderr smqtt-issue device -d ca -o out < <(cat good bad)
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out < <(cat good bad)
 	expect 1
 	said "smqtt-issue: stdin: line 3: device AAA: duplicate of line 1"
 	both_issued
@@ -811,7 +811,7 @@ both_issued() {
 
 @test "#61 smqtt-issue: a missing CA directory (3)" {
 	echo AAA > input
-	run --separate-stderr smqtt-issue device -d nope -o out < input
+	run --separate-stderr smqtt-issue device --ca-dir nope -o out < input
 	expect 3
 	said "smqtt-issue: certificate nope/ca.crt: No such file or directory"
 	[ ! -e out ] || fail "output made: $(ls out)"
@@ -821,7 +821,7 @@ both_issued() {
 @test "#62 smqtt-issue: a manifest with a type error names FILE:LINE (3)" {
 	cp -rp "$S/ca" ca
 	printf 'devices:\n  - id: AAA\n  - id: [BBB]\n' > fleet.yaml
-	run --separate-stderr smqtt-issue device -d ca -o out --manifest fleet.yaml
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out --manifest fleet.yaml
 	expect 3
 	said "smqtt-issue: fleet.yaml:3:"
 	[ -z "$(ls out 2> /dev/null)" ] || fail "files: $(ls out)"
@@ -831,7 +831,7 @@ both_issued() {
 @test "#63 smqtt-issue: a CRL line that is not a serial (1)" {
 	cp -rp "$S/ca" ca
 	printf '01AB\n\033[2J\n02CD\n' > input
-	run --separate-stderr smqtt-issue crl -d ca < input
+	run --separate-stderr smqtt-issue crl --ca-dir ca < input
 	expect 1
 	said 'smqtt-issue: stdin: line 2: \033[2J: not a serial number (hex) or device=ID' \
 		"smqtt-issue: no CRL written: 1 of 3 lines rejected; fix or remove them"
@@ -839,7 +839,7 @@ both_issued() {
 	# A CRL without line 2 would un-revoke what it named: none is written.
 	no_output
 	# The good lines around it make a CRL once the bad one is gone.
-	grep -v '^.\[' input | smqtt-issue crl -d ca > crl.pem
+	grep -v '^.\[' input | smqtt-issue crl --ca-dir ca > crl.pem
 	[ "$(openssl crl -in crl.pem -noout -text | grep -c 'Serial Number:')" = 2 ] || fail "CRL: $(cat crl.pem)"
 }
 
@@ -967,7 +967,7 @@ both_registered() {
 broker_certificate() {
 	local name=$1
 	shift
-	smqtt-issue server -d "$PKI/ca" -o "$PKI/elsewhere" "$@" "$name" > /dev/null || return 1
+	smqtt-issue server --ca-dir "$PKI/ca" -o "$PKI/elsewhere" "$@" "$name" > /dev/null || return 1
 	broker_stop
 	sed -i "s|^certfile .*|certfile $PKI/elsewhere/$name.crt|; s|^keyfile .*|keyfile $PKI/elsewhere/$name.key|" \
 		"$BROKER_DIR/mosquitto.conf"
@@ -1144,14 +1144,14 @@ broker_certificate() {
 @test "PEM labels and csr= paths from the input are shown escaped (smqtt-issue crl, device; smqtt-register add)" {
 	cp -rp "$S/ca" ca
 	printf '%s\n' $'-----BEGIN \033[2J KEY-----' AAAA $'-----END \033[2J KEY-----' > input
-	run --separate-stderr smqtt-issue crl -d ca < input
+	run --separate-stderr smqtt-issue crl --ca-dir ca < input
 	expect 1
 	said 'smqtt-issue: stdin: line 1: a PEM \033[2J KEY block, not a serial number; skipped'
 	no_raw_bytes
 	no_output
 
 	printf 'devices:\n  - id: AAA\n    csr: "x\\e[2Jy.csr"\n' > fleet.yaml
-	run --separate-stderr smqtt-issue device -d ca -o out --manifest fleet.yaml
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out --manifest fleet.yaml
 	expect 1
 	said 'CSR x\033[2Jy.csr: No such file or directory'
 	no_raw_bytes

@@ -217,15 +217,15 @@ recipe_script() {
 
 @test "docs: the bash completion completes arguments by kind" {
 	touch pub.pem public.crt other.txt
-	run complete_words smqtt-keygen -t ''
-	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "ed25519 p256 p384 " ] || fail "-t offered: $output"
+	run complete_words smqtt-keygen --type ''
+	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "ed25519 p256 p384 " ] || fail "--type offered: $output"
 	run complete_words smqtt-keygen --type e
 	[ "$output" = ed25519 ] || fail "--type e offered: $output"
 	run complete_words smqtt-sign -k pu
 	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "pub.pem public.crt " ] || fail "-k pu offered: $output"
 	run complete_words smqtt-store --db = oth
 	[ "$output" = other.txt ] || fail "--db=oth offered: $output"
-	run complete_words smqtt-verify -p ABC = pub.
+	run complete_words smqtt-verify --pubkey ABC = pub.
 	[ "$output" = pub.pem ] || fail "-p ABC=pub. offered: $output"
 	run complete_words smqtt-sign -i ''
 	[ -z "$output" ] || fail "-i (a free-form device id) offered: $output"

@@ -51,7 +51,7 @@ stop_verifier() {
 	run smqtt-verify -R reg.db < good
 	assert_status 0
 	[ "$output" = "$(cat good)" ]
-	smqtt-issue device -d ca -o certs <<< C > /dev/null 2>&1
+	smqtt-issue device --ca-dir ca -o certs <<< C > /dev/null 2>&1
 	sign C certs/C.key > c.frames
 	run smqtt-verify --registry reg.db < c.frames
 	assert_status 1
@@ -66,8 +66,8 @@ stop_verifier() {
 
 @test "verify -R: P-384 and Ed25519 device keys" {
 	registry_setup
-	smqtt-issue device -d ca -o certs -t p384 <<< P > p.issued 2> /dev/null
-	smqtt-issue device -d ca -o certs -t ed25519 <<< E > e.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs --type p384 <<< P > p.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs --type ed25519 <<< E > e.issued 2> /dev/null
 	cat p.issued e.issued | smqtt-register -R reg.db add 2> /dev/null
 	[ "$(sqlite3 reg.db "select group_concat(key_type) from (select key_type from keys order by device)")" = "ed25519,p384" ]
 	{ sign P certs/P.key 2; sign E certs/E.key 2; } > f
@@ -133,7 +133,7 @@ stop_verifier() {
 	registry_setup R
 	smqtt-register -R reg.db add < issued 2> /dev/null
 	sleep 1 # one-second notBefore: the new key must be the newer one
-	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
 	smqtt-register -R reg.db add < new.issued 2> /dev/null
 	sign R certs/R.key 2 > old1
 	sign R new/R.key 2 > new1
@@ -163,7 +163,7 @@ stop_verifier() {
 	registry_setup K
 	smqtt-register -R reg.db add < issued 2> /dev/null
 	sleep 1
-	smqtt-issue device -d ca -o new --reissue <<< K > new.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o new --reissue <<< K > new.issued 2> /dev/null
 	smqtt-register -R reg.db add < new.issued 2> /dev/null
 	smqtt-register -R reg.db revoke K "$(cut -d' ' -f2 issued | cut -d= -f2)" --reason keyCompromise
 	{ sign K certs/K.key 1; sign K new/K.key 1; } > f
@@ -248,7 +248,7 @@ stop_verifier() {
 	registry_setup A B C D R X
 	grep -v '^X ' issued | smqtt-register -R reg.db add 2> /dev/null
 	sleep 1 # one-second notBefore: the new key must be the newer one
-	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
 	smqtt-register -R reg.db add < new.issued 2> /dev/null
 	smqtt-register -R reg.db revoke D
 	for d in A B C D X; do sign "$d" "certs/$d.key" 200 > "$d.frames"; done
@@ -338,10 +338,10 @@ N active 1 2" ]
 @test "verify -R: usage and registry errors" {
 	registry_setup A
 	make_key k
-	run smqtt-verify -R reg.db -p A=k.pub < /dev/null
+	run smqtt-verify -R reg.db --pubkey A=k.pub < /dev/null
 	assert_status 2
 	assert_contains "give either a registry or trust files"
-	run smqtt-verify -p A=k.pub --cache 10 < /dev/null
+	run smqtt-verify --pubkey A=k.pub --cache 10 < /dev/null
 	assert_status 2
 	assert_contains "--cache is for -R REGISTRY"
 	run smqtt-verify -R reg.db --cache 0 < /dev/null

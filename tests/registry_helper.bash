@@ -21,9 +21,9 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth'
 
 registry_setup() {
-	smqtt-issue ca -d ca > /dev/null || return 1
+	smqtt-issue ca --ca-dir ca > /dev/null || return 1
 	if [ $# -gt 0 ]; then
-		printf '%s\n' "$@" | smqtt-issue device -d ca -o certs > issued 2> /dev/null || return 1
+		printf '%s\n' "$@" | smqtt-issue device --ca-dir ca -o certs > issued 2> /dev/null || return 1
 	else
 		: > issued
 	fi

@@ -27,7 +27,7 @@ devices_in() {
 	run smqtt-register -R new.db init
 	assert_status 2
 	assert_contains "--ca CAFILE"
-	smqtt-issue device -d ca -o certs <<< D1 > /dev/null 2>&1
+	smqtt-issue device --ca-dir ca -o certs <<< D1 > /dev/null 2>&1
 	run smqtt-register -R new.db init --ca certs/D1.crt
 	assert_status 3
 	assert_contains "not a CA certificate"
@@ -47,7 +47,7 @@ devices_in() {
 
 @test "register: smqtt-issue lines and PEM certificates are added, with attributes" {
 	registry_setup M1 'M2 site=north feeder=7'
-	smqtt-issue device -d ca -o certs <<< M3 > /dev/null 2>&1
+	smqtt-issue device --ca-dir ca -o certs <<< M3 > /dev/null 2>&1
 	run smqtt-register -R reg.db add < issued
 	assert_status 0
 	assert_contains "smqtt-register: 2 added, 0 already registered, 0 rejected, 0 keys retired"
@@ -93,16 +93,16 @@ M3 active 1 0" ]
 	cmp before after
 	[ "$(devices_in reg.db)" = 3 ]
 	# The same certificate twice in one input is added once.
-	smqtt-issue device -d ca -o certs <<< D > /dev/null 2>&1
+	smqtt-issue device --ca-dir ca -o certs <<< D > /dev/null 2>&1
 	cat certs/D.crt certs/D.crt | smqtt-register -R reg.db add 2> err
 	grep -q "1 added, 1 already registered" err
 }
 
 @test "register: each bad certificate or line is named, and the rest is still added" {
 	registry_setup GOOD1 GOOD2 ROGUE
-	smqtt-issue ca -d other > /dev/null
-	smqtt-issue device -d other -o othercerts <<< STRANGER > other.issued 2> /dev/null
-	smqtt-issue server -d ca -o server --dns broker.example broker > /dev/null 2>&1
+	smqtt-issue ca --ca-dir other > /dev/null
+	smqtt-issue device --ca-dir other -o othercerts <<< STRANGER > other.issued 2> /dev/null
+	smqtt-issue server --ca-dir ca -o server --dns broker.example broker > /dev/null 2>&1
 	odd_cert expired OLD 20200101000000Z 20210101000000Z "$DEVICE_EXTENSIONS"
 	odd_cert future LATER 20990101000000Z 21000101000000Z "$DEVICE_EXTENSIONS"
 	odd_cert noeku NOEKU 20200101000000Z 20990101000000Z 'keyUsage=critical,digitalSignature'
@@ -192,7 +192,7 @@ M3 active 1 0" ]
 	smqtt-register -R reg.db add < issued 2> /dev/null
 	first=$(sqlite3 reg.db "select serial from keys where device = 'R'")
 	sleep 1 # notBefore has one-second resolution; the newest key must be unambiguous
-	smqtt-issue device -d ca -o certs2 <<< R > second.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs2 <<< R > second.issued 2> /dev/null
 	run smqtt-register -R reg.db add < second.issued
 	assert_status 0
 	assert_contains "1 added, 0 already registered, 0 rejected, 0 keys retired"
@@ -200,7 +200,7 @@ M3 active 1 0" ]
 	run smqtt-register -R reg.db list
 	[ "$output" = "R active 2 0" ]
 	sleep 1
-	smqtt-issue device -d ca -o certs3 <<< R > third.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs3 <<< R > third.issued 2> /dev/null
 	run smqtt-register -R reg.db add < third.issued
 	assert_status 0
 	assert_contains "1 added, 0 already registered, 0 rejected, 1 keys retired"
@@ -208,7 +208,7 @@ M3 active 1 0" ]
 	[ "$(sqlite3 reg.db "select count(*) from keys where device = 'R' and state = 'active'")" = 2 ]
 	# --retire-old ends the rollover at once.
 	sleep 1
-	smqtt-issue device -d ca -o certs4 <<< R > fourth.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs4 <<< R > fourth.issued 2> /dev/null
 	run smqtt-register -R reg.db add --retire-old < fourth.issued
 	assert_status 0
 	assert_contains "1 added, 0 already registered, 0 rejected, 2 keys retired"
@@ -258,14 +258,14 @@ M3 active 1 0" ]
 	printf '%s\n' "$output" | grep -qE "^$b B [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z keyCompromise\$"
 	printf '%s\n' "$output" | grep -qE "^$c C [0-9T:Z-]+ cessationOfOperation\$"
 	# smqtt-issue crl takes the list as it is, and openssl reads the CRL.
-	smqtt-register -R reg.db revoked | smqtt-issue crl -d ca > crl.pem
+	smqtt-register -R reg.db revoked | smqtt-issue crl --ca-dir ca > crl.pem
 	openssl crl -in crl.pem -noout -text > crl.txt
 	grep -q "Serial Number: $b" crl.txt
 	grep -q "Serial Number: $c" crl.txt
 	grep -q "Key Compromise" crl.txt
 	! grep -q "Serial Number: $a" crl.txt
 	# A revoked device takes no new keys.
-	smqtt-issue device -d ca -o again --reissue <<< B > b2.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o again --reissue <<< B > b2.issued 2> /dev/null
 	run smqtt-register -R reg.db add < b2.issued
 	assert_status 1
 	assert_contains "stdin: line 1: device B: the device is revoked; it takes no new keys"
@@ -348,7 +348,7 @@ M3 active 1 0" ]
 	[ "$(printf '%s\n' "$output" | head -n 1)" = "device,serial,state,type,not_before,not_after,fingerprint,added_at,retired_at,revoked_at,revocation_reason" ]
 	printf '%s\n' "$output" | sed -n 2p | grep -q '^D2,[0-9A-F]*,revoked,p256,.*,superseded$'
 	# An empty registry is still valid JSON.
-	smqtt-issue ca -d ca2 > /dev/null
+	smqtt-issue ca --ca-dir ca2 > /dev/null
 	smqtt-register -R empty.db init --ca ca2/ca.crt
 	[ "$(smqtt-register -R empty.db list --json)" = "[]" ]
 	run smqtt-register -R reg.db list --csv --json
@@ -405,7 +405,7 @@ B active 1 0" ]
 	registry_setup
 	seq -f 'meter-%05g' 1 10000 > ids
 	start=$(date +%s)
-	smqtt-issue device -d ca -o certs < ids 2> issue.err | smqtt-register -R reg.db add 2> add.err
+	smqtt-issue device --ca-dir ca -o certs < ids 2> issue.err | smqtt-register -R reg.db add 2> add.err
 	end=$(date +%s)
 	grep -q "smqtt-register: 10000 added, 0 already registered, 0 rejected" add.err || fail "$(cat add.err issue.err)"
 	[ "$(devices_in reg.db)" = 10000 ]

@@ -38,7 +38,7 @@ trap 'exit 143' TERM
 cd "$work"
 
 
-"$bin/smqtt-issue" ca -d ca > /dev/null
+"$bin/smqtt-issue" ca --ca-dir ca > /dev/null
 seq -f 'm%07.0f' 1 "$N" > ids
 
 rates=()
@@ -47,7 +47,7 @@ for ((r = 1; r <= REPS; r++)); do
 	# A new directory each run: on some file systems (ext4 without a journal) creating
 	# files right after deleting many is several times slower, which is not issuance.
 	t0=$EPOCHREALTIME
-	"$bin/smqtt-issue" device -d ca -o "out$r" < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
+	"$bin/smqtt-issue" device --ca-dir ca -o "out$r" < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
 	t1=$EPOCHREALTIME
 	[ "$(wc -l < issued)" -eq "$N" ] || die "smqtt-issue printed $(wc -l < issued) lines, not $N"
 	[ "$(find "out$r" -name '*.crt' | wc -l)" -eq "$N" ] || die "smqtt-issue wrote the wrong number of certificates"
@@ -83,7 +83,7 @@ if [ "$FLEET" -gt 0 ]; then
 		say "fleet: issuing $FLEET devices and registering them in the same run (smqtt-issue -R)"
 		"$bin/smqtt-register" -R reg.db init --ca ca/ca.crt
 		t0=$EPOCHREALTIME
-		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device -d ca -o fleet -R reg.db < fleet-ids > /dev/null 2> issue.err ||
+		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device --ca-dir ca -o fleet -R reg.db < fleet-ids > /dev/null 2> issue.err ||
 			{ tail -n 3 issue.err >&2; die "smqtt-issue -R failed"; }
 		t1=$EPOCHREALTIME
 		fleet_register=yes
@@ -95,7 +95,7 @@ if [ "$FLEET" -gt 0 ]; then
 			"$bin/smqtt-register" -R pipe.db init --ca ca/ca.crt
 			head -n "$PIPE" fleet-ids > pipe-ids
 			p0=$EPOCHREALTIME
-			/usr/bin/time -f %M -o pipe-issue.rss "$bin/smqtt-issue" device -d ca -o fleet2 < pipe-ids 2> pipe-issue.err |
+			/usr/bin/time -f %M -o pipe-issue.rss "$bin/smqtt-issue" device --ca-dir ca -o fleet2 < pipe-ids 2> pipe-issue.err |
 				/usr/bin/time -f %M -o pipe-register.rss "$bin/smqtt-register" -R pipe.db add > /dev/null 2> pipe-register.err ||
 				{ tail -n 3 pipe-issue.err pipe-register.err >&2; die "issue | register failed"; }
 			p1=$EPOCHREALTIME
@@ -108,7 +108,7 @@ if [ "$FLEET" -gt 0 ]; then
 	else
 		say "fleet: issuing $FLEET devices (smqtt-register not built: issuance only)"
 		t0=$EPOCHREALTIME
-		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device -d ca -o fleet < fleet-ids > /dev/null 2> issue.err ||
+		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device --ca-dir ca -o fleet < fleet-ids > /dev/null 2> issue.err ||
 			die "smqtt-issue failed"
 		t1=$EPOCHREALTIME
 	fi
