@@ -6,6 +6,10 @@
 load test_helper
 bats_require_minimum_version 1.5.0
 
+setup() {
+	common_setup
+}
+
 @test "private checkout: the tests that run as another user pass from a checkout in a 0700 directory" {
 	mkdir -m 700 private
 	mkdir private/smqtt
