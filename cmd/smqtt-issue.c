@@ -34,12 +34,12 @@
 #include "x509.h"
 
 static const char usage_text[] =
-	"usage: smqtt-issue ca -d CADIR [-t p256|p384] [--cn NAME] [--days N] [-f]\n"
-	"       smqtt-issue device -d CADIR -o OUTDIR [-t TYPE] [--days N]\n"
-	"                   [--manifest FILE] [--reissue] [--jobs N] [-r REGISTRY]\n"
-	"       smqtt-issue server -d CADIR -o OUTDIR [--days N] [--dns NAME]...\n"
+	"usage: smqtt-issue ca --ca-dir CADIR [--type p256|p384] [--cn NAME] [--days N] [-f]\n"
+	"       smqtt-issue device --ca-dir CADIR -o OUTDIR [--type TYPE] [--days N]\n"
+	"                   [--manifest FILE] [--reissue] [--jobs N] [-R REGISTRY]\n"
+	"       smqtt-issue server --ca-dir CADIR -o OUTDIR [--days N] [--dns NAME]...\n"
 	"                   [--ip ADDRESS]... NAME\n"
-	"       smqtt-issue crl -d CADIR [--days N]\n"
+	"       smqtt-issue crl --ca-dir CADIR [--days N]\n"
 	"\n"
 	"ca      create CADIR/ca.key (mode 0600) and the self-signed CADIR/ca.crt\n"
 	"device  issue a client certificate per device: device ids on stdin, one per\n"
@@ -47,21 +47,22 @@ static const char usage_text[] =
 	"        (OUTDIR/ID.key) unless csr=FILE or pubkey=FILE is given; the\n"
 	"        certificate is OUTDIR/ID.crt; one line per device on stdout:\n"
 	"        ID serial=HEX fingerprint=HEX cert=PATH [key=PATH] [name=value]...\n"
-	"        With -r, each certificate is also registered in REGISTRY at once\n"
+	"        With -R, each certificate is also registered in REGISTRY at once\n"
 	"        (what piping the lines into smqtt-register add would do).\n"
 	"server  issue a broker certificate NAME with subjectAltName entries\n"
 	"crl     write a CRL (PEM) to stdout revoking the serials on stdin, one per\n"
 	"        line as \"SERIAL [DEVICE [TIME [REASON]]]\" or \"device=ID\"\n"
 	"\n"
-	"  -d, --ca-dir DIR     the CA directory\n"
+	"      --ca-dir DIR     the CA directory\n"
 	"  -o, --out DIR        where keys and certificates are written\n"
-	"  -t, --type TYPE      key type: p256 (default), p384; ed25519 for devices\n"
+	"      --type TYPE      key type: p256 (default), p384; ed25519 for devices\n"
 	"      --cn NAME        the CA's common name (default \"smqtt root CA\")\n"
 	"      --days N         validity: CA 3650, device 3650, server 825, CRL 30\n"
 	"      --manifest FILE  read the devices from a YAML manifest\n"
 	"      --reissue        issue again for devices that already have a certificate\n"
-	"      --jobs N         worker processes for device issuance (default: CPUs)\n"
-	"  -r, --registry FILE  device: register the devices in this registry, which\n"
+	"      --jobs N         worker processes for device issuance (default: the\n"
+	"                       number of CPUs, at most 16)\n"
+	"  -R, --registry FILE  device: register the devices in this registry, which\n"
 	"                       must trust this CA (see smqtt-register init)\n"
 	"      --dns NAME       add a DNS subjectAltName (server)\n"
 	"      --ip ADDRESS     add an IP subjectAltName (server)\n"
@@ -78,7 +79,7 @@ static const char usage_text[] =
 	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
 	"that exists; options win over it.\n"
 	"\n"
-	"Exit status: 0 all issued, 1 some devices or serials rejected (or, with -r,\n"
+	"Exit status: 0 all issued, 1 some devices or serials rejected (or, with -R,\n"
 	"not registered), 2 usage error, 3 CA, key, registry or input file unusable,\n"
 	"4 system error.\n";
 
@@ -97,12 +98,14 @@ enum {
 	OPT_IP,
 	OPT_JOBS,
 	OPT_CONFIG,
+	OPT_TYPE,
+	OPT_CA_DIR,
 };
 
 static const struct option long_options[] = {
-	{"ca-dir", required_argument, NULL, 'd'},
+	{"ca-dir", required_argument, NULL, OPT_CA_DIR},
 	{"out", required_argument, NULL, 'o'},
-	{"type", required_argument, NULL, 't'},
+	{"type", required_argument, NULL, OPT_TYPE},
 	{"cn", required_argument, NULL, OPT_CN},
 	{"days", required_argument, NULL, OPT_DAYS},
 	{"manifest", required_argument, NULL, OPT_MANIFEST},
@@ -110,7 +113,7 @@ static const struct option long_options[] = {
 	{"dns", required_argument, NULL, OPT_DNS},
 	{"ip", required_argument, NULL, OPT_IP},
 	{"jobs", required_argument, NULL, OPT_JOBS},
-	{"registry", required_argument, NULL, 'r'},
+	{"registry", required_argument, NULL, 'R'},
 	{"force", no_argument, NULL, 'f'},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	PASSPHRASE_LONG_OPTIONS,
@@ -249,7 +252,7 @@ static void index_append(FILE *index, X509 *cert, const char *subject)
 static int make_ca(struct settings *s)
 {
 	if (s->type == KEY_ED25519)
-		die(EXIT_USAGE, "-t ed25519: a CA key must be p256 or p384 (broker TLS needs ECDSA)");
+		die(EXIT_USAGE, "--type ed25519: a CA key must be p256 or p384 (broker TLS needs ECDSA)");
 	make_dir(s->ca_dir);
 	char *key_path = path_join(s->ca_dir, CA_KEY_FILE, ""), *cert_path = path_join(s->ca_dir, CA_CERT_FILE, "");
 	if (!s->force && access(cert_path, F_OK) == 0)
@@ -1129,7 +1132,7 @@ static int issue_server(struct settings *s, const char *name)
 		    escape_text(name, strlen(name), shown, sizeof shown));
 	}
 	if (s->type == KEY_ED25519)
-		die(EXIT_USAGE, "-t ed25519: broker certificates use p256 or p384");
+		die(EXIT_USAGE, "--type ed25519: broker certificates use p256 or p384");
 	struct ca ca;
 	ca_load(&ca, s->ca_dir, &s->pass);
 	make_dir(s->out_dir);
@@ -1406,22 +1409,31 @@ int main(int argc, char **argv)
 	mode_t mask = umask(0);
 	umask(mask);
 	umask_strips_cert_mode = (mask & 0644) != 0;
-	while ((c = getopt_long(argc, argv, "d:o:t:fr:", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:o:t:fR:r:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'd':
+			warning("-d is deprecated; use --ca-dir");
+			/* fall through */
+		case OPT_CA_DIR:
 			s.ca_dir = optarg;
 			break;
 		case 'o':
 			s.out_dir = optarg;
 			break;
 		case 't':
+			warning("-t is deprecated; use --type");
+			/* fall through */
+		case OPT_TYPE:
 			if (!key_type_parse(optarg, &s.type))
-				die(EXIT_USAGE, "-t %s: unknown key type (p256, p384 or ed25519)", optarg);
+				die(EXIT_USAGE, "--type %s: unknown key type (p256, p384 or ed25519)", optarg);
 			break;
 		case 'f':
 			s.force = true;
 			break;
 		case 'r':
+			warning("-r is deprecated; use -R");
+			/* fall through */
+		case 'R':
 			s.registry = optarg;
 			break;
 		case OPT_CN:
@@ -1465,7 +1477,7 @@ int main(int argc, char **argv)
 	}
 	const char *command = argv[optind++];
 	if (s.registry && strcmp(command, "device") != 0)
-		die(EXIT_USAGE, "%s: -r REGISTRY is for the device command", command);
+		die(EXIT_USAGE, "%s: -R REGISTRY is for the device command", command);
 	/* Flags win over the file, the file over the defaults. */
 	cfg = config_open(config_path);
 	atexit(free_config);
@@ -1476,7 +1488,7 @@ int main(int argc, char **argv)
 	if (!s.pass.file && !s.pass.env && s.pass.fd < 0)
 		s.pass.file = config_string(cfg, "issue.passfile");
 	if (!s.ca_dir) {
-		warning("no CA directory given (-d CADIR, or issue.ca_dir in the configuration)");
+		warning("no CA directory given (--ca-dir CADIR, or issue.ca_dir in the configuration)");
 		usage();
 	}
 	output_init();

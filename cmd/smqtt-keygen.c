@@ -17,14 +17,14 @@
 #include "options.h"
 
 static const char usage_text[] =
-	"usage: smqtt-keygen [-f] [-t p256|p384|ed25519] [--passfile FILE | --passenv VAR |\n"
+	"usage: smqtt-keygen [-f] [--type p256|p384|ed25519] [--passfile FILE | --passenv VAR |\n"
 	"                    --passfd FD] -k KEYFILE\n"
 	"\n"
 	"Create a private key in KEYFILE (mode 0600, never overwritten unless -f)\n"
 	"and write its public key as PEM to stdout.\n"
 	"\n"
 	"  -k, --key FILE      private key file to create\n"
-	"  -t, --type TYPE     p256 (default), p384 or ed25519\n"
+	"      --type TYPE     p256 (default), p384 or ed25519\n"
 	"  -f, --force         replace KEYFILE if it exists\n"
 	"      --passfile FILE encrypt the key with the first line of FILE\n"
 	"      --passenv VAR   encrypt the key with the value of variable VAR\n"
@@ -41,9 +41,11 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
+enum { OPT_TYPE = OPT_FIRST_PROGRAM_OPTION };
+
 static const struct option long_options[] = {
 	{"key", required_argument, NULL, 'k'},
-	{"type", required_argument, NULL, 't'},
+	{"type", required_argument, NULL, OPT_TYPE},
 	{"force", no_argument, NULL, 'f'},
 	PASSPHRASE_LONG_OPTIONS,
 	{"help", no_argument, NULL, OPT_HELP},
@@ -67,8 +69,11 @@ int main(int argc, char **argv)
 			key_path = optarg;
 			break;
 		case 't':
+			warning("-t is deprecated; use --type");
+			/* fall through */
+		case OPT_TYPE:
 			if (!key_type_parse(optarg, &type))
-				die(EXIT_USAGE, "-t %s: unknown key type (p256, p384 or ed25519)", optarg);
+				die(EXIT_USAGE, "--type %s: unknown key type (p256, p384 or ed25519)", optarg);
 			break;
 		case 'f':
 			force = true;

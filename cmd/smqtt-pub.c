@@ -15,9 +15,10 @@
 
 static const char usage_text[] =
 	"usage: smqtt-pub [-t TEMPLATE] [-q QOS] [--inflight N] [--retry-for SECONDS]\n"
-	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311] [-k SECONDS]\n"
+	"                 [-h HOST] [-p PORT] [-i CLIENTID] [-V 5|311]\n"
 	"                 [--cafile FILE] [--capath DIR] [--cert FILE --key FILE]\n"
-	"                 [--tls-version VER] [--insecure] [-d] [--config FILE]\n"
+	"                 [--keepalive SECONDS] [--tls-version VER] [--insecure]\n"
+	"                 [--debug] [--config FILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and publish each one to the broker, on the\n"
 	"topic TEMPLATE gives for the frame's device. Write every frame the broker\n"

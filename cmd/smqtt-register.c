@@ -28,17 +28,17 @@
 #include "x509.h"
 
 static const char usage_text[] =
-	"usage: smqtt-register -r REGISTRY init --ca CAFILE\n"
-	"       smqtt-register -r REGISTRY add [--retire-old]\n"
-	"       smqtt-register -r REGISTRY list [--csv | --json]\n"
-	"       smqtt-register -r REGISTRY show [--csv | --json] DEVICE\n"
-	"       smqtt-register -r REGISTRY cert DEVICE\n"
-	"       smqtt-register -r REGISTRY set DEVICE NAME=VALUE...\n"
-	"       smqtt-register -r REGISTRY get DEVICE NAME\n"
-	"       smqtt-register -r REGISTRY unset DEVICE NAME...\n"
-	"       smqtt-register -r REGISTRY retire DEVICE SERIAL\n"
-	"       smqtt-register -r REGISTRY revoke [--reason REASON] DEVICE [SERIAL]\n"
-	"       smqtt-register -r REGISTRY revoked\n"
+	"usage: smqtt-register -R REGISTRY init --ca CAFILE\n"
+	"       smqtt-register -R REGISTRY add [--retire-old]\n"
+	"       smqtt-register -R REGISTRY list [--csv | --json]\n"
+	"       smqtt-register -R REGISTRY show [--csv | --json] DEVICE\n"
+	"       smqtt-register -R REGISTRY cert DEVICE\n"
+	"       smqtt-register -R REGISTRY set DEVICE NAME=VALUE...\n"
+	"       smqtt-register -R REGISTRY get DEVICE NAME\n"
+	"       smqtt-register -R REGISTRY unset DEVICE NAME...\n"
+	"       smqtt-register -R REGISTRY retire DEVICE SERIAL\n"
+	"       smqtt-register -R REGISTRY revoke [--reason REASON] DEVICE [SERIAL]\n"
+	"       smqtt-register -R REGISTRY revoked\n"
 	"\n"
 	"The registry of devices, their certificates and keys, attributes and\n"
 	"revocations, and the replay state of smqtt-verify --registry.\n"
@@ -59,7 +59,7 @@ static const char usage_text[] =
 	"revoke   revoke the device and all its keys, or only the key SERIAL\n"
 	"revoked  the revoked keys, for smqtt-issue crl: SERIAL DEVICE TIME REASON\n"
 	"\n"
-	"  -r, --registry FILE  the registry database\n"
+	"  -R, --registry FILE  the registry database\n"
 	"      --ca FILE        init: the CA certificate (PEM) to trust\n"
 	"      --retire-old     add: retire the other active keys of a device that\n"
 	"                       gets a new one, ending its rollover at once\n"
@@ -72,7 +72,7 @@ static const char usage_text[] =
 	"      --help           show this help\n"
 	"      --version        show the version\n"
 	"\n"
-	"Without -r, the registry is registry.db of the configuration: the file named\n"
+	"Without -R, the registry is registry.db of the configuration: the file named\n"
 	"by --config, else by $SMQTT_CONFIG, else the first of\n"
 	"$XDG_CONFIG_HOME/smqtt/config.yaml (~/.config/...) and /etc/smqtt/config.yaml\n"
 	"that exists.\n"
@@ -96,7 +96,7 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{"registry", required_argument, NULL, 'r'},
+	{"registry", required_argument, NULL, 'R'},
 	{"ca", required_argument, NULL, OPT_CA},
 	{"retire-old", no_argument, NULL, OPT_RETIRE_OLD},
 	{"csv", no_argument, NULL, OPT_CSV},
@@ -1299,9 +1299,12 @@ int main(int argc, char **argv)
 	int c;
 
 	error_init(argv);
-	while ((c = getopt_long(argc, argv, "r:", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "R:r:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
+			warning("-r is deprecated; use -R");
+			/* fall through */
+		case 'R':
 			s.registry = optarg;
 			break;
 		case OPT_CA:
@@ -1347,13 +1350,13 @@ int main(int argc, char **argv)
 		warning("%s: unknown command", argv[optind]);
 		usage();
 	}
-	/* -r wins over the file. */
+	/* -R wins over the file. */
 	cfg = config_open(config_path);
 	atexit(free_config);
 	if (!s.registry)
 		s.registry = config_string(cfg, "registry.db");
 	if (!s.registry) {
-		warning("no registry given (-r REGISTRY, or registry.db in the configuration)");
+		warning("no registry given (-R REGISTRY, or registry.db in the configuration)");
 		usage();
 	}
 	int nargs = argc - optind - 1;

@@ -23,9 +23,10 @@
 #include "trust.h"
 
 static const char usage_text[] =
-	"usage: smqtt-verify [--config FILE] [-j JOBS] [-c CERTFILE]... [-p DEVICE=FILE]... [-r REJECTFILE]\n"
+	"usage: smqtt-verify [--config FILE] [-j JOBS] [-c CERTFILE]...\n"
+	"                    [--pubkey DEVICE=FILE]... [--rejects FILE]\n"
 	"       smqtt-verify [--config FILE] [-j JOBS] -R REGISTRY [--archive]\n"
-	"                    [--cache DEVICES] [-r REJECTFILE]\n"
+	"                    [--cache DEVICES] [--rejects FILE]\n"
 	"\n"
 	"Read smqtt1 frames from stdin and write the ones that verify, unchanged, to\n"
 	"stdout. Each rejected frame is reported on stderr as\n"
@@ -36,7 +37,7 @@ static const char usage_text[] =
 	"exact repeat of the last accepted frame is dropped and counted, not rejected.\n"
 	"\n"
 	"  -c, --cert FILE          trust this certificate for the device in its CN\n"
-	"  -p, --pubkey DEVICE=FILE trust this public key (or certificate) for DEVICE\n"
+	"      --pubkey DEVICE=FILE trust this public key (or certificate) for DEVICE\n"
 	"  -R, --registry FILE      trust the active keys in this smqtt-register\n"
 	"                           registry, and keep replay state in it across runs\n"
 	"      --archive            with -R: re-verify stored frames: every key a device\n"
@@ -44,7 +45,7 @@ static const char usage_text[] =
 	"                           seq accepted before it stopped (none for\n"
 	"                           keyCompromise); the registry is only read\n"
 	"      --cache DEVICES      with -R: devices kept in memory (default 100000)\n"
-	"  -r, --rejects FILE       also append each rejected line to FILE\n"
+	"      --rejects FILE       also append each rejected line to FILE\n"
 	"  -j, --jobs JOBS          check signatures on this many threads (default: the\n"
 	"                           number of online CPUs, at most 8); the output is\n"
 	"                           the same whatever the number\n"
@@ -71,15 +72,15 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG, OPT_ARCHIVE };
+enum { OPT_CACHE = OPT_FIRST_PROGRAM_OPTION, OPT_CONFIG, OPT_ARCHIVE, OPT_REJECTS, OPT_PUBKEY };
 
 static const struct option long_options[] = {
 	{"cert", required_argument, NULL, 'c'},
-	{"pubkey", required_argument, NULL, 'p'},
+	{"pubkey", required_argument, NULL, OPT_PUBKEY},
 	{"registry", required_argument, NULL, 'R'},
 	{"cache", required_argument, NULL, OPT_CACHE},
 	{"archive", no_argument, NULL, OPT_ARCHIVE},
-	{"rejects", required_argument, NULL, 'r'},
+	{"rejects", required_argument, NULL, OPT_REJECTS},
 	{"jobs", required_argument, NULL, 'j'},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -725,10 +726,13 @@ int main(int argc, char **argv)
 			trust_add_file(v.trust, NULL, optarg);
 			trusted = true;
 			break;
-		case 'p': {
+		case 'p':
+			warning("-p is deprecated; use --pubkey");
+			/* fall through */
+		case OPT_PUBKEY: {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || !eq[1])
-				die(EXIT_USAGE, "-p %s: expected DEVICE=FILE", optarg);
+				die(EXIT_USAGE, "--pubkey %s: expected DEVICE=FILE", optarg);
 			*eq = '\0';
 			trust_add_file(v.trust, optarg, eq + 1);
 			trusted = true;
@@ -744,8 +748,12 @@ int main(int argc, char **argv)
 			cache = option_number("--cache", optarg, 1, 100000000);
 			cache_given = true;
 			break;
-		case 'r':
+		case OPT_REJECTS:
 			v.rejects_path = optarg;
+			break;
+		case 'r':
+			/* -r once named this file, and names the registry in the other programs. */
+			die(EXIT_USAGE, "-r is no longer accepted: the rejects file is --rejects FILE, the registry -R FILE");
 			break;
 		case 'j':
 			jobs = (size_t)option_number("-j", optarg, 1, JOBS_MAX);
@@ -770,7 +778,7 @@ int main(int argc, char **argv)
 		usage();
 	}
 	if (registry && trusted)
-		die(EXIT_USAGE, "-R takes the place of -c and -p: give either a registry or trust files");
+		die(EXIT_USAGE, "-R takes the place of -c and --pubkey: give either a registry or trust files");
 	/* Flags win over the file; trust comes from one or the other, whole. */
 	struct config *cfg = config_open(config_path);
 	if (!registry && !trusted) {
@@ -804,7 +812,7 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "--archive is for -R REGISTRY");
 	if (!registry && !trusted) {
 		config_free(cfg);
-		warning("no trusted devices (give -c CERTFILE, -p DEVICE=FILE or -R REGISTRY, or verify.cert, "
+		warning("no trusted devices (give -c CERTFILE, --pubkey DEVICE=FILE or -R REGISTRY, or verify.cert, "
 		      "verify.pubkey or registry.db in the configuration)");
 		usage();
 	}

@@ -134,10 +134,16 @@ bool mqtt_option(struct mqtt_options *o, int opt, const char *arg)
 		o->given.protocol = true;
 		return true;
 	case 'k':
-		o->keepalive = (int)option_number("-k", arg, 5, 65535);
+		warning("-k is deprecated; use --keepalive");
+		/* fall through */
+	case OPT_KEEPALIVE:
+		o->keepalive = (int)option_number("--keepalive", arg, 5, 65535);
 		o->given.keepalive = true;
 		return true;
 	case 'd':
+		warning("-d is deprecated; use --debug");
+		/* fall through */
+	case OPT_DEBUG:
 		o->debug = true;
 		return true;
 	case OPT_CAFILE:

@@ -35,17 +35,20 @@ enum {
 	OPT_RETRY_FOR,
 	OPT_CONFIG,
 	OPT_NO_TLS,
+	OPT_KEEPALIVE,
+	OPT_DEBUG,
 	OPT_FIRST_CLIENT_OPTION, /* the programs number their own long options from here */
 };
 
+/* -k and -d are the older spellings of --keepalive and --debug, kept with a warning. */
 #define MQTT_SHORT_OPTIONS "h:p:i:V:k:d"
 #define MQTT_LONG_OPTIONS                                                                          \
 	{"host", required_argument, NULL, 'h'},                                                     \
 	{"port", required_argument, NULL, 'p'},                                                     \
 	{"id", required_argument, NULL, 'i'},                                                       \
 	{"protocol-version", required_argument, NULL, 'V'},                                         \
-	{"keepalive", required_argument, NULL, 'k'},                                                \
-	{"debug", no_argument, NULL, 'd'},                                                          \
+	{"keepalive", required_argument, NULL, OPT_KEEPALIVE},                                      \
+	{"debug", no_argument, NULL, OPT_DEBUG},                                                    \
 	{"cafile", required_argument, NULL, OPT_CAFILE},                                            \
 	{"capath", required_argument, NULL, OPT_CAPATH},                                            \
 	{"cert", required_argument, NULL, OPT_CERT},                                                \
@@ -64,7 +67,7 @@ enum {
 	"  -p, --port PORT           broker port (default 8883; 1883 with --no-tls)\n"              \
 	"  -i, --id CLIENTID         MQTT client id (default: the CN of --cert)\n"                  \
 	"  -V, --protocol-version V  5 (default) or 311\n"                                          \
-	"  -k, --keepalive SECONDS   keepalive interval (default 60)\n"                             \
+	"      --keepalive SECONDS   keepalive interval (default 60)\n"                             \
 	"      --cafile FILE         trust the CA certificates in FILE for the broker\n"            \
 	"      --capath DIR          trust the CA certificates in DIR (hashed names)\n"             \
 	"                            (default for both: the system's CA store)\n"                   \
@@ -78,7 +81,7 @@ enum {
 	"                            HOST (the chain is still verified); warns\n"                   \
 	"      --no-tls              plain TCP: no encryption, no certificates on either\n"         \
 	"                            side, client id from -i; warns\n"                              \
-	"  -d, --debug               print the MQTT conversation on stderr\n"
+	"      --debug               print the MQTT conversation on stderr\n"
 
 struct mqtt_options {
 	const char *host;

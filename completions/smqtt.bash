@@ -44,7 +44,7 @@ _smqtt()
 	local options file_options= type_options= env_options= free_options=
 	case $program in
 	smqtt-keygen)
-		options='-k --key -t --type -f --force --passfile --passenv --passfd --help --version'
+		options='-k --key --type -f --force --passfile --passenv --passfd --help --version'
 		file_options='-k --key --passfile'
 		type_options='-t --type'
 		env_options='--passenv'
@@ -57,8 +57,8 @@ _smqtt()
 		free_options='-i --id --first-seq --passfd'
 		;;
 	smqtt-verify)
-		options='-c --cert -p --pubkey -R --registry --archive --cache -r --rejects -j --jobs --config --help --version'
-		file_options='-c --cert -R --registry -r --rejects --config'
+		options='-c --cert --pubkey -R --registry --archive --cache --rejects -j --jobs --config --help --version'
+		file_options='-c --cert -R --registry --rejects --config'
 		free_options='-p --pubkey --cache -j --jobs'
 		# -p DEVICE=FILE: the device id is free-form, the file a file name.
 		if [[ -n $left ]] && ((left > 0)); then
@@ -79,9 +79,9 @@ _smqtt()
 		free_options='-s --schema -b --batch -w --wait'
 		;;
 	smqtt-issue)
-		options='-d --ca-dir -o --out -t --type --cn --days --manifest --reissue --jobs -r --registry --dns --ip
+		options='--ca-dir -o --out --type --cn --days --manifest --reissue --jobs -R --registry --dns --ip
 			-f --force --passfile --passenv --passfd --config --help --version'
-		file_options='-d --ca-dir -o --out --manifest -r --registry --passfile --config'
+		file_options='--ca-dir -o --out --manifest -R --registry --passfile --config'
 		type_options='-t --type'
 		env_options='--passenv'
 		free_options='--cn --days --jobs --dns --ip --passfd'
@@ -97,8 +97,8 @@ _smqtt()
 		;;
 	smqtt-pub | smqtt-sub)
 		options='-t --topic -q --qos -h --host -p --port -i --id -V --protocol-version
-			-k --keepalive --cafile --capath --cert --key --passfile --passenv --passfd
-			--tls-version --insecure --no-tls --retry-for -d --debug --config --help --version'
+			--keepalive --cafile --capath --cert --key --passfile --passenv --passfd
+			--tls-version --insecure --no-tls --retry-for --debug --config --help --version'
 		if [[ $program == smqtt-pub ]]; then
 			options+=' --inflight'
 		else
@@ -106,7 +106,7 @@ _smqtt()
 		fi
 		file_options='--cafile --cert --key --passfile --config'
 		env_options='--passenv'
-		free_options='-t --topic -h --host -p --port -i --id -k --keepalive --passfd --retry-for
+		free_options='-t --topic -h --host -p --port -i --id --keepalive --passfd --retry-for
 			--inflight -C --count -W --timeout --session-expiry --max-packet-size'
 		case $prev in
 		-q | --qos)
@@ -129,8 +129,8 @@ _smqtt()
 		esac
 		;;
 	smqtt-register)
-		options='-r --registry --ca --retire-old --csv --json --reason --config --help --version'
-		file_options='-r --registry --ca --config'
+		options='-R --registry --ca --retire-old --csv --json --reason --config --help --version'
+		file_options='-R --registry --ca --config'
 		if [[ $prev == --reason ]]; then
 			_smqtt_words 'unspecified keyCompromise cACompromise affiliationChanged superseded
 				cessationOfOperation certificateHold privilegeWithdrawn aACompromise' "$prefix" "$cur"

@@ -161,25 +161,25 @@ meters=$(cut -d, -f1 readings.csv | sort -u)
 
 # --- 1 ---------------------------------------------------------------------
 step "1/7 PKI: a CA, the broker's certificate, the fleet and the control center"
-smqtt-issue ca -d ca --cn "smqtt demo CA" > /dev/null
+smqtt-issue ca --ca-dir ca --cn "smqtt demo CA" > /dev/null
 say "CA                 ca/ca.crt ($(openssl x509 -in ca/ca.crt -noout -subject))"
-smqtt-issue server -d ca -o broker --dns localhost --ip 127.0.0.1 localhost > /dev/null
+smqtt-issue server --ca-dir ca -o broker --dns localhost --ip 127.0.0.1 localhost > /dev/null
 mv broker/localhost.crt broker/broker.crt
 mv broker/localhost.key broker/broker.key
 say "broker             broker/broker.crt (CN localhost, DNS:localhost, IP:127.0.0.1)"
-smqtt-issue device -d ca -o fleet --manifest devices.yaml > fleet.txt 2> issue.err ||
+smqtt-issue device --ca-dir ca -o fleet --manifest devices.yaml > fleet.txt 2> issue.err ||
 	{ cat issue.err >&2; die "smqtt-issue device --manifest devices.yaml"; }
 say "meters             $(tr '\n' ' ' < <(cut -d' ' -f1 fleet.txt))(fleet/ID.crt, fleet/ID.key, from devices.yaml)"
 # The control center's identities: collector reads every meter's frames,
 # control signs and sends commands (see examples/mosquitto/acl).
-printf '%s\n' collector control | smqtt-issue device -d ca -o center > center.txt 2> issue.err ||
+printf '%s\n' collector control | smqtt-issue device --ca-dir ca -o center > center.txt 2> issue.err ||
 	{ cat issue.err >&2; die "smqtt-issue device (control center)"; }
 say "control center     center/collector.crt (reads frames), center/control.crt (signs commands)"
-smqtt-register -r registry.db init --ca ca/ca.crt
-smqtt-register -r registry.db add < fleet.txt 2> register.err ||
+smqtt-register -R registry.db init --ca ca/ca.crt
+smqtt-register -R registry.db add < fleet.txt 2> register.err ||
 	{ cat register.err >&2; die "smqtt-register add"; }
 say "registry           registry.db: $(cat register.err)"
-smqtt-register -r registry.db list | sed 's/^/                     /'
+smqtt-register -R registry.db list | sed 's/^/                     /'
 
 # --- 2 ---------------------------------------------------------------------
 step "2/7 Broker: mosquitto with mutual TLS and the ACL of examples/mosquitto"
@@ -241,7 +241,7 @@ mkfifo sink/received sink/verified
 # record must name the meter that signed it.
 start sink/verified /dev/null sink/store.err smqtt-store -d readings.db
 STORE_PID=$PID
-start sink/received sink/verified sink/verify.err smqtt-verify --registry registry.db -r sink/rejected.txt
+start sink/received sink/verified sink/verify.err smqtt-verify --registry registry.db --rejects sink/rejected.txt
 VERIFY_PID=$PID
 start /dev/null sink/received sink/sub.err \
 	smqtt-sub "${COLLECTOR[@]}" -i sink -t 'smqtt/+/frames' -C "$expected" -W 60

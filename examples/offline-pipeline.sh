@@ -33,13 +33,13 @@ head -n 1 frames.txt
 
 # 3. Check every frame against the meter's public key and store the ones that
 #    pass. smqtt-store reports what it did on stderr.
-"$bin/smqtt-verify" -p ABC=abc.pub < frames.txt > verified.txt
+"$bin/smqtt-verify" --pubkey ABC=abc.pub < frames.txt > verified.txt
 "$bin/smqtt-store" -d readings.db < verified.txt
 
 # 4. The database keeps each frame as signed, so it can be verified again at
 #    any time without trusting the database.
 sqlite3 readings.db 'select frame from readings order by device, seq' |
-	"$bin/smqtt-verify" -p ABC=abc.pub > /dev/null
+	"$bin/smqtt-verify" --pubkey ABC=abc.pub > /dev/null
 echo "all stored frames verify again"
 
 # 5. Energy per channel over the day (channel 0 import, channel 1 export).

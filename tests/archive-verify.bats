@@ -21,11 +21,11 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 
 @test "archive: a device revoked as superseded re-verifies its stored frames, not later ones" {
 	registry_setup A B
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign A certs/A.key 3 > a.stored
 	sign B certs/B.key 2 > b.stored
 	cat a.stored b.stored | smqtt-verify -R reg.db > stored
-	smqtt-register -r reg.db revoke A --reason superseded
+	smqtt-register -R reg.db revoke A --reason superseded
 	[ "$(sqlite3 reg.db "select revoked_at_seq from keys where device = 'A'")" = 3 ]
 	# Normal verification rejects the device, as before.
 	run smqtt-verify -R reg.db < a.stored
@@ -49,9 +49,9 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 
 @test "archive: keys revoked for keyCompromise verify no stored frame" {
 	registry_setup K
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign K certs/K.key 2 | smqtt-verify -R reg.db > stored
-	smqtt-register -r reg.db revoke K --reason keyCompromise
+	smqtt-register -R reg.db revoke K --reason keyCompromise
 	run smqtt-verify -R reg.db --archive < stored
 	assert_status 1
 	assert_contains "line 1: device K seq 1: revoked key: key compromise"
@@ -65,13 +65,13 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 
 @test "archive: retired and revoked keys verify the frames they signed while trusted" {
 	registry_setup R
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign R certs/R.key 2 | smqtt-verify -R reg.db > stored
 	sleep 1 # one-second notBefore: the new key must be the newer one
-	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
-	smqtt-register -r reg.db add --retire-old < new.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-register -R reg.db add --retire-old < new.issued 2> /dev/null
 	sign R new/R.key 2 | smqtt-verify -R reg.db >> stored
-	smqtt-register -r reg.db revoke R "$(serial_of new.issued)" --reason cessationOfOperation
+	smqtt-register -R reg.db revoke R "$(serial_of new.issued)" --reason cessationOfOperation
 	[ "$(wc -l < stored)" -eq 4 ]
 	run smqtt-verify -R reg.db --archive < stored
 	assert_status 0
@@ -85,7 +85,7 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 
 @test "archive: the registry's replay state is neither used nor changed" {
 	registry_setup A
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign A certs/A.key 3 | smqtt-verify -R reg.db > stored
 	before=$(replay_state)
 	# Normal mode calls all of these replays; re-verification passes them on.
@@ -109,10 +109,10 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 
 @test "archive: a version 1 registry is upgraded; revocations made before then count" {
 	registry_setup A B
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	{ sign A certs/A.key 2; sign B certs/B.key 2; } | smqtt-verify -R reg.db > stored
-	smqtt-register -r reg.db revoke A --reason superseded
-	smqtt-register -r reg.db revoke B "$(grep '^B ' issued | cut -d' ' -f2 | cut -d= -f2)" --reason superseded
+	smqtt-register -R reg.db revoke A --reason superseded
+	smqtt-register -R reg.db revoke B "$(grep '^B ' issued | cut -d' ' -f2 | cut -d= -f2)" --reason superseded
 	# Make it a registry as version 1 left it.
 	sqlite3 reg.db "alter table keys drop column retired_at_seq; alter table keys drop column revoked_at_seq;
 		update meta set value = 1 where name = 'schema_version'; pragma user_version = 1"
@@ -132,7 +132,7 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 	run smqtt-verify --archive < /dev/null
 	assert_status 2
 	make_key k
-	run smqtt-verify -p A=k.pub --archive < /dev/null
+	run smqtt-verify --pubkey A=k.pub --archive < /dev/null
 	assert_status 2
 	assert_contains "smqtt-verify: --archive is for -R REGISTRY"
 }

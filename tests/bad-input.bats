@@ -52,7 +52,7 @@
 #  39  smqtt-verify    a private key as trust file                                     3
 #  40  smqtt-verify    a database of smqtt-store as registry                           3
 #  41  smqtt-verify    a registry that is a directory                                  3
-#  42  smqtt-verify    -p with a device id holding ESC and BEL                         2
+#  42  smqtt-verify    --pubkey with a device id holding ESC and BEL                         2
 #  43  smqtt-verify    a configuration with a type error names FILE:LINE               3
 #  44  smqtt-store     a line that is not a frame                                      1
 #  45  smqtt-store     a record field of the wrong type                                1
@@ -113,12 +113,12 @@ load broker_helper
 # key and certificate, a key type smqtt does not sign with.
 setup_file() {
 	cd "$BATS_FILE_TMPDIR" || return 1
-	smqtt-issue ca -d ca > /dev/null || return 1
-	printf '%s\n' ABC DEF | smqtt-issue device -d ca -o "$BATS_FILE_TMPDIR/pki" > issued 2> /dev/null || return 1
-	smqtt-register -r reg.db init --ca ca/ca.crt || return 1
-	smqtt-register -r reg.db add < issued 2> /dev/null || return 1
-	smqtt-issue ca -d other-ca > /dev/null || return 1
-	echo GHI | smqtt-issue device -d other-ca -o other > /dev/null 2>&1 || return 1
+	smqtt-issue ca --ca-dir ca > /dev/null || return 1
+	printf '%s\n' ABC DEF | smqtt-issue device --ca-dir ca -o "$BATS_FILE_TMPDIR/pki" > issued 2> /dev/null || return 1
+	smqtt-register -R reg.db init --ca ca/ca.crt || return 1
+	smqtt-register -R reg.db add < issued 2> /dev/null || return 1
+	smqtt-issue ca --ca-dir other-ca > /dev/null || return 1
+	echo GHI | smqtt-issue device --ca-dir other-ca -o other > /dev/null 2>&1 || return 1
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key 2> /dev/null || return 1
 	chmod 600 rsa.key
 	openssl req -new -x509 -key rsa.key -subj /CN=RSA -days 2 -out rsa.crt 2> /dev/null || return 1
@@ -205,9 +205,9 @@ stdout_is() {
 }
 
 @test "#4 smqtt-keygen: an unknown key type (2)" {
-	run --separate-stderr smqtt-keygen -t rsa -k k.key
+	run --separate-stderr smqtt-keygen --type rsa -k k.key
 	expect 2
-	said "smqtt-keygen: -t rsa: unknown key type (p256, p384 or ed25519)"
+	said "smqtt-keygen: --type rsa: unknown key type (p256, p384 or ed25519)"
 	[ ! -e k.key ] || fail "a key was written"
 }
 
@@ -510,7 +510,7 @@ three_frames() {
 
 @test "#33 smqtt-verify: frames of a revoked device (registry) (1)" {
 	cp "$S/reg.db" reg.db
-	smqtt-register -r reg.db revoke DEF --reason keyCompromise
+	smqtt-register -R reg.db revoke DEF --reason keyCompromise
 	signed ABC 2 > good
 	signed DEF 1 > bad
 	run --separate-stderr smqtt-verify -R reg.db < <(around good bad)
@@ -572,7 +572,7 @@ three_frames() {
 
 @test "#39 smqtt-verify: a private key as trust file (3)" {
 	signed ABC 1 > input
-	run --separate-stderr smqtt-verify -p ABC="$S/pki/ABC.key" < input
+	run --separate-stderr smqtt-verify --pubkey ABC="$S/pki/ABC.key" < input
 	expect 3
 	said "smqtt-verify: trust file $S/pki/ABC.key: holds a PRIVATE KEY, not a certificate or public key"
 	no_output
@@ -599,9 +599,9 @@ three_frames() {
 	no_output
 }
 
-@test "#42 smqtt-verify: -p with a device id holding ESC and BEL (2)" {
+@test "#42 smqtt-verify: --pubkey with a device id holding ESC and BEL (2)" {
 	signed ABC 1 > input
-	run --separate-stderr smqtt-verify -p $'A\033]0;owned\a'="$S/pki/ABC.crt" < input
+	run --separate-stderr smqtt-verify --pubkey $'A\033]0;owned\a'="$S/pki/ABC.crt" < input
 	expect 2
 	said 'smqtt-verify: A\033]0;owned\007: invalid device id (1-64 of A-Z a-z 0-9 . _ -)'
 	no_raw_bytes
@@ -721,7 +721,7 @@ bad_record() {
 	said "smqtt-store: database reg.db: not a database of smqtt-store (it has other tables)"
 	cmp reg.db before || fail "the registry was changed"
 	[ ! -e reg.db-wal ] && [ ! -e reg.db-shm ] || fail "files left: $(ls)"
-	smqtt-register -r reg.db list > /dev/null || fail "the registry no longer works"
+	smqtt-register -R reg.db list > /dev/null || fail "the registry no longer works"
 }
 
 @test "#53 smqtt-store: a database created with other columns (3)" {
@@ -763,7 +763,7 @@ bad_record() {
 issue_around() {
 	cp -rp "$S/ca" ca
 	printf '%s\n' AAA CCC > good
-	run --separate-stderr smqtt-issue device -d ca -o out < <(around good bad)
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out < <(around good bad)
 }
 
 # both_issued: AAA and CCC were issued, and nothing else was.
@@ -794,7 +794,7 @@ both_issued() {
 	echo 'AAA site=north' > bad
 	cp -rp "$S/ca" ca
 	printf '%s\n' AAA CCC > good
-	run --separate-stderr smqtt-issue device -d ca -o out < <(cat good bad)
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out < <(cat good bad)
 	expect 1
 	said "smqtt-issue: stdin: line 3: device AAA: duplicate of line 1"
 	both_issued
@@ -811,7 +811,7 @@ both_issued() {
 
 @test "#61 smqtt-issue: a missing CA directory (3)" {
 	echo AAA > input
-	run --separate-stderr smqtt-issue device -d nope -o out < input
+	run --separate-stderr smqtt-issue device --ca-dir nope -o out < input
 	expect 3
 	said "smqtt-issue: certificate nope/ca.crt: No such file or directory"
 	[ ! -e out ] || fail "output made: $(ls out)"
@@ -821,7 +821,7 @@ both_issued() {
 @test "#62 smqtt-issue: a manifest with a type error names FILE:LINE (3)" {
 	cp -rp "$S/ca" ca
 	printf 'devices:\n  - id: AAA\n  - id: [BBB]\n' > fleet.yaml
-	run --separate-stderr smqtt-issue device -d ca -o out --manifest fleet.yaml
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out --manifest fleet.yaml
 	expect 3
 	said "smqtt-issue: fleet.yaml:3:"
 	[ -z "$(ls out 2> /dev/null)" ] || fail "files: $(ls out)"
@@ -831,7 +831,7 @@ both_issued() {
 @test "#63 smqtt-issue: a CRL line that is not a serial (1)" {
 	cp -rp "$S/ca" ca
 	printf '01AB\n\033[2J\n02CD\n' > input
-	run --separate-stderr smqtt-issue crl -d ca < input
+	run --separate-stderr smqtt-issue crl --ca-dir ca < input
 	expect 1
 	said 'smqtt-issue: stdin: line 2: \033[2J: not a serial number (hex) or device=ID' \
 		"smqtt-issue: no CRL written: 1 of 3 lines rejected; fix or remove them"
@@ -839,7 +839,7 @@ both_issued() {
 	# A CRL without line 2 would un-revoke what it named: none is written.
 	no_output
 	# The good lines around it make a CRL once the bad one is gone.
-	grep -v '^.\[' input | smqtt-issue crl -d ca > crl.pem
+	grep -v '^.\[' input | smqtt-issue crl --ca-dir ca > crl.pem
 	[ "$(openssl crl -in crl.pem -noout -text | grep -c 'Serial Number:')" = 2 ] || fail "CRL: $(cat crl.pem)"
 }
 
@@ -847,15 +847,15 @@ both_issued() {
 
 # register_around: add ABC's issue line, the file bad and DEF's issue line to a new registry.
 register_around() {
-	smqtt-register -r reg.db init --ca "$S/ca/ca.crt"
+	smqtt-register -R reg.db init --ca "$S/ca/ca.crt"
 	grep -E '^(ABC|DEF) ' "$S/issued" > good
-	run --separate-stderr smqtt-register -r reg.db add < <(around good bad)
+	run --separate-stderr smqtt-register -R reg.db add < <(around good bad)
 }
 
 # both_registered: ABC and DEF were added, and nothing else was.
 both_registered() {
-	[ "$(smqtt-register -r reg.db list | cut -d ' ' -f 1,2 | tr '\n' ' ')" = "ABC active DEF active " ] ||
-		fail "registry: $(smqtt-register -r reg.db list)"
+	[ "$(smqtt-register -R reg.db list | cut -d ' ' -f 1,2 | tr '\n' ' ')" = "ABC active DEF active " ] ||
+		fail "registry: $(smqtt-register -R reg.db list)"
 	[ "$(sqlite3 reg.db 'select count(*) from keys')" = 2 ] || fail "keys: $(sqlite3 reg.db 'select device from keys')"
 }
 
@@ -904,10 +904,10 @@ both_registered() {
 }
 
 @test "#69 smqtt-register: a truncated PEM certificate (1)" {
-	smqtt-register -r reg.db init --ca "$S/ca/ca.crt"
+	smqtt-register -R reg.db init --ca "$S/ca/ca.crt"
 	cat "$S/pki/ABC.crt" "$S/pki/DEF.crt" > good
 	head -n 4 "$S/other/GHI.crt" > bad
-	run --separate-stderr smqtt-register -r reg.db add < <(cat good bad)
+	run --separate-stderr smqtt-register -R reg.db add < <(cat good bad)
 	expect 1
 	said "smqtt-register: stdin: certificate 3 (line $(($(wc -l < good) + 1))): no END line"
 	both_registered
@@ -923,7 +923,7 @@ both_registered() {
 }
 
 @test "#71 smqtt-register: a device certificate given to init as the CA (3)" {
-	run --separate-stderr smqtt-register -r reg.db init --ca "$S/pki/ABC.crt"
+	run --separate-stderr smqtt-register -R reg.db init --ca "$S/pki/ABC.crt"
 	expect 3
 	said "smqtt-register: certificate $S/pki/ABC.crt: not a CA certificate"
 	[ ! -e reg.db ] || fail "a registry was made"
@@ -931,7 +931,7 @@ both_registered() {
 
 @test "#72 smqtt-register: a registry that is a directory (3)" {
 	mkdir reg.db
-	run --separate-stderr smqtt-register -r reg.db add < "$S/issued"
+	run --separate-stderr smqtt-register -R reg.db add < "$S/issued"
 	expect 3
 	said "smqtt-register: registry reg.db: Is a directory"
 	[ -z "$(ls reg.db)" ] || fail "files made in the directory: $(ls reg.db)"
@@ -939,7 +939,7 @@ both_registered() {
 
 @test "#73 smqtt-register: an invalid attribute (2)" {
 	cp "$S/reg.db" reg.db
-	run --separate-stderr smqtt-register -r reg.db set ABC site=north $'owner=\033[2J'
+	run --separate-stderr smqtt-register -R reg.db set ABC site=north $'owner=\033[2J'
 	expect 2
 	said 'smqtt-register: owner=\033[2J: attribute values are 1-256 printable ASCII characters without spaces'
 	no_raw_bytes
@@ -967,7 +967,7 @@ both_registered() {
 broker_certificate() {
 	local name=$1
 	shift
-	smqtt-issue server -d "$PKI/ca" -o "$PKI/elsewhere" "$@" "$name" > /dev/null || return 1
+	smqtt-issue server --ca-dir "$PKI/ca" -o "$PKI/elsewhere" "$@" "$name" > /dev/null || return 1
 	broker_stop
 	sed -i "s|^certfile .*|certfile $PKI/elsewhere/$name.crt|; s|^keyfile .*|keyfile $PKI/elsewhere/$name.key|" \
 		"$BROKER_DIR/mosquitto.conf"
@@ -1144,21 +1144,21 @@ broker_certificate() {
 @test "PEM labels and csr= paths from the input are shown escaped (smqtt-issue crl, device; smqtt-register add)" {
 	cp -rp "$S/ca" ca
 	printf '%s\n' $'-----BEGIN \033[2J KEY-----' AAAA $'-----END \033[2J KEY-----' > input
-	run --separate-stderr smqtt-issue crl -d ca < input
+	run --separate-stderr smqtt-issue crl --ca-dir ca < input
 	expect 1
 	said 'smqtt-issue: stdin: line 1: a PEM \033[2J KEY block, not a serial number; skipped'
 	no_raw_bytes
 	no_output
 
 	printf 'devices:\n  - id: AAA\n    csr: "x\\e[2Jy.csr"\n' > fleet.yaml
-	run --separate-stderr smqtt-issue device -d ca -o out --manifest fleet.yaml
+	run --separate-stderr smqtt-issue device --ca-dir ca -o out --manifest fleet.yaml
 	expect 1
 	said 'CSR x\033[2Jy.csr: No such file or directory'
 	no_raw_bytes
 
 	printf '%s\n' $'-----BEGIN \033[2J-----' AAAA $'-----END \033[2J-----' > odd.pem
-	smqtt-register -r reg.db init --ca ca/ca.crt
-	run --separate-stderr smqtt-register -r reg.db add <<< "AAA serial=01 fingerprint=00 cert=odd.pem"
+	smqtt-register -R reg.db init --ca ca/ca.crt
+	run --separate-stderr smqtt-register -R reg.db add <<< "AAA serial=01 fingerprint=00 cert=odd.pem"
 	expect 1
 	said 'holds a \033[2J, not a certificate'
 	no_raw_bytes

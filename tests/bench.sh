@@ -134,8 +134,8 @@ expect_lines "record generator" "$work/records.big" "$NBIG"
 head -n "$N" "$work/records.big" >"$work/records"
 expect_lines "record generator" "$work/records" "$N"
 
-"$bin/smqtt-keygen" -k "$work/p256.key" -t p256 >"$work/p256.pem" ||
-	die "smqtt-keygen -t p256 failed"
+"$bin/smqtt-keygen" -k "$work/p256.key" --type p256 >"$work/p256.pem" ||
+	die "smqtt-keygen --type p256 failed"
 
 # --- repeated measurements ---------------------------------------------------
 sign_rates=() sign_rss=() os_sign=() os_verify=()
@@ -160,7 +160,7 @@ for rep in $(seq 1 "$REPS"); do
 
 	# verify: the output must be every input frame, unchanged
 	run "smqtt-verify" "$work/frames" "$work/verified" "$work/verify.err" \
-		"$bin/smqtt-verify" -j 1 -p "M0001=$work/p256.pem"
+		"$bin/smqtt-verify" -j 1 --pubkey "M0001=$work/p256.pem"
 	expect_lines "smqtt-verify" "$work/verified" "$N"
 	cmp -s "$work/frames" "$work/verified" || die "smqtt-verify changed frames"
 	verify_rates+=("$(rate "$N" "$secs")") verify_rss+=("$rss_kib")
@@ -204,7 +204,7 @@ big_sign_rss=$rss_kib
 say "  smqtt-sign    $NBIG frames in ${secs}s = $(rate "$NBIG" "$secs") frames/s, peak RSS $rss_kib KiB"
 
 run "smqtt-verify ($NBIG)" "$work/frames.big" "$work/verified.big" "$work/verify.err" \
-	"$bin/smqtt-verify" -j 1 -p "M0001=$work/p256.pem"
+	"$bin/smqtt-verify" -j 1 --pubkey "M0001=$work/p256.pem"
 expect_lines "smqtt-verify ($NBIG)" "$work/verified.big" "$NBIG"
 big_verify_rss=$rss_kib
 say "  smqtt-verify  $NBIG frames in ${secs}s = $(rate "$NBIG" "$secs") frames/s, peak RSS $rss_kib KiB"
@@ -235,15 +235,15 @@ else
 	say "registry: $NREG devices, $REG_ROUNDS frames each"
 	mkdir "$work/reg"
 	"$bin/smqtt-keygen" -k "$work/reg/shared.key" >"$work/reg/shared.pub" || die "smqtt-keygen failed"
-	"$bin/smqtt-issue" ca -d "$work/reg/ca" >/dev/null || die "smqtt-issue ca failed"
+	"$bin/smqtt-issue" ca --ca-dir "$work/reg/ca" >/dev/null || die "smqtt-issue ca failed"
 	seq -f 'm%07.0f' 1 "$NREG" >"$work/reg/ids"
 	sed "s|\$| pubkey=$work/reg/shared.pub|" "$work/reg/ids" >"$work/reg/issue.in"
 	run "smqtt-issue device" "$work/reg/issue.in" "$work/reg/issued" "$work/reg/issue.err" \
-		"$bin/smqtt-issue" device -d "$work/reg/ca" -o "$work/reg/certs"
+		"$bin/smqtt-issue" device --ca-dir "$work/reg/ca" -o "$work/reg/certs"
 	expect_lines "smqtt-issue device" "$work/reg/issued" "$NREG"
-	"$bin/smqtt-register" -r "$work/reg/reg0.db" init --ca "$work/reg/ca/ca.crt" || die "smqtt-register init failed"
+	"$bin/smqtt-register" -R "$work/reg/reg0.db" init --ca "$work/reg/ca/ca.crt" || die "smqtt-register init failed"
 	run "smqtt-register add" "$work/reg/issued" /dev/null "$work/reg/add.err" \
-		"$bin/smqtt-register" -r "$work/reg/reg0.db" add
+		"$bin/smqtt-register" -R "$work/reg/reg0.db" add
 	grep -q "^smqtt-register: $NREG added, 0 already registered, 0 rejected" "$work/reg/add.err" ||
 		{ cat "$work/reg/add.err" >&2; die "smqtt-register did not add $NREG devices"; }
 	register_rate=$(rate "$NREG" "$secs")
@@ -286,7 +286,7 @@ head -n "$N_ED25519" "$work/records" >"$work/records.ed25519"
 head -n "$N_P384" "$work/records" >"$work/records.p384"
 declare -A extra_rate
 for t in ed25519 p384; do
-	"$bin/smqtt-keygen" -k "$work/$t.key" -t "$t" >"$work/$t.pem" || die "smqtt-keygen -t $t failed"
+	"$bin/smqtt-keygen" -k "$work/$t.key" --type "$t" >"$work/$t.pem" || die "smqtt-keygen --type $t failed"
 	n=$(lines "$work/records.$t")
 	run "smqtt-sign ($t)" "$work/records.$t" "$work/frames.$t" "$work/sign.err" \
 		"$bin/smqtt-sign" -k "$work/$t.key" -i M0001 -S "$work/$t.seq"

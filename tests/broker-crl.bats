@@ -24,7 +24,7 @@ teardown() {
 	[ "$(wc -l < before)" -eq 1 ]
 
 	serial=$(openssl x509 -in "$PKI/BAD.crt" -noout -serial | cut -d= -f2)
-	echo "$serial BAD $(date -u +%Y-%m-%dT%H:%M:%SZ) keyCompromise" | smqtt-issue crl -d "$PKI/ca" > "$PKI/crl.pem" 2> /dev/null
+	echo "$serial BAD $(date -u +%Y-%m-%dT%H:%M:%SZ) keyCompromise" | smqtt-issue crl --ca-dir "$PKI/ca" > "$PKI/crl.pem" 2> /dev/null
 	openssl crl -in "$PKI/crl.pem" -noout -CAfile "$PKI/ca.crt" 2>&1 | grep -q 'verify OK'
 	broker_stop
 	echo "crlfile $PKI/crl.pem" >> "$BROKER_DIR/mosquitto.conf"

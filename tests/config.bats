@@ -49,7 +49,7 @@ rows() {
 	[ "$(cut -d' ' -f2 frames.txt | sort -u)" = ABC ] || fail "not signed as ABC: $(cat frames.txt)"
 	[ -f ../etc/m.state ] || fail "device.state was not used as the state file"
 	[ ! -e ../etc/m.key.seq ] && [ ! -e m.state ] || fail "state file in the wrong place"
-	smqtt-verify -p ABC=../etc/m.pub < frames.txt | smqtt-store --config ../etc/smqtt.yaml 2> err
+	smqtt-verify --pubkey ABC=../etc/m.pub < frames.txt | smqtt-store --config ../etc/smqtt.yaml 2> err
 	grep -q '5 stored' err || fail "store: $(cat err)"
 	[ "$(rows ../etc/readings.db)" -eq 5 ] || fail "rows not in etc/readings.db"
 	[ ! -e readings.db ] || fail "store.db was taken relative to the current directory"
@@ -78,7 +78,7 @@ rows() {
 	[ "$(cat etc/m.state)" -ge 3 ] || fail "device.state not used with -i"
 	# -k replaces device.key and with it device.state: the other key counts in its own file.
 	meter_records 2 | smqtt-sign --config etc/smqtt.yaml -k other.key > frames.txt
-	smqtt-verify -p ABC=other.pub < frames.txt > /dev/null || fail "not signed with -k other.key"
+	smqtt-verify --pubkey ABC=other.pub < frames.txt > /dev/null || fail "not signed with -k other.key"
 	[ -f other.key.seq ] || fail "-k did not bring its own default state file"
 	[ "$(cut -d' ' -f3 frames.txt | head -n 1)" = 1 ] || fail "-k other.key continued the configured key's sequence"
 	# -d and -s replace store.db and store.schema.
@@ -334,19 +334,19 @@ rows() {
 	assert_contains "device XYZ seq 1: unknown device"
 	[ "$(wc -l < ../etc/rejects.txt)" -eq 2 ] || fail "verify.rejects (relative to the file) not written"
 	# Trust on the command line replaces the file's; the file's rejects file still applies.
-	run smqtt-verify --config ../etc/smqtt.yaml -p XYZ=../other.pub < <(cat ../frames.txt ../other.txt)
+	run smqtt-verify --config ../etc/smqtt.yaml --pubkey XYZ=../other.pub < <(cat ../frames.txt ../other.txt)
 	assert_status 1
 	[ "$(printf '%s\n' "$output" | grep -c '^smqtt1 XYZ ')" -eq 2 ] || fail "XYZ frames not passed: $output"
 	assert_contains "device ABC seq 1: unknown device"
 	[ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "rejects not appended"
-	# -r wins over verify.rejects.
-	run smqtt-verify --config ../etc/smqtt.yaml -r mine.txt < ../other.txt
+	# --rejects wins over verify.rejects.
+	run smqtt-verify --config ../etc/smqtt.yaml --rejects mine.txt < ../other.txt
 	assert_status 1
-	[ "$(wc -l < mine.txt)" -eq 2 ] && [ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "-r did not win"
+	[ "$(wc -l < mine.txt)" -eq 2 ] && [ "$(wc -l < ../etc/rejects.txt)" -eq 5 ] || fail "--rejects did not win"
 	# registry.db is the trust when the file names no certificate or key.
 	cd ..
 	registry_setup R1
-	smqtt-register -r reg.db add < issued > /dev/null
+	smqtt-register -R reg.db add < issued > /dev/null
 	meter_records 2 R1 | smqtt-sign -k certs/R1.key -i R1 > r1.txt
 	printf 'registry:\n  db: reg.db\n' > reg.yaml
 	run smqtt-verify --config reg.yaml < r1.txt
@@ -387,13 +387,13 @@ rows() {
 	# Options win over the file.
 	smqtt-issue --config ../etc/smqtt.yaml -o here device <<< M3 > /dev/null || fail "-o did not win"
 	[ -f here/M3.crt ] && [ ! -e ../etc/fleet/M3.crt ] || fail "-o did not win over issue.out"
-	smqtt-register --config ../etc/smqtt.yaml -r other.db init --ca ../etc/ca/ca.crt
-	[ -f other.db ] || fail "-r did not win over registry.db"
-	# Without -r or registry.db it is a usage error naming both.
+	smqtt-register --config ../etc/smqtt.yaml -R other.db init --ca ../etc/ca/ca.crt
+	[ -f other.db ] || fail "-R did not win over registry.db"
+	# Without -R or registry.db it is a usage error naming both.
 	run smqtt-register --config /dev/null list
 	assert_status 2
-	assert_contains "no registry given (-r REGISTRY, or registry.db in the configuration)"
+	assert_contains "no registry given (-R REGISTRY, or registry.db in the configuration)"
 	run smqtt-issue --config /dev/null ca
 	assert_status 2
-	assert_contains "no CA directory given (-d CADIR, or issue.ca_dir in the configuration)"
+	assert_contains "no CA directory given (--ca-dir CADIR, or issue.ca_dir in the configuration)"
 }

@@ -58,6 +58,48 @@ complete_words() {
 	' complete_words "$REPO/completions/smqtt.bash" "$@"
 }
 
+# help_entries PROG: "--LONG<TAB>text" for each option in PROG --help, continuation lines joined.
+help_entries() {
+	"$SMQTT_BIN/$1" --help | awk '
+		function flush() { if (opt != "") print opt "\t" text; opt = "" }
+		/^  (-[A-Za-z0-9], )?--[a-z]/ || /^      --[a-z]/ {
+			flush(); match($0, /--[a-z][a-z0-9-]*/)
+			opt = substr($0, RSTART, RLENGTH); text = $0; next
+		}
+		/^        / && opt != "" { text = text " " $0; next }
+		{ flush() }
+		END { flush() }' | tr -s ' '
+}
+# man_entries PAGE: "--LONG<TAB>text" for each option tagged in the rendered OPTIONS section.
+man_entries() {
+	mandoc -Tascii "$REPO/man/$1" | col -bx | awk '
+		function flush() { if (opt != "") print opt "\t" text; opt = "" }
+		/^[A-Z]/ { flush(); options = ($0 == "OPTIONS"); next }
+		!options { next }
+		/^     -/ {
+			flush(); tag = $0; sub(/^ +/, "", tag); sub(/  .*/, "", tag)
+			if (match(tag, /(^|, )--[a-z][a-z0-9-]*/)) {
+				opt = substr(tag, RSTART, RLENGTH); sub(/^, /, "", opt); text = $0
+			}
+			next
+		}
+		/^     [^ ]/ { flush(); next }
+		opt != "" { text = text " " $0 }
+		END { flush() }' | tr -s ' '
+}
+# default_numbers TEXT: the numbers in the clause after the first "default", up to ")", ";" or a full stop.
+default_numbers() {
+	awk '{
+		i = match($0, /[Dd]efault/); if (!i) exit
+		s = substr($0, i + 7); e = length(s) + 1
+		if ((j = index(s, ")")) && j < e) e = j
+		if ((j = index(s, ";")) && j < e) e = j
+		if (match(s, /\.( |$)/) && RSTART < e) e = RSTART
+		s = substr(s, 1, e - 1)
+		while (match(s, /[0-9]+/)) { print substr(s, RSTART, RLENGTH); s = substr(s, RSTART + RLENGTH) }
+	}' <<< "$1" | sort -u | tr '\n' ' '
+}
+
 # recipe_script: the openssl recipe from smqtt-frame(5), as sh commands.
 recipe_script() {
 	sed -n '/^\.\\" openssl-recipe-begin$/,/^\.\\" openssl-recipe-end$/p' "$REPO/man/smqtt-frame.5" |
@@ -73,6 +115,22 @@ recipe_script() {
 		run mandoc -Tlint -Wwarning "$page"
 		[ "$status" -eq 0 ] && [ -z "$output" ] || fail "mandoc -Tlint -Wwarning $page: $output"
 	done
+}
+
+@test "docs: every manual page renders without a literal macro in its text" {
+	require_mandoc
+	# A macro that lost its line start (".It" after a sentence's period) is
+	# printed as text; -Tlint does not notice.
+	local macros='Ad|An|Ap|Ar|Bd|Bl|Cd|Cm|D1|Dl|Dq|Dt|Dv|Ed|El|Em|Er|Ev|Fa|Fl|Fn|Ic|In|It|Lk|Li|Nd|Nm|No|Ns|Op|Pa|Pp|Pq|Ql|Qq|Sh|Ss|Sq|Sx|Sy|Ta|Tn|Va|Xr'
+	local page n=0
+	for page in $PAGES; do
+		run render "$page"
+		[ "$status" -eq 0 ] && [ -n "$output" ] || fail "mandoc -Tascii $page: status $status"
+		stray=$(grep -nE "(^|[^A-Za-z0-9_])\.($macros)([^A-Za-z0-9]|\$)" <<< "$output") &&
+			fail "$page renders a macro as text: $stray"
+		n=$((n + 1))
+	done
+	[ "$n" -ge 10 ] || fail "only $n pages rendered"
 }
 
 @test "docs: every program has a manual page, --help and --version" {
@@ -127,6 +185,25 @@ recipe_script() {
 	done
 }
 
+@test "docs: each option's default in --help is the one its manual page gives" {
+	require_mandoc
+	local prog opt text page_text checked=0
+	for prog in $(programs); do
+		man_entries "$prog.1" > "$prog.man" || fail "$prog.1 did not render"
+		help_entries "$prog" > "$prog.help"
+		[ -s "$prog.help" ] || fail "$prog --help lists no options"
+		while IFS=$'\t' read -r opt text; do
+			[[ $text == *default* ]] || continue
+			page_text=$(awk -F '\t' -v opt="$opt" '$1 == opt { print $2 }' "$prog.man")
+			[ -n "$page_text" ] || fail "$prog.1 has no OPTIONS entry for $opt"
+			[ "$(default_numbers "$text")" = "$(default_numbers "$page_text")" ] ||
+				fail "$prog $opt: the default in --help ($text) differs from $prog.1 ($page_text)"
+			[ -z "$(default_numbers "$text")" ] || checked=$((checked + 1))
+		done < "$prog.help"
+	done
+	[ "$checked" -ge 10 ] || fail "only $checked defaults with numbers compared"
+}
+
 @test "docs: the bash completion offers every long option of every program" {
 	for prog in $(programs); do
 		complete_words "$prog" -- > offered || fail "bash completion for $prog failed (status $?)"
@@ -140,22 +217,22 @@ recipe_script() {
 
 @test "docs: the bash completion completes arguments by kind" {
 	touch pub.pem public.crt other.txt
-	run complete_words smqtt-keygen -t ''
-	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "ed25519 p256 p384 " ] || fail "-t offered: $output"
+	run complete_words smqtt-keygen --type ''
+	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "ed25519 p256 p384 " ] || fail "--type offered: $output"
 	run complete_words smqtt-keygen --type e
 	[ "$output" = ed25519 ] || fail "--type e offered: $output"
 	run complete_words smqtt-sign -k pu
 	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "pub.pem public.crt " ] || fail "-k pu offered: $output"
 	run complete_words smqtt-store --db = oth
 	[ "$output" = other.txt ] || fail "--db=oth offered: $output"
-	run complete_words smqtt-verify -p ABC = pub.
+	run complete_words smqtt-verify --pubkey ABC = pub.
 	[ "$output" = pub.pem ] || fail "-p ABC=pub. offered: $output"
 	run complete_words smqtt-sign -i ''
 	[ -z "$output" ] || fail "-i (a free-form device id) offered: $output"
 	run complete_words smqtt-store -b ''
 	[ -z "$output" ] || fail "-b (a number) offered: $output"
-	run complete_words smqtt-verify -r p
-	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "pub.pem public.crt " ] || fail "-r p offered: $output"
+	run complete_words smqtt-verify --rejects p
+	[ "$(printf '%s\n' "$output" | sort | tr '\n' ' ')" = "pub.pem public.crt " ] || fail "--rejects p offered: $output"
 }
 
 @test "docs: the zsh completion covers every program and long option" {
@@ -251,7 +328,7 @@ recipe_script() {
 		[ "$(wc -w <<< "$listed")" -ge 4 ] || fail "$prog --help lists only: $listed"
 		case $prog in
 		smqtt-issue) complete_words "$prog" '' > offered ;;
-		smqtt-register) complete_words "$prog" -r reg.db '' > offered ;;
+		smqtt-register) complete_words "$prog" -R reg.db '' > offered ;;
 		esac
 		[ "$(sort -u offered | tr '\n' ' ')" = "$listed" ] ||
 			fail "$prog: completion offers $(tr '\n' ' ' < offered), --help lists $listed"

@@ -471,8 +471,8 @@ stop_sink() {
 @test "systemd: the sink unit's pipeline verifies and stores, and fails (for a restart) when smqtt-sub does" {
 	broker_setup ABC
 	mkdir state
-	smqtt-register -r state/registry.db init --ca "$PKI/ca.crt"
-	issue_line ABC "$PKI/ABC.crt" | smqtt-register -r state/registry.db add 2> /dev/null
+	smqtt-register -R state/registry.db init --ca "$PKI/ca.crt"
+	issue_line ABC "$PKI/ABC.crt" | smqtt-register -R state/registry.db add 2> /dev/null
 	config sink.yaml collector <<-EOF
 		sub:
 		  topic: [smqtt/+/frames]
@@ -515,7 +515,7 @@ stop_sink() {
 	run timeout 20 mosquitto -c "$conf" 3>&-
 	[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "mosquitto started without its CRL (status $status)"
 	grep -q 'Unable to load certificate revocation file' "$BROKER_LOG" || fail "$(tail -n 3 "$BROKER_LOG")"
-	smqtt-issue crl -d "$PKI/ca" < /dev/null > "$PKI/crl.pem" 2> /dev/null
+	smqtt-issue crl --ca-dir "$PKI/ca" < /dev/null > "$PKI/crl.pem" 2> /dev/null
 	broker_start
 	for d in GOOD BAD; do
 		echo "$d,2013-11-02 00:15:00,0,1.0" | smqtt-sign -k "$PKI/$d.key" -c "$PKI/$d.crt" -S "$d.seq" > "$d.frames"
@@ -531,7 +531,7 @@ stop_sink() {
 		fail "mosquitto.conf does not say how to reload the CRL"
 	serial=$(openssl x509 -in "$PKI/BAD.crt" -noout -serial | cut -d= -f2)
 	echo "$serial BAD $(date -u +%Y-%m-%dT%H:%M:%SZ) keyCompromise" |
-		smqtt-issue crl -d "$PKI/ca" > "$PKI/crl.new" 2> /dev/null && mv "$PKI/crl.new" "$PKI/crl.pem"
+		smqtt-issue crl --ca-dir "$PKI/ca" > "$PKI/crl.new" 2> /dev/null && mv "$PKI/crl.new" "$PKI/crl.pem"
 	kill -HUP "$BROKER_PID"
 	wait_for "the reload" 'grep -q "Reloading config" "$BROKER_LOG"'
 	run pub_as BAD --retry-for 2 < BAD.frames

@@ -41,38 +41,38 @@ setup() {
 	printf 'ABC,1\n' | smqtt-sign -k m.key -i ABC > frames
 	sed 's/ABC,1$/ABC,2/' frames > forged
 	ln -s target rejects.link
-	run --separate-stderr smqtt-verify -p ABC=m.pub -r rejects.link < forged
+	run --separate-stderr smqtt-verify --pubkey ABC=m.pub --rejects rejects.link < forged
 	assert_status 2
 	[ "$stderr" = "smqtt-verify: rejects file rejects.link: a symbolic link; not followed" ] || fail "stderr: $stderr"
 	[ ! -e target ]
-	(umask 000 && smqtt-verify -p ABC=m.pub -r rejects < forged 2> /dev/null) || true
+	(umask 000 && smqtt-verify --pubkey ABC=m.pub --rejects rejects < forged 2> /dev/null) || true
 	[ "$(stat -c %a rejects)" = 600 ]
 	cmp rejects forged
 	sqlite3 reg.db 'create table t(x)'
 	cp reg.db before.db
-	run --separate-stderr smqtt-verify -p ABC=m.pub -r reg.db < forged
+	run --separate-stderr smqtt-verify --pubkey ABC=m.pub --rejects reg.db < forged
 	assert_status 2
 	[[ $stderr == "smqtt-verify: rejects file reg.db: an SQLite database, not a rejects file"* ]] || fail "stderr: $stderr"
 	cmp reg.db before.db
 	cp m.key before.key
-	run --separate-stderr smqtt-verify -p ABC=m.pub -r m.key < forged
+	run --separate-stderr smqtt-verify --pubkey ABC=m.pub --rejects m.key < forged
 	assert_status 2
 	[[ $stderr == *"rejects file m.key: a PEM file (a key or certificate), not a rejects file"* ]] || fail "stderr: $stderr"
 	cmp m.key before.key
 }
 
 @test "issue crl: the CRL number is replaced, never written through a symbolic link" {
-	smqtt-issue ca -d ca > /dev/null 2>&1
-	: | smqtt-issue crl -d ca > crl1.pem
+	smqtt-issue ca --ca-dir ca > /dev/null 2>&1
+	: | smqtt-issue crl --ca-dir ca > crl1.pem
 	[ "$(cat ca/crlnumber)" = 1 ]
 	mv ca/crlnumber elsewhere
 	ln -s ../elsewhere ca/crlnumber
-	run --separate-stderr smqtt-issue crl -d ca < /dev/null
+	run --separate-stderr smqtt-issue crl --ca-dir ca < /dev/null
 	assert_status 3
 	[[ $stderr == *"CRL number file ca/crlnumber: a symbolic link; not followed"* ]] || fail "stderr: $stderr"
 	[ "$(cat elsewhere)" = 1 ]
 	rm ca/crlnumber
-	: | smqtt-issue crl -d ca > crl2.pem
+	: | smqtt-issue crl --ca-dir ca > crl2.pem
 	[ "$(cat ca/crlnumber)" = 1 ] && [ ! -L ca/crlnumber ]
 	[ -z "$(ls ca | grep 'crlnumber\.')" ] || fail "a temporary file was left: $(ls ca)"
 }

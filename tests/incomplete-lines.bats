@@ -34,7 +34,7 @@ cut_last() {
 	run --separate-stderr smqtt-store -d db < frames
 	assert_status 0
 	[[ $stderr == *"1 stored, 1 duplicates, 0 rejected"* ]] || fail "stderr: $stderr"
-	q 'select frame from readings order by seq' | smqtt-verify -p ABC=m.pub > again
+	q 'select frame from readings order by seq' | smqtt-verify --pubkey ABC=m.pub > again
 	cmp again frames
 }
 
@@ -50,7 +50,7 @@ cut_last() {
 	cut_last 4 > cut
 	for jobs in 1 2; do
 		rm -f rejects
-		run --separate-stderr smqtt-verify -j "$jobs" -p ABC=m.pub -r rejects < cut
+		run --separate-stderr smqtt-verify -j "$jobs" --pubkey ABC=m.pub --rejects rejects < cut
 		assert_status 1
 		[[ $stderr == *"smqtt-verify: line 2: no newline at end of input: incomplete line"* ]] ||
 			fail "-j $jobs: stderr: $stderr"
@@ -71,9 +71,9 @@ cut_last() {
 }
 
 @test "issue: a device id without its newline at end of input gets no certificate" {
-	smqtt-issue ca -d ca > /dev/null 2>&1
+	smqtt-issue ca --ca-dir ca > /dev/null 2>&1
 	printf 'meter-1\nmeter-12' > ids
-	run --separate-stderr smqtt-issue device -d ca -o fleet < ids
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet < ids
 	assert_status 1
 	[[ $stderr == *"smqtt-issue: stdin: line 2: no newline at end of input: incomplete line; skipped"* ]] ||
 		fail "stderr: $stderr"
@@ -82,23 +82,23 @@ cut_last() {
 }
 
 @test "register: a device line without its newline at end of input is refused" {
-	smqtt-issue ca -d ca > /dev/null 2>&1
-	printf 'meter-1\nmeter-2\n' | smqtt-issue device -d ca -o fleet > issued 2> /dev/null
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-issue ca --ca-dir ca > /dev/null 2>&1
+	printf 'meter-1\nmeter-2\n' | smqtt-issue device --ca-dir ca -o fleet > issued 2> /dev/null
+	smqtt-register -R reg.db init --ca ca/ca.crt
 	head -c "$(($(wc -c < issued) - 1))" issued > cut
-	run --separate-stderr smqtt-register -r reg.db add < cut
+	run --separate-stderr smqtt-register -R reg.db add < cut
 	assert_status 1
 	[[ $stderr == *"line 2"*"no newline at end of input: incomplete line"* ]] || fail "stderr: $stderr"
-	[ "$(smqtt-register -r reg.db list | wc -l)" -eq 1 ]
+	[ "$(smqtt-register -R reg.db list | wc -l)" -eq 1 ]
 }
 
 @test "register: a PEM certificate without a final newline is still read (its END line frames it)" {
-	smqtt-issue ca -d ca > /dev/null 2>&1
-	echo meter-1 | smqtt-issue device -d ca -o fleet > /dev/null 2>&1
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-issue ca --ca-dir ca > /dev/null 2>&1
+	echo meter-1 | smqtt-issue device --ca-dir ca -o fleet > /dev/null 2>&1
+	smqtt-register -R reg.db init --ca ca/ca.crt
 	printf '%s' "$(cat fleet/meter-1.crt)" > cert.pem
 	[ "$(tail -c 1 cert.pem | od -An -c | tr -d ' ')" = '-' ]
-	run --separate-stderr smqtt-register -r reg.db add < cert.pem
+	run --separate-stderr smqtt-register -R reg.db add < cert.pem
 	assert_status 0
-	[ "$(smqtt-register -r reg.db list | wc -l)" -eq 1 ]
+	[ "$(smqtt-register -R reg.db list | wc -l)" -eq 1 ]
 }

@@ -28,7 +28,7 @@ setup() { common_setup; }
 	make -s -C "$REPO" install DESTDIR="$root" PREFIX=/opt/smqtt > make.log 2>&1 || fail "$(cat make.log)"
 	b="$root/opt/smqtt/bin"
 	"$b/smqtt-keygen" -k m.key > m.pub
-	meter_records 10 | "$b/smqtt-sign" -k m.key -i ABC | "$b/smqtt-verify" -p ABC=m.pub | "$b/smqtt-store" -d db 2> err
+	meter_records 10 | "$b/smqtt-sign" -k m.key -i ABC | "$b/smqtt-verify" --pubkey ABC=m.pub | "$b/smqtt-store" -d db 2> err
 	grep -q "10 stored" err
 	make -s -C "$REPO" uninstall DESTDIR="$root" PREFIX=/opt/smqtt
 	[ -z "$(find "$root" -type f)" ] || fail "left behind: $(find "$root" -type f)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# smqtt-issue device -r REGISTRY: devices are registered as they are issued,
+# smqtt-issue device -R REGISTRY: devices are registered as they are issued,
 # with exactly what `smqtt-issue device | smqtt-register add` would store.
 
 load test_helper
@@ -19,24 +19,24 @@ attributes_of() {
 	sqlite3 "$1" 'select device, name, value from attributes order by device, name'
 }
 
-@test "issue -r: the registry holds what smqtt-register add stores for the same certificates" {
+@test "issue -R: the registry holds what smqtt-register add stores for the same certificates" {
 	registry_setup
-	smqtt-register -r piped.db init --ca ca/ca.crt
+	smqtt-register -R piped.db init --ca ca/ca.crt
 	# Keys made here in three types, and keys supplied as a CSR and as a public key.
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout csr.key -subj /CN=C1 \
 		-out c1.csr 2> /dev/null
 	openssl genpkey -algorithm ed25519 -out pk.key
 	openssl pkey -in pk.key -pubout -out pk.pub
 	printf 'A1 site=north feeder=7\nA2\nC1 csr=c1.csr\nP1 pubkey=pk.pub zone=x\n' > ids
-	run smqtt-issue device -d ca -o certs -r reg.db < ids
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db < ids
 	assert_status 0
 	assert_contains "smqtt-issue: 4 issued, 0 already issued, 0 rejected"
 	assert_contains "smqtt-issue: reg.db: 4 added, 0 already registered, 0 keys retired"
 	printf '%s\n' "$output" | grep -v '^smqtt-issue:' > lines
 	[ "$(wc -l < lines)" = 4 ]
-	printf 'B1\nB2 site=south\n' | smqtt-issue device -d ca -o certs -t p384 -r reg.db >> lines 2> /dev/null
-	printf 'E1\n' | smqtt-issue device -d ca -o certs -t ed25519 -r reg.db >> lines 2> /dev/null
-	run smqtt-register -r piped.db add < lines
+	printf 'B1\nB2 site=south\n' | smqtt-issue device --ca-dir ca -o certs --type p384 -R reg.db >> lines 2> /dev/null
+	printf 'E1\n' | smqtt-issue device --ca-dir ca -o certs --type ed25519 -R reg.db >> lines 2> /dev/null
+	run smqtt-register -R piped.db add < lines
 	assert_status 0
 	assert_contains "7 added"
 	[ "$(sqlite3 reg.db 'select count(*) from keys')" = 7 ]
@@ -45,12 +45,12 @@ attributes_of() {
 	diff <(keys_of piped.db) <(keys_of reg.db)
 	diff <(attributes_of piped.db) <(attributes_of reg.db)
 	[ "$(attributes_of reg.db | wc -l)" = 4 ]
-	[ "$(smqtt-register -r reg.db list)" = "$(smqtt-register -r piped.db list)" ]
+	[ "$(smqtt-register -R reg.db list)" = "$(smqtt-register -R piped.db list)" ]
 }
 
-@test "issue -r: frames from the issued devices verify against the registry" {
+@test "issue -R: frames from the issued devices verify against the registry" {
 	registry_setup
-	printf 'M1\nM2\n' | smqtt-issue device -d ca -o certs -r reg.db > /dev/null 2>&1
+	printf 'M1\nM2\n' | smqtt-issue device --ca-dir ca -o certs -R reg.db > /dev/null 2>&1
 	{
 		meter_records 3 M1 | smqtt-sign -k certs/M1.key -i M1 -S m1.seq
 		meter_records 2 M2 | smqtt-sign -k certs/M2.key -i M2 -S m2.seq
@@ -64,23 +64,23 @@ attributes_of() {
 	assert_contains "device M1 seq 9: bad signature"
 }
 
-@test "issue -r: on a re-run, certificates already in the registry stay; others are checked, then added" {
+@test "issue -R: on a re-run, certificates already in the registry stay; others are checked, then added" {
 	registry_setup
-	# X was issued without -r, so only its file exists; Y is registered.
-	smqtt-issue device -d ca -o certs <<< X > /dev/null 2>&1
-	smqtt-issue device -d ca -o certs -r reg.db <<< Y > /dev/null 2>&1
+	# X was issued without -R, so only its file exists; Y is registered.
+	smqtt-issue device --ca-dir ca -o certs <<< X > /dev/null 2>&1
+	smqtt-issue device --ca-dir ca -o certs -R reg.db <<< Y > /dev/null 2>&1
 	# Z's file is a certificate of another CA, put where smqtt-issue would write Z's.
 	mkdir other
-	smqtt-issue ca -d other/ca > /dev/null
-	smqtt-issue device -d other/ca -o other <<< Z > /dev/null 2>&1
+	smqtt-issue ca --ca-dir other/ca > /dev/null
+	smqtt-issue device --ca-dir other/ca -o other <<< Z > /dev/null 2>&1
 	cp other/Z.crt other/Z.key certs/
 	sqlite3 reg.db "select serial, fingerprint, state, added_at from keys where device = 'Y'" > y.before
-	run smqtt-issue device -d ca -o certs -r reg.db <<< $'X site=a\nY\nZ'
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db <<< $'X site=a\nY\nZ'
 	assert_status 1
 	assert_contains "smqtt-issue: stdin: line 3: device Z: not registered: not issued by the registry's CA"
 	assert_contains "smqtt-issue: 0 issued, 3 already issued, 1 rejected"
 	assert_contains "smqtt-issue: reg.db: 1 added, 1 already registered, 0 keys retired"
-	[ "$(smqtt-register -r reg.db list)" = "X active 1 0 site=a
+	[ "$(smqtt-register -R reg.db list)" = "X active 1 0 site=a
 Y active 1 0" ]
 	# Y's key is untouched, X's is the one in its file.
 	diff y.before <(sqlite3 reg.db "select serial, fingerprint, state, added_at from keys where device = 'Y'")
@@ -89,25 +89,25 @@ Y active 1 0" ]
 		"$(openssl x509 -in certs/X.crt -noout -fingerprint -sha256 | cut -d= -f2 | tr -d :)" ]
 	# A third run changes nothing.
 	keys_of reg.db > second
-	run smqtt-issue device -d ca -o certs -r reg.db <<< $'X\nY'
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db <<< $'X\nY'
 	assert_status 0
 	assert_contains "reg.db: 0 added, 2 already registered, 0 keys retired"
 	diff second <(keys_of reg.db)
 }
 
-@test "issue -r: a revoked device gets no certificate; --reissue is a key rotation" {
+@test "issue -R: a revoked device gets no certificate; --reissue is a key rotation" {
 	registry_setup
-	printf 'R1\nR2\n' | smqtt-issue device -d ca -o certs -r reg.db > /dev/null 2>&1
-	smqtt-register -r reg.db revoke R1 2> /dev/null
+	printf 'R1\nR2\n' | smqtt-issue device --ca-dir ca -o certs -R reg.db > /dev/null 2>&1
+	smqtt-register -R reg.db revoke R1 2> /dev/null
 	rm certs/R1.crt certs/R1.key
-	run smqtt-issue device -d ca -o certs -r reg.db <<< R1
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db <<< R1
 	assert_status 1
 	assert_contains "smqtt-issue: stdin: line 1: device R1: the device is revoked in reg.db; it takes no new keys"
 	assert_contains "0 issued, 0 already issued, 1 rejected"
 	[ ! -e certs/R1.crt ]
 	[ ! -e certs/R1.key ]
 	old=$(sqlite3 reg.db "select serial from keys where device = 'R2'")
-	run smqtt-issue device -d ca -o certs -r reg.db --reissue <<< R2
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db --reissue <<< R2
 	assert_status 0
 	assert_contains "reg.db: 1 added, 0 already registered, 0 keys retired"
 	[ "$(sqlite3 reg.db "select count(*) from keys where device = 'R2' and state = 'active'")" = 2 ]
@@ -115,38 +115,38 @@ Y active 1 0" ]
 	[ "$new" != "$old" ]
 	[ "$(sqlite3 reg.db "select count(*) from keys where device = 'R2' and serial = '$new'")" = 1 ]
 	# A third key retires the oldest.
-	run smqtt-issue device -d ca -o certs -r reg.db --reissue <<< R2
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db --reissue <<< R2
 	assert_contains "reg.db: 1 added, 0 already registered, 1 keys retired"
 	[ "$(sqlite3 reg.db "select state from keys where device = 'R2' and serial = '$old'")" = retired ]
 }
 
-@test "issue -r: a registry of another CA, a missing registry or a misplaced -r is refused before issuing" {
+@test "issue -R: a registry of another CA, a missing registry or a misplaced -R is refused before issuing" {
 	registry_setup
-	smqtt-issue ca -d ca2 > /dev/null
-	run smqtt-issue device -d ca2 -o certs -r reg.db <<< D1
+	smqtt-issue ca --ca-dir ca2 > /dev/null
+	run smqtt-issue device --ca-dir ca2 -o certs -R reg.db <<< D1
 	assert_status 3
 	[ "$output" = "smqtt-issue: reg.db: the registry trusts another CA, not ca2/ca.crt" ]
 	[ ! -e certs ]
-	run smqtt-issue device -d ca -o certs -r missing.db <<< D1
+	run smqtt-issue device --ca-dir ca -o certs -R missing.db <<< D1
 	assert_status 3
 	assert_contains "missing.db"
 	[ ! -e certs ]
 	[ ! -e missing.db ]
 	echo 'not a database' > junk.db
-	run smqtt-issue device -d ca -o certs -r junk.db <<< D1
+	run smqtt-issue device --ca-dir ca -o certs -R junk.db <<< D1
 	assert_status 3
 	assert_contains "junk.db"
 	[ ! -e certs ]
-	run smqtt-issue ca -d ca3 -r reg.db
+	run smqtt-issue ca --ca-dir ca3 -R reg.db
 	assert_status 2
-	assert_contains "smqtt-issue: ca: -r REGISTRY is for the device command"
+	assert_contains "smqtt-issue: ca: -R REGISTRY is for the device command"
 	[ ! -e ca3 ]
 	[ "$(sqlite3 reg.db 'select count(*) from devices')" = 0 ]
 }
 
-@test "issue: serial, fingerprint, cert and key are not attribute names; with -r values are ASCII" {
+@test "issue: serial, fingerprint, cert and key are not attribute names; with -R values are ASCII" {
 	registry_setup
-	run smqtt-issue device -d ca -o certs <<< $'A1 serial=12\nA2 site=x'
+	run smqtt-issue device --ca-dir ca -o certs <<< $'A1 serial=12\nA2 site=x'
 	assert_status 1
 	assert_contains 'smqtt-issue: stdin: line 1: device A1: attribute "serial=12": serial, fingerprint, cert and key are not attribute names'
 	assert_contains "A2 serial="
@@ -157,26 +157,26 @@ Y active 1 0" ]
 		    attributes:
 		      key: x
 	EOF
-	run smqtt-issue device -d ca -o certs --manifest m.yaml
+	run smqtt-issue device --ca-dir ca -o certs --manifest m.yaml
 	assert_status 3
 	assert_contains 'm.yaml:4: attribute name "key": serial, fingerprint, cert and key are not attribute names'
 	[ ! -e certs/B1.crt ]
-	run smqtt-issue device -d ca -o certs -r reg.db <<< $'C1 town=K\xc3\xb6ln\nC2 town=Bonn'
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db <<< $'C1 town=K\xc3\xb6ln\nC2 town=Bonn'
 	assert_status 1
 	assert_contains "device C1: attribute values in a registry are printable ASCII"
 	[ ! -e certs/C1.crt ]
-	[ "$(smqtt-register -r reg.db list)" = "C2 active 1 0 town=Bonn" ]
+	[ "$(smqtt-register -R reg.db list)" = "C2 active 1 0 town=Bonn" ]
 }
 
-@test "issue -r: 10000 devices issued and registered in one step" {
+@test "issue -R: 10000 devices issued and registered in one step" {
 	registry_setup
 	seq -f 'meter-%05g' 1 10000 > ids
-	run smqtt-issue device -d ca -o certs -r reg.db < ids
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db < ids
 	assert_status 0
 	assert_contains "smqtt-issue: reg.db: 10000 added, 0 already registered, 0 keys retired"
 	[ "$(sqlite3 reg.db "select count(*) from keys where state = 'active'")" = 10000 ]
 	[ "$(sqlite3 reg.db 'select count(distinct device) from keys')" = 10000 ]
-	[ "$(smqtt-register -r reg.db list | awk '$2 == "active"' | wc -l)" -eq 10000 ]
+	[ "$(smqtt-register -R reg.db list | awk '$2 == "active"' | wc -l)" -eq 10000 ]
 	# Every stored certificate is the file written for its device (a sample).
 	for d in meter-00001 meter-05000 meter-10000; do
 		sqlite3 reg.db "select certificate from keys where device = '$d'" > stored.pem
@@ -185,7 +185,7 @@ Y active 1 0" ]
 	[ "$(sqlite3 reg.db 'pragma integrity_check')" = ok ]
 }
 
-@test "issue -r: a CA certificate outside its validity is refused; a revoked id is still a duplicate later" {
+@test "issue -R: a CA certificate outside its validity is refused; a revoked id is still a duplicate later" {
 	registry_setup
 	mkdir old
 	: > old/index.txt
@@ -213,23 +213,23 @@ Y active 1 0" ]
 		-startdate 20200101000000Z -enddate 20210101000000Z 2> /dev/null
 	cp -r ca expired
 	cp old/ca.crt expired/ca.crt
-	smqtt-register -r expired.db init --ca expired/ca.crt
-	run smqtt-issue device -d expired -o certs -r expired.db <<< D1
+	smqtt-register -R expired.db init --ca expired/ca.crt
+	run smqtt-issue device --ca-dir expired -o certs -R expired.db <<< D1
 	assert_status 3
 	[ "$output" = "smqtt-issue: expired/ca.crt: the CA certificate has expired; the registry would take no certificate it signs" ]
 	[ ! -e certs ]
-	printf 'R1\n' | smqtt-issue device -d ca -o certs -r reg.db > /dev/null 2>&1
-	smqtt-register -r reg.db revoke R1 2> /dev/null
-	run smqtt-issue device -d ca -o certs -r reg.db --reissue <<< $'R1\nR1'
+	printf 'R1\n' | smqtt-issue device --ca-dir ca -o certs -R reg.db > /dev/null 2>&1
+	smqtt-register -R reg.db revoke R1 2> /dev/null
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db --reissue <<< $'R1\nR1'
 	assert_status 1
 	assert_contains "line 1: device R1: the device is revoked in reg.db; it takes no new keys"
 	assert_contains "line 2: device R1: duplicate of line 1"
 }
 
-@test "issue -r: killed at any moment, every registered certificate is in the CA index" {
+@test "issue -R: killed at any moment, every registered certificate is in the CA index" {
 	registry_setup
 	seq -f 'k%05g' 1 20000 > ids
-	smqtt-issue device -d ca -o certs -r reg.db < ids > /dev/null 2>&1 &
+	smqtt-issue device --ca-dir ca -o certs -R reg.db < ids > /dev/null 2>&1 &
 	pid=$!
 	for i in $(seq 200); do
 		n=$(sqlite3 reg.db 'select count(*) from keys' 2> /dev/null || echo 0)
@@ -244,7 +244,7 @@ Y active 1 0" ]
 	sqlite3 reg.db 'select serial from keys' | sort > registered
 	[ "$(comm -13 indexed registered | wc -l)" = 0 ]
 	# The next run registers what the killed one issued but did not register, and finishes the batch.
-	run smqtt-issue device -d ca -o certs -r reg.db < ids
+	run smqtt-issue device --ca-dir ca -o certs -R reg.db < ids
 	assert_status 0
 	[ "$(sqlite3 reg.db 'select count(*) from keys')" = 20000 ]
 	[ "$(sqlite3 reg.db 'select count(distinct device) from keys')" = 20000 ]

@@ -47,14 +47,14 @@ smqtt.conf.5 3 # Control center|a configuration file: config.bats loads it
 # in the example's directory: where an example starts over, or is one of
 # several ways to do the same thing, or needs something the page describes.
 GIVEN='
-smqtt-issue.1 1 $ smqtt-issue ca -d ca|rm -rf ca registry.db
-smqtt-issue.1 2 $ smqtt-register -r registry.db init|rm -rf registry.db fleet
+smqtt-issue.1 1 $ smqtt-issue ca --ca-dir ca|rm -rf ca registry.db
+smqtt-issue.1 2 $ smqtt-register -R registry.db init|rm -rf registry.db fleet
 smqtt-keygen.1 1 $ smqtt-keygen -k abc.key|rm abc.key abc.pub
-smqtt-keygen.1 2 $ smqtt-keygen -t ed25519|rm abc.key abc.pub
+smqtt-keygen.1 2 $ smqtt-keygen --type ed25519|rm abc.key abc.pub
 smqtt-keygen.1 3 $ SMQTT_PASS=|rm abc.key abc.pub
 smqtt-keygen.1 4 $ openssl req -new -x509|cp -p ../env/abc.key ../env/abc.pub .
-smqtt-register.1 1 $ smqtt-issue ca -d ca|rm -rf ca reg.db
-smqtt-register.1 2 $ cat meter-a.crt meter-b.crt|printf "meter-a\nmeter-b\n" | smqtt-issue device -d ca -o elsewhere > /dev/null 2>&1 && cp elsewhere/meter-a.crt elsewhere/meter-b.crt .
+smqtt-register.1 1 $ smqtt-issue ca --ca-dir ca|rm -rf ca reg.db
+smqtt-register.1 2 $ cat meter-a.crt meter-b.crt|printf "meter-a\nmeter-b\n" | smqtt-issue device --ca-dir ca -o elsewhere > /dev/null 2>&1 && cp elsewhere/meter-a.crt elsewhere/meter-b.crt .
 smqtt-sub.1 3 $ smqtt-sub -t smqtt/ABC/commands|sub_as ABC -i ABC-commands -t smqtt/ABC/commands -W 1 > /dev/null && echo ABC,set-interval,900 | smqtt-sign -k control.key -c control.crt -S ../control.seq | pub_as control -t smqtt/ABC/commands > /dev/null
 smqtt-verify.1 9 $ smqtt-verify -c meter.crt < frames.txt|head -n 5 ../env/frames.txt | sed "3s/,[0-9.]*\$/,999.9/" > frames.txt
 smqtt.7 1 $ smqtt-keygen -k abc.key|rm abc.key abc.pub
@@ -196,8 +196,8 @@ fixture() {
 	grep '^ABC,' readings.csv | smqtt-sign -k abc.key -c abc.crt -S ../frames.seq > frames.txt
 	printf '2013-11-02 00:00:0%s.000,50.0%s,0.002,0\n' 0 1 1 2 2 0 |
 		smqtt-sign -k "$PKI/pmu-7.key" -c pmu-7.crt -S ../pmu.seq > pmu.txt
-	smqtt-register -r reg.db init --ca ca.crt
-	cat ABC.crt def.crt ghi.crt | smqtt-register -r reg.db add 2> /dev/null
+	smqtt-register -R reg.db init --ca ca.crt
+	cat ABC.crt def.crt ghi.crt | smqtt-register -R reg.db add 2> /dev/null
 	cp reg.db registry.db
 	echo 'a passphrase' > root/etc/smqtt/pass
 	echo 'another passphrase' > root/run/secrets/abc

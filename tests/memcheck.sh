@@ -11,14 +11,14 @@ cd "$work"
 head -n 200 "$here/examples/readings.csv" | grep '^ABC,' > in.csv
 export KEYPASS=memcheck-pass
 $vg "$bin/smqtt-keygen" -k m.key > m.pub
-$vg "$bin/smqtt-keygen" -t ed25519 --passenv KEYPASS -k e.key > e.pub
+$vg "$bin/smqtt-keygen" --type ed25519 --passenv KEYPASS -k e.key > e.pub
 $vg "$bin/smqtt-sign" -k m.key -i ABC < in.csv > frames
 export KEYPASS=memcheck-pass
 # E's own readings: smqtt-store refuses a record naming another meter.
 sed 's/^ABC,/E,/' in.csv | $vg "$bin/smqtt-sign" -k e.key -i E --passenv KEYPASS >> frames
 openssl req -new -x509 -key m.key -subj /CN=ABC -days 1 -out m.crt 2>/dev/null
-$vg "$bin/smqtt-verify" -c m.crt -p E=e.pub < frames > verified
-{ cat frames; echo garbage; head -n 1 frames; } | $vg "$bin/smqtt-verify" -p ABC=m.pub -p E=e.pub > /dev/null 2>&1 && exit 1
+$vg "$bin/smqtt-verify" -c m.crt --pubkey E=e.pub < frames > verified
+{ cat frames; echo garbage; head -n 1 frames; } | $vg "$bin/smqtt-verify" --pubkey ABC=m.pub --pubkey E=e.pub > /dev/null 2>&1 && exit 1
 [ $? -eq 1 ] || exit 1
 $vg "$bin/smqtt-store" -d db < verified 2> store.err
 cat verified verified | $vg "$bin/smqtt-store" -d db 2>> store.err

@@ -31,7 +31,7 @@ setup() { common_setup; }
 	meter_records 10 ABC | smqtt-sign -k m.key -i ABC > frames
 	sed '5s/,[0-9.]*$/,999.9/' frames > tampered
 	! cmp -s frames tampered
-	smqtt-verify -p ABC=m.pub < tampered 2> verify.err | smqtt-store -d db 2> store.err
+	smqtt-verify --pubkey ABC=m.pub < tampered 2> verify.err | smqtt-store -d db 2> store.err
 	grep -q "smqtt-verify: line 5: device ABC seq 5: bad signature" verify.err
 	grep -q "device ABC seq 6: gap: 1 frames missing (seq 5..5)" store.err
 	[ "$(sqlite3 db 'select count(*) from readings where value = 999.9')" -eq 0 ]
@@ -41,12 +41,12 @@ setup() { common_setup; }
 @test "pipeline: a stream sent twice adds nothing" {
 	smqtt-keygen -k m.key > m.pub
 	meter_records 5 ABC | smqtt-sign -k m.key -i ABC > frames
-	cat frames frames | smqtt-verify -p ABC=m.pub 2> verify.err | smqtt-store -d db 2> store.err
+	cat frames frames | smqtt-verify --pubkey ABC=m.pub 2> verify.err | smqtt-store -d db 2> store.err
 	grep -qx "smqtt-verify: 5 verified, 0 rejected, 5 duplicates dropped" verify.err
 	grep -q "5 stored, 0 duplicates, 0 rejected" store.err
 	# Sent again to a new verifier, which cannot tell them from replays: rejected, and stored once.
-	smqtt-verify -p ABC=m.pub < frames 2> /dev/null | smqtt-store -d db 2> /dev/null
-	! smqtt-verify -p ABC=m.pub < <(tail -n 1 frames; cat frames) 2> verify.err > /dev/null
+	smqtt-verify --pubkey ABC=m.pub < frames 2> /dev/null | smqtt-store -d db 2> /dev/null
+	! smqtt-verify --pubkey ABC=m.pub < <(tail -n 1 frames; cat frames) 2> verify.err > /dev/null
 	[ "$(grep -c ': replay: ' verify.err)" -eq 4 ]
 	[ "$(sqlite3 db 'select count(*) from readings')" -eq 5 ]
 }

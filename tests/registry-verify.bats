@@ -46,12 +46,12 @@ stop_verifier() {
 
 @test "verify -R: registered devices pass, unknown devices are rejected" {
 	registry_setup A B
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	{ sign A certs/A.key 3; sign B certs/B.key 2; } > good
 	run smqtt-verify -R reg.db < good
 	assert_status 0
 	[ "$output" = "$(cat good)" ]
-	smqtt-issue device -d ca -o certs <<< C > /dev/null 2>&1
+	smqtt-issue device --ca-dir ca -o certs <<< C > /dev/null 2>&1
 	sign C certs/C.key > c.frames
 	run smqtt-verify --registry reg.db < c.frames
 	assert_status 1
@@ -66,9 +66,9 @@ stop_verifier() {
 
 @test "verify -R: P-384 and Ed25519 device keys" {
 	registry_setup
-	smqtt-issue device -d ca -o certs -t p384 <<< P > p.issued 2> /dev/null
-	smqtt-issue device -d ca -o certs -t ed25519 <<< E > e.issued 2> /dev/null
-	cat p.issued e.issued | smqtt-register -r reg.db add 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs --type p384 <<< P > p.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o certs --type ed25519 <<< E > e.issued 2> /dev/null
+	cat p.issued e.issued | smqtt-register -R reg.db add 2> /dev/null
 	[ "$(sqlite3 reg.db "select group_concat(key_type) from (select key_type from keys order by device)")" = "ed25519,p384" ]
 	{ sign P certs/P.key 2; sign E certs/E.key 2; } > f
 	run smqtt-verify -R reg.db < f
@@ -83,13 +83,13 @@ stop_verifier() {
 
 @test "verify -R: a revoked device is rejected, also by a verifier already running" {
 	registry_setup A B
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign A certs/A.key 2 > a.frames
 	sign B certs/B.key 1 > b.frames
 	start_verifier -R reg.db
 	sed -n 1p a.frames >&6
 	wait_for lines_at_least out 1
-	smqtt-register -r reg.db revoke A --reason keyCompromise
+	smqtt-register -R reg.db revoke A --reason keyCompromise
 	sed -n 2p a.frames >&6
 	cat b.frames >&6
 	wait_for lines_at_least out 2
@@ -107,7 +107,7 @@ stop_verifier() {
 	registry_setup
 	end=$(($(date +%s) + 3))
 	odd_cert short EXP "$(utc_offset -60)" "$(date -u -d "@$end" +%Y%m%d%H%M%SZ)" "$DEVICE_EXTENSIONS"
-	issue_line EXP short.crt | smqtt-register -r reg.db add 2> add.err || fail "$(cat add.err)"
+	issue_line EXP short.crt | smqtt-register -R reg.db add 2> add.err || fail "$(cat add.err)"
 	sign EXP short.key 2 > f
 	head -n 1 f | smqtt-verify -R reg.db > /dev/null
 	wait_for later_than "$end"
@@ -118,7 +118,7 @@ stop_verifier() {
 
 @test "verify -R: a certificate not yet valid is rejected" {
 	registry_setup F
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign F certs/F.key 1 > f
 	# smqtt-register refuses such a certificate, so make the registry say so directly.
 	sqlite3 reg.db "update keys set not_before = strftime('%s', 'now') + 3600 where device = 'F'"
@@ -131,10 +131,10 @@ stop_verifier() {
 
 @test "verify -R: during a key rollover both keys verify; a retired key is rejected" {
 	registry_setup R
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sleep 1 # one-second notBefore: the new key must be the newer one
-	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
-	smqtt-register -r reg.db add < new.issued 2> /dev/null
+	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-register -R reg.db add < new.issued 2> /dev/null
 	sign R certs/R.key 2 > old1
 	sign R new/R.key 2 > new1
 	sign R certs/R.key 1 > old2
@@ -143,7 +143,7 @@ stop_verifier() {
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 5 ]
 	# The rollover ends: the old key is retired.
 	old_serial=$(cut -d' ' -f2 issued | cut -d= -f2)
-	smqtt-register -r reg.db retire R "$old_serial"
+	smqtt-register -R reg.db retire R "$old_serial"
 	sign R certs/R.key 1 > old3
 	sign R new/R.key 1 > new2
 	run smqtt-verify -R reg.db < <(cat old3 new2)
@@ -152,7 +152,7 @@ stop_verifier() {
 	refute_contains "line 2:"
 	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'R'")" = 7 ]
 	# Retiring the last active key leaves the device without one.
-	smqtt-register -r reg.db retire R "$(cut -d' ' -f2 new.issued | cut -d= -f2)"
+	smqtt-register -R reg.db retire R "$(cut -d' ' -f2 new.issued | cut -d= -f2)"
 	sign R new/R.key 1 > new3
 	run smqtt-verify -R reg.db < new3
 	assert_status 1
@@ -161,11 +161,11 @@ stop_verifier() {
 
 @test "verify -R: a frame signed with a revoked key is named so; the device's other key still verifies" {
 	registry_setup K
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sleep 1
-	smqtt-issue device -d ca -o new --reissue <<< K > new.issued 2> /dev/null
-	smqtt-register -r reg.db add < new.issued 2> /dev/null
-	smqtt-register -r reg.db revoke K "$(cut -d' ' -f2 issued | cut -d= -f2)" --reason keyCompromise
+	smqtt-issue device --ca-dir ca -o new --reissue <<< K > new.issued 2> /dev/null
+	smqtt-register -R reg.db add < new.issued 2> /dev/null
+	smqtt-register -R reg.db revoke K "$(cut -d' ' -f2 issued | cut -d= -f2)" --reason keyCompromise
 	{ sign K certs/K.key 1; sign K new/K.key 1; } > f
 	# A frame signed by a key that never belonged to K is still a bad signature.
 	meter_records 1 K | smqtt-sign -k new/K.key -i K -S other.seq | sed 's/^smqtt1 K 1 /smqtt1 K 3 /' > forged
@@ -174,13 +174,13 @@ stop_verifier() {
 	assert_contains "line 1: device K seq 1: revoked key"
 	refute_contains "line 2:"
 	assert_contains "line 3: device K seq 3: bad signature"
-	run smqtt-register -r reg.db list
+	run smqtt-register -R reg.db list
 	[ "$output" = "K active 1 2" ]
 }
 
 @test "verify -R: replay state survives a restart, and a crash after output" {
 	registry_setup A
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign A certs/A.key 4 > f
 	head -n 3 f | smqtt-verify -R reg.db > /dev/null
 	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'A'")" = 3 ]
@@ -210,7 +210,7 @@ stop_verifier() {
 
 @test "verify -R: replay state is saved when the verifier is stopped with SIGTERM" {
 	registry_setup A
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign A certs/A.key 2 > f
 	start_verifier -R reg.db
 	cat f >&6
@@ -225,7 +225,7 @@ stop_verifier() {
 
 @test "verify -R: a small cache evicts devices without losing their replay state" {
 	registry_setup D1 D2 D3 D4 D5
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	for d in D1 D2 D3 D4 D5; do sign "$d" "certs/$d.key" 3 > "$d.frames"; done
 	# Round robin over five devices with room for two: every frame misses the cache.
 	for n in 1 2 3; do
@@ -246,11 +246,11 @@ stop_verifier() {
 
 @test "verify -R: -j 1 and -j 4 give the same output, messages, status and replay state" {
 	registry_setup A B C D R X
-	grep -v '^X ' issued | smqtt-register -r reg.db add 2> /dev/null
+	grep -v '^X ' issued | smqtt-register -R reg.db add 2> /dev/null
 	sleep 1 # one-second notBefore: the new key must be the newer one
-	smqtt-issue device -d ca -o new --reissue <<< R > new.issued 2> /dev/null
-	smqtt-register -r reg.db add < new.issued 2> /dev/null
-	smqtt-register -r reg.db revoke D
+	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
+	smqtt-register -R reg.db add < new.issued 2> /dev/null
+	smqtt-register -R reg.db revoke D
 	for d in A B C D X; do sign "$d" "certs/$d.key" 200 > "$d.frames"; done
 	sign R certs/R.key 30 > r.old
 	sign R new/R.key 30 > r.new
@@ -302,7 +302,7 @@ stop_verifier() {
 
 @test "verify -R: with -j 4, replay state is saved when the verifier is stopped with SIGTERM" {
 	registry_setup A
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	sign A certs/A.key 40 > f
 	start_verifier -j 4 -R reg.db
 	cat f >&6
@@ -317,20 +317,20 @@ stop_verifier() {
 
 @test "verify -R: a device registered while the verifier runs is accepted" {
 	registry_setup A N
-	grep '^A ' issued | smqtt-register -r reg.db add 2> /dev/null
+	grep '^A ' issued | smqtt-register -R reg.db add 2> /dev/null
 	sign N certs/N.key 2 > n.frames
 	start_verifier -R reg.db
 	sed -n 1p n.frames >&6
 	wait_for contains err "unknown device"
-	grep '^N ' issued | smqtt-register -r reg.db add 2> /dev/null
+	grep '^N ' issued | smqtt-register -R reg.db add 2> /dev/null
 	sed -n 2p n.frames >&6
 	wait_for lines_at_least out 1
 	# smqtt-register reads and writes the registry while the verifier holds it.
-	run smqtt-register -r reg.db list
+	run smqtt-register -R reg.db list
 	assert_status 0
 	[ "$output" = "A active 1 0
 N active 1 2" ]
-	smqtt-register -r reg.db set N site=x
+	smqtt-register -R reg.db set N site=x
 	stop_verifier || true
 	[ "$(cat out)" = "$(sed -n 2p n.frames)" ]
 }
@@ -338,10 +338,10 @@ N active 1 2" ]
 @test "verify -R: usage and registry errors" {
 	registry_setup A
 	make_key k
-	run smqtt-verify -R reg.db -p A=k.pub < /dev/null
+	run smqtt-verify -R reg.db --pubkey A=k.pub < /dev/null
 	assert_status 2
 	assert_contains "give either a registry or trust files"
-	run smqtt-verify -p A=k.pub --cache 10 < /dev/null
+	run smqtt-verify --pubkey A=k.pub --cache 10 < /dev/null
 	assert_status 2
 	assert_contains "--cache is for -R REGISTRY"
 	run smqtt-verify -R reg.db --cache 0 < /dev/null

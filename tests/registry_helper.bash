@@ -21,13 +21,13 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth'
 
 registry_setup() {
-	smqtt-issue ca -d ca > /dev/null || return 1
+	smqtt-issue ca --ca-dir ca > /dev/null || return 1
 	if [ $# -gt 0 ]; then
-		printf '%s\n' "$@" | smqtt-issue device -d ca -o certs > issued 2> /dev/null || return 1
+		printf '%s\n' "$@" | smqtt-issue device --ca-dir ca -o certs > issued 2> /dev/null || return 1
 	else
 		: > issued
 	fi
-	smqtt-register -r reg.db init --ca ca/ca.crt
+	smqtt-register -R reg.db init --ca ca/ca.crt
 }
 
 odd_cert() {

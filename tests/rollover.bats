@@ -8,17 +8,17 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	common_setup
-	smqtt-issue ca -d ca > /dev/null 2>&1
-	smqtt-register -r reg.db init --ca ca/ca.crt
-	echo ABC | smqtt-issue device -d ca -o fleet 2> /dev/null | smqtt-register -r reg.db add 2> /dev/null
+	smqtt-issue ca --ca-dir ca > /dev/null 2>&1
+	smqtt-register -R reg.db init --ca ca/ca.crt
+	echo ABC | smqtt-issue device --ca-dir ca -o fleet 2> /dev/null | smqtt-register -R reg.db add 2> /dev/null
 	meter_records 5 ABC | smqtt-sign -k fleet/ABC.key -c fleet/ABC.crt > old.frames
 	smqtt-verify -R reg.db < old.frames > /dev/null
 	# The device's own new key, certified from its CSR and registered beside the old one.
 	smqtt-keygen -k new.key > new.pub
 	openssl req -new -key new.key -subj /CN=ABC -out new.csr 2> /dev/null
 	sleep 1 # one-second notBefore: the new certificate must be the newer one
-	echo 'ABC csr=new.csr' | smqtt-issue device -d ca -o fleet --reissue 2> /dev/null |
-		smqtt-register -r reg.db add 2> /dev/null
+	echo 'ABC csr=new.csr' | smqtt-issue device --ca-dir ca -o fleet --reissue 2> /dev/null |
+		smqtt-register -R reg.db add 2> /dev/null
 	openssl x509 -in fleet/ABC.crt -noout -pubkey | cmp - new.pub
 }
 

@@ -8,7 +8,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	common_setup
-	smqtt-issue ca -d ca > /dev/null 2>&1
+	smqtt-issue ca --ca-dir ca > /dev/null 2>&1
 }
 
 # plant FILE: make FILE someone else's (another user's when run as root;
@@ -26,14 +26,14 @@ plant() {
 
 @test "issue device: an output directory others may write to is refused, naming it (3)" {
 	mkdir fleet && chmod 777 fleet
-	run --separate-stderr smqtt-issue device -d ca -o fleet <<< victim
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet <<< victim
 	assert_status 3
 	[ "$stderr" = "smqtt-issue: directory fleet: writable by others (mode 0777); no private key is written there; run chmod o-w fleet" ] ||
 		fail "stderr: $stderr"
 	[ -z "$(ls fleet)" ] || fail "files written: $(ls fleet)"
 	# Not even with the sticky bit: a planted ID.crt there would pass for an issued device.
 	chmod 1777 fleet
-	run --separate-stderr smqtt-issue device -d ca -o fleet <<< victim
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet <<< victim
 	assert_status 3
 	[ -z "$(ls fleet)" ] || fail "files written: $(ls fleet)"
 }
@@ -42,7 +42,7 @@ plant() {
 	mkdir -m 755 fleet
 	: > fleet/victim.key
 	plant fleet/victim.key
-	run --separate-stderr smqtt-issue device -d ca -o fleet <<< $'victim\nother'
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet <<< $'victim\nother'
 	assert_status 1
 	[[ $stderr == *"smqtt-issue: stdin: line 1: device victim: key file fleet/victim.key: $PLANTED_WHY"* ]] || fail "stderr: $stderr"
 	[ ! -s fleet/victim.key ] || fail "a private key was written into the planted file"
@@ -56,7 +56,7 @@ plant() {
 	smqtt-keygen -k known.key > /dev/null
 	cp known.key fleet/victim.key
 	plant fleet/victim.key
-	run --separate-stderr smqtt-issue device -d ca -o fleet <<< victim
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet <<< victim
 	assert_status 1
 	[[ $stderr == *"key file fleet/victim.key: $PLANTED_WHY"* ]] || fail "stderr: $stderr"
 	[ ! -e fleet/victim.crt ] || fail "the planted key was certified"
@@ -66,7 +66,7 @@ plant() {
 	mkdir -m 700 fleet
 	smqtt-keygen -k fleet/victim.key > /dev/null
 	ln fleet/victim.key elsewhere.key
-	run --separate-stderr smqtt-issue device -d ca -o fleet <<< victim
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet <<< victim
 	assert_status 1
 	[[ $stderr == *"key file fleet/victim.key: has 2 links; not used"* ]] || fail "stderr: $stderr"
 	[ ! -e fleet/victim.crt ]
@@ -75,18 +75,18 @@ plant() {
 @test "issue device: a key left by our own interrupted run is still certified (the resume)" {
 	mkdir -m 700 fleet
 	smqtt-keygen -k fleet/left.key > fleet/left.pub
-	run --separate-stderr smqtt-issue device -d ca -o fleet <<< left
+	run --separate-stderr smqtt-issue device --ca-dir ca -o fleet <<< left
 	assert_status 0
 	openssl x509 -in fleet/left.crt -noout -pubkey | cmp - fleet/left.pub
 }
 
 @test "issue ca and server: a directory others may write to is refused for their keys (3)" {
 	mkdir -m 777 open
-	run --separate-stderr smqtt-issue ca -d open
+	run --separate-stderr smqtt-issue ca --ca-dir open
 	assert_status 3
 	[[ $stderr == *"directory open: writable by others (mode 0777)"* ]] || fail "stderr: $stderr"
 	[ ! -e open/ca.key ]
-	run --separate-stderr smqtt-issue server -d ca -o open --dns broker.example broker
+	run --separate-stderr smqtt-issue server --ca-dir ca -o open --dns broker.example broker
 	assert_status 3
 	[ ! -e open/broker.key ]
 }

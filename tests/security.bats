@@ -42,9 +42,9 @@ make_pki() {
 # registry_of DEVICE...: reg.db trusting $PKI's CA, with the devices'
 # certificates (from broker_setup or make_pki) registered.
 registry_of() {
-	smqtt-register -r reg.db init --ca "$PKI/ca.crt" || return 1
+	smqtt-register -R reg.db init --ca "$PKI/ca.crt" || return 1
 	local d
-	for d in "$@"; do cat "$PKI/$d.crt"; done | smqtt-register -r reg.db add 2> /dev/null
+	for d in "$@"; do cat "$PKI/$d.crt"; done | smqtt-register -R reg.db add 2> /dev/null
 }
 
 # seal KEY OUT PASSPHRASE: KEY encrypted (PKCS#8, AES-256) with PASSPHRASE in OUT, mode 0600.
@@ -153,7 +153,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		echo "$magic $device $seq $sig $(flip "$record" $((${#record} - 1)) 0)"
 		echo "$frame"                                             # 10 the original
 	} > flipped
-	run smqtt-verify -p meter-0=m0.pub -p meter-1=m1.pub < flipped
+	run smqtt-verify --pubkey meter-0=m0.pub --pubkey meter-1=m1.pub < flipped
 	assert_status 1
 	assert_contains "smqtt-verify: line 1: malformed frame: not an smqtt1 frame"
 	assert_contains "smqtt-verify: line 2: device meter-0 seq 5: bad signature"
@@ -193,7 +193,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		cat "$type.frame" >> "$type.mutated"
 		for jobs in 1 4; do
 			status=0
-			smqtt-verify -j "$jobs" -p "J-7=$type.pub" < "$type.mutated" > out 2> err || status=$?
+			smqtt-verify -j "$jobs" --pubkey "J-7=$type.pub" < "$type.mutated" > out 2> err || status=$?
 			[ "$status" -eq 1 ] || fail "$type -j $jobs: status $status: $(tail -n 3 err)"
 			# Only the original, last, gets through; every other line is named.
 			cmp out "$type.frame" || fail "$type -j $jobs: a mutated frame was accepted: $(head -n 3 out)"
@@ -292,7 +292,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	sign GOOD "$PKI/GOOD.key" 1 > good
 	smqtt-verify -R reg.db < <(cat bad.before good) > /dev/null
 	sign BAD "$PKI/BAD.key" 2 > bad.after
-	smqtt-register -r reg.db revoke BAD --reason keyCompromise
+	smqtt-register -R reg.db revoke BAD --reason keyCompromise
 	sign GOOD "$PKI/GOOD.key" 1 > good2
 	run smqtt-verify -R reg.db < <(cat bad.after good2)
 	assert_status 1
@@ -304,7 +304,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	run smqtt-verify -R reg.db < <(cat bad.before)
 	assert_status 1
 	assert_contains "device BAD seq 1: revoked device"
-	run smqtt-register -r reg.db list
+	run smqtt-register -R reg.db list
 	assert_contains "BAD revoked"
 }
 
@@ -315,10 +315,10 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	sign BAD "$PKI/BAD.key" 1 > bad
 	pub_as BAD < bad > before 2> err || fail "BAD refused before its revocation: $(cat err)"
 	cmp before bad
-	smqtt-register -r reg.db revoke BAD --reason keyCompromise
-	smqtt-register -r reg.db revoked > revoked
+	smqtt-register -R reg.db revoke BAD --reason keyCompromise
+	smqtt-register -R reg.db revoked > revoked
 	grep -q "^$(openssl x509 -in "$PKI/BAD.crt" -noout -serial | cut -d= -f2) BAD " revoked || fail "$(cat revoked)"
-	smqtt-issue crl -d "$PKI/ca" < revoked > "$PKI/crl.pem" 2> crl.err || fail "$(cat crl.err)"
+	smqtt-issue crl --ca-dir "$PKI/ca" < revoked > "$PKI/crl.pem" 2> crl.err || fail "$(cat crl.err)"
 	broker_stop
 	echo "crlfile $PKI/crl.pem" >> "$BROKER_DIR/mosquitto.conf"
 	broker_start
@@ -505,19 +505,19 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	for key in ABC collector ca broker; do key_secrets "$PKI/$key.key"; done
 	printf '%s\n' "$pass" "not-$pass" >> secrets
 	key=$PKI/ABC.key cert=$PKI/ABC.crt ca=$PKI/ca.crt
-	smqtt-issue ca -d eca --passfile passfile > /dev/null
+	smqtt-issue ca --ca-dir eca --passfile passfile > /dev/null
 	key_secrets eca/ca.key "$pass"
 	sign ABC "$key" 3 > frames
 	mkdir o
 	# Debug runs that succeed, with a plain and with an encrypted key.
 	tls_args collector
-	smqtt-sub -d "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C 6 -W 30 > o/sub-debug.out 2> o/sub-debug.err 3>&- &
+	smqtt-sub --debug "${TLS_ARGS[@]}" -t 'smqtt/+/frames' -C 6 -W 30 > o/sub-debug.out 2> o/sub-debug.err 3>&- &
 	sub=$!
 	track "$sub"
 	wait_for "the collector's subscription" '[ "$(subscriptions collector)" -ge 1 ]'
 	pub_as ABC -d < frames > o/pub-debug.out 2> o/pub-debug.err || fail "$(cat o/pub-debug.err)"
 	sign ABC "$key" 3 > more
-	smqtt-pub -d -p "$BROKER_PORT" --cafile "$ca" --cert "$cert" --key sealed.key --passfile passfile \
+	smqtt-pub --debug -p "$BROKER_PORT" --cafile "$ca" --cert "$cert" --key sealed.key --passfile passfile \
 		< more > o/pub-sealed.out 2> o/pub-sealed.err || fail "$(cat o/pub-sealed.err)"
 	wait "$sub" || fail "smqtt-sub: $(cat o/sub-debug.err)"
 	[ "$(lines o/sub-debug.out)" -eq 6 ]
@@ -537,7 +537,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		"smqtt-sign -k sealed.key -i ABC --passfile wrongpass"
 		"smqtt-sign -k sealed.key -i ABC --passfile $key"
 		"smqtt-sign --config $key"
-		"smqtt-verify -p ABC=$key"
+		"smqtt-verify --pubkey ABC=$key"
 		"smqtt-verify -c $key"
 		"smqtt-verify -R $key"
 		"smqtt-verify --config $key"
@@ -546,20 +546,20 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		"smqtt-pub -p $BROKER_PORT --cafile $ca --cert $cert --key $PKI/collector.key"
 		"smqtt-pub -p $BROKER_PORT --cafile $ca --cert $cert --key sealed.key --passfile wrongpass"
 		"smqtt-pub -p $BROKER_PORT --cafile $ca --cert $cert --key sealed.key"
-		"smqtt-pub -d -p $BROKER_PORT --cafile $ca --cert $PKI/collector.crt --key $PKI/collector.key --retry-for 0 -t smqtt/x"
-		"smqtt-pub -d -p $BROKER_PORT --cafile $ca --cert $PKI/broker.crt --key $PKI/broker.key -i ABC --retry-for 0"
+		"smqtt-pub --debug -p $BROKER_PORT --cafile $ca --cert $PKI/collector.crt --key $PKI/collector.key --retry-for 0 -t smqtt/x"
+		"smqtt-pub --debug -p $BROKER_PORT --cafile $ca --cert $PKI/broker.crt --key $PKI/broker.key -i ABC --retry-for 0"
 		"smqtt-pub --config $key"
-		"smqtt-sub -d -p $BROKER_PORT --cafile $ca --cert $cert --key $PKI/ca.key -t x"
-		"smqtt-sub -d -p $BROKER_PORT --cafile $key --cert $cert --key $key -t x"
+		"smqtt-sub --debug -p $BROKER_PORT --cafile $ca --cert $cert --key $PKI/ca.key -t x"
+		"smqtt-sub --debug -p $BROKER_PORT --cafile $key --cert $cert --key $key -t x"
 		"smqtt-sub --config $key -t x"
 		"smqtt-store -d $key"
 		"smqtt-store --config $key"
-		"smqtt-register -r $key list"
-		"smqtt-register -r reg.db init --ca $key"
-		"smqtt-issue device -d $key"
-		"smqtt-issue crl -d eca --passfile wrongpass"
-		"smqtt-issue device -d eca -o issued"
-		"smqtt-issue server -d $PKI/ca --config $key x"
+		"smqtt-register -R $key list"
+		"smqtt-register -R reg.db init --ca $key"
+		"smqtt-issue device --ca-dir $key"
+		"smqtt-issue crl --ca-dir eca --passfile wrongpass"
+		"smqtt-issue device --ca-dir eca -o issued"
+		"smqtt-issue server --ca-dir $PKI/ca --config $key x"
 		"smqtt-keygen -k $key"
 	)
 	for i in "${!runs[@]}"; do
@@ -577,15 +577,15 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	broker_setup ABC
 	key_secrets "$PKI/ca.key"
 	key_secrets "$PKI/ABC.key"
-	smqtt-register -r reg.db init --ca "$PKI/ca.crt"
+	smqtt-register -R reg.db init --ca "$PKI/ca.crt"
 	for key in "$PKI/ca.key" "$PKI/ABC.key"; do
 		runs=(
 			"smqtt-verify -c $PKI/ABC.crt"
 			"smqtt-store -d db"
 			"smqtt-pub -p $BROKER_PORT --cafile $PKI/ca.crt --cert $PKI/ABC.crt --key $PKI/ABC.key"
-			"smqtt-register -r reg.db add"
-			"smqtt-issue device -d $PKI/ca -o issued"
-			"smqtt-issue crl -d $PKI/ca"
+			"smqtt-register -R reg.db add"
+			"smqtt-issue device --ca-dir $PKI/ca -o issued"
+			"smqtt-issue crl --ca-dir $PKI/ca"
 		)
 		for i in "${!runs[@]}"; do
 			# shellcheck disable=SC2086
@@ -594,7 +594,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 			refute_secrets out err || fail "from: ${runs[i]} < $key"
 		done
 		[ ! -e issued ] || [ -z "$(ls issued)" ] || fail "certificates issued for lines of $key: $(ls issued)"
-		[ -z "$(smqtt-register -r reg.db list)" ]
+		[ -z "$(smqtt-register -R reg.db list)" ]
 	done
 }
 
@@ -607,14 +607,14 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	echo "$wrong" > wrongfile
 	smqtt-keygen -k sign.key --passfile passfile > sign.pub
 	seal "$PKI/ABC.key" tls.key "$pass"
-	smqtt-issue ca -d eca --passfile passfile > /dev/null
+	smqtt-issue ca --ca-dir eca --passfile passfile > /dev/null
 	sign ABC "$PKI/ABC.key" 1 > frame
 	# The encrypted key of each program, and how it is named in its messages.
 	programs=(
 		"smqtt-sign -k sign.key -i ABC|private key sign.key"
 		"smqtt-pub --cafile $PKI/ca.crt --cert $PKI/ABC.crt --key tls.key|--key tls.key"
 		"smqtt-sub --cafile $PKI/ca.crt --cert $PKI/ABC.crt --key tls.key -t x|--key tls.key"
-		"smqtt-issue device -d eca -o out|private key eca/ca.key"
+		"smqtt-issue device --ca-dir eca -o out|private key eca/ca.key"
 	)
 	for entry in "${programs[@]}"; do
 		cmd=${entry%|*} name=${entry#*|}
@@ -664,16 +664,16 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	pass=Pass-e04b77-word
 	echo "$pass" > passfile
 	# A signing key made encrypted by smqtt-keygen, used through each passphrase source.
-	run smqtt-keygen -k sign.key -t p384 --passenv SMQTT_PASS
+	run smqtt-keygen -k sign.key --type p384 --passenv SMQTT_PASS
 	assert_status 3
 	assert_contains "smqtt-keygen: passphrase variable SMQTT_PASS: not set"
 	[ ! -e sign.key ] || fail "a key was written without its passphrase"
-	SMQTT_PASS=$pass smqtt-keygen -k sign.key -t p384 --passenv SMQTT_PASS > sign.pub
+	SMQTT_PASS=$pass smqtt-keygen -k sign.key --type p384 --passenv SMQTT_PASS > sign.pub
 	meter_records 1 ABC | smqtt-sign -k sign.key -i ABC --passfile passfile > frames
 	meter_records 1 ABC | SMQTT_PASS=$pass smqtt-sign -k sign.key -i ABC --passenv SMQTT_PASS >> frames
 	meter_records 1 ABC | smqtt-sign -k sign.key -i ABC --passfd 7 7< passfile >> frames
 	[ "$(cut -d' ' -f3 frames | tr '\n' ' ')" = "1 2 3 " ]
-	run smqtt-verify -p ABC=sign.pub < frames
+	run smqtt-verify --pubkey ABC=sign.pub < frames
 	assert_status 0
 	[ "$output" = "$(cat frames)" ]
 	# TLS client keys encrypted, on both ends of the broker.
@@ -689,14 +689,14 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	cmp delivered frames
 	wait "$sub" || fail "smqtt-sub: $(cat sub.err)"
 	cmp received frames
-	smqtt-verify -p ABC=sign.pub < received > /dev/null
+	smqtt-verify --pubkey ABC=sign.pub < received > /dev/null
 	# An encrypted CA key issues devices that a registry then trusts.
-	smqtt-issue ca -d eca --passfile passfile > /dev/null
+	smqtt-issue ca --ca-dir eca --passfile passfile > /dev/null
 	grep -q 'BEGIN ENCRYPTED PRIVATE KEY' eca/ca.key
-	echo NEW | SMQTT_PASS=$pass smqtt-issue device -d eca -o fleet --passenv SMQTT_PASS > issued 2> issue.err ||
+	echo NEW | SMQTT_PASS=$pass smqtt-issue device --ca-dir eca -o fleet --passenv SMQTT_PASS > issued 2> issue.err ||
 		fail "$(cat issue.err)"
-	smqtt-register -r reg.db init --ca eca/ca.crt
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db init --ca eca/ca.crt
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	meter_records 2 NEW | smqtt-sign -k fleet/NEW.key -c fleet/NEW.crt > new.frames
 	run smqtt-verify -R reg.db < new.frames
 	assert_status 0

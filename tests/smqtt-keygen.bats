@@ -20,7 +20,7 @@ setup() { common_setup; }
 }
 
 @test "keygen: p384 and ed25519 key types" {
-	smqtt-keygen -t p384 -k a.key > a.pub
+	smqtt-keygen --type p384 -k a.key > a.pub
 	openssl pkey -in a.key -noout -text | grep -q 'NIST CURVE: P-384'
 	smqtt-keygen --type ed25519 --key b.key > b.pub
 	openssl pkey -in b.key -noout -text | grep -q 'ED25519'
@@ -51,7 +51,7 @@ setup() { common_setup; }
 	grep -q 'BEGIN ENCRYPTED PRIVATE KEY' m.key
 	openssl pkey -in m.key -passin env:KEYPASS -noout
 	echo 'ABC,t,0,1' | smqtt-sign -k m.key -i ABC --passenv KEYPASS > f
-	smqtt-verify -p ABC=m.pub < f > /dev/null
+	smqtt-verify --pubkey ABC=m.pub < f > /dev/null
 }
 
 @test "keygen: passphrase from a file and from a descriptor" {
@@ -73,9 +73,9 @@ setup() { common_setup; }
 	run smqtt-keygen
 	assert_status 2
 	assert_contains "no key file given"
-	run smqtt-keygen -t rsa -k x.key
+	run smqtt-keygen --type rsa -k x.key
 	assert_status 2
-	assert_contains "-t rsa: unknown key type"
+	assert_contains "--type rsa: unknown key type"
 	run smqtt-keygen --passenv A --passfile B -k x.key
 	assert_status 2
 	run smqtt-keygen --bogus

@@ -236,7 +236,7 @@ lines() {
 	(umask 077 && openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$PKI/ABC.key" -out sealed.key -passout pass:s3cret)
 	echo s3cret > pass
 	head -n 1 ABC.frames > one
-	smqtt-pub -p "$BROKER_PORT" --cafile "$PKI/ca.crt" --cert "$PKI/ABC.crt" --key sealed.key --passfile pass -d \
+	smqtt-pub -p "$BROKER_PORT" --cafile "$PKI/ca.crt" --cert "$PKI/ABC.crt" --key sealed.key --passfile pass --debug \
 		< one > delivered 2> err || fail "status $?: $(cat err)"
 	cmp delivered one || fail "delivered: $(cat delivered)"
 	grep -q "^smqtt-pub: debug: Client ABC sending PUBLISH (d0, q1, r0, m1, 'smqtt/ABC/frames'" err || fail "$(cat err)"

@@ -15,7 +15,7 @@ setup() {
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 2 ]
 	[ "$(printf '%s\n' "$output" | cut -d' ' -f1-3)" = "$(printf 'smqtt1 meter-1 1\nsmqtt1 meter-1 2')" ]
 	[ "$(printf '%s\n' "$output" | cut -d' ' -f5-)" = "$(cat in.csv)" ]
-	printf '%s\n' "$output" | smqtt-verify -p meter-1=m.pub > /dev/null
+	printf '%s\n' "$output" | smqtt-verify --pubkey meter-1=m.pub > /dev/null
 }
 
 @test "sign: CRLF, a UTF-8 BOM and blank lines are tolerated" {
@@ -37,7 +37,7 @@ setup() {
 	echo >> in
 	smqtt-sign -k m.key -i X < in > out
 	[ "$(cut -d' ' -f5- out | tr -d '\n' | wc -c)" -eq 4096 ]
-	smqtt-verify -p X=m.pub < out > /dev/null
+	smqtt-verify --pubkey X=m.pub < out > /dev/null
 }
 
 @test "sign: a line with a NUL byte is rejected by number" {
@@ -62,7 +62,7 @@ setup() {
 	meter_records 2 | smqtt-sign -k m.key -i X > b
 	[ "$(cut -d' ' -f3 a b | tr '\n' ' ')" = "1 2 3 4 5 " ]
 	[ "$(cat m.key.seq)" = "00000000000000000006" ]
-	cat a b | smqtt-verify -p X=m.pub > /dev/null
+	cat a b | smqtt-verify --pubkey X=m.pub > /dev/null
 }
 
 @test "sign: -S chooses the state file" {
@@ -223,6 +223,6 @@ setup() {
 	make_key e ed25519
 	meter_records 3 | smqtt-sign -k p.key -i P > p.frames
 	meter_records 3 | smqtt-sign -k e.key -i E > e.frames
-	cat p.frames e.frames | smqtt-verify -p P=p.pub -p E=e.pub > out
+	cat p.frames e.frames | smqtt-verify --pubkey P=p.pub --pubkey E=e.pub > out
 	[ "$(wc -l < out)" -eq 6 ]
 }

@@ -23,7 +23,7 @@ q() { sqlite3 -batch -noheader db "$@"; }
 
 @test "store: stored frames verify again straight from SQLite" {
 	smqtt-store -d db < frames 2> /dev/null
-	q 'select frame from readings order by device, seq' | smqtt-verify -p ABC=m.pub > again
+	q 'select frame from readings order by device, seq' | smqtt-verify --pubkey ABC=m.pub > again
 	cmp again frames
 }
 

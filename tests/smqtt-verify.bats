@@ -10,10 +10,10 @@ setup() {
 }
 
 @test "verify: valid frames pass through byte for byte" {
-	run smqtt-verify -p ABC=m.pub < good
+	run smqtt-verify --pubkey ABC=m.pub < good
 	assert_status 0
 	[ "$output" = "$(cat good)" ]
-	smqtt-verify -p ABC=m.pub < good > out 2> err
+	smqtt-verify --pubkey ABC=m.pub < good > out 2> err
 	cmp good out
 	[ ! -s err ]
 }
@@ -31,10 +31,10 @@ setup() {
 	done
 	n=$(wc -l < mutated)
 	[ "$n" -eq $((2 * len)) ]
-	run smqtt-verify -p ABC=m.pub < mutated
+	run smqtt-verify --pubkey ABC=m.pub < mutated
 	assert_status 1
 	[ "$(printf '%s\n' "$output" | grep -c '^smqtt-verify: line ')" -eq "$n" ] || fail "not every mutation was rejected"
-	smqtt-verify -p ABC=m.pub < mutated > out 2> /dev/null || true
+	smqtt-verify --pubkey ABC=m.pub < mutated > out 2> /dev/null || true
 	[ ! -s out ] || fail "a mutated frame passed: $(cat out)"
 }
 
@@ -55,7 +55,7 @@ setup() {
 		done
 	done
 	[ "$(wc -l < flipped)" -gt 500 ]
-	smqtt-verify -p ABC=m.pub < flipped > out 2> err || true
+	smqtt-verify --pubkey ABC=m.pub < flipped > out 2> err || true
 	[ ! -s out ] || fail "a bit-flipped frame passed: $(head -n 1 out)"
 	[ "$(grep -c '^smqtt-verify: line ' err)" -eq "$(wc -l < flipped)" ]
 }
@@ -63,7 +63,7 @@ setup() {
 @test "verify: a frame signed by another key is a bad signature" {
 	make_key other
 	echo 'ABC,t,0,1' | smqtt-sign -k other.key -i ABC > forged
-	run smqtt-verify -p ABC=m.pub < forged
+	run smqtt-verify --pubkey ABC=m.pub < forged
 	assert_status 1
 	assert_contains "smqtt-verify: line 1: device ABC seq 1: bad signature"
 }
@@ -72,7 +72,7 @@ setup() {
 	make_key d
 	echo 'DEF,t,0,1' | smqtt-sign -k d.key -i DEF > def
 	sed 's/^smqtt1 DEF /smqtt1 ABC /' def > swapped
-	run smqtt-verify -p ABC=m.pub -p DEF=d.pub < swapped
+	run smqtt-verify --pubkey ABC=m.pub --pubkey DEF=d.pub < swapped
 	assert_status 1
 	assert_contains "device ABC seq 1: bad signature"
 }
@@ -82,19 +82,19 @@ setup() {
 	printf '%020d\n' 2 > old.seq
 	echo 'ABC,2013-11-02 00:15:00,1,99.0' | smqtt-sign -k m.key -i ABC -S old.seq > replay
 	{ cat good replay; sed -n 2p good; tail -n 1 good; } > in
-	run smqtt-verify -p ABC=m.pub < in
+	run smqtt-verify --pubkey ABC=m.pub < in
 	assert_status 1
 	assert_contains "smqtt-verify: line 5: device ABC seq 2: replay: not above last accepted seq 4"
 	refute_contains "line 6:"
 	refute_contains "line 7:"
 	assert_contains "smqtt-verify: 4 verified, 1 rejected, 2 duplicates dropped"
-	{ cat good; tail -n 1 good; } | smqtt-verify -p ABC=m.pub > out
+	{ cat good; tail -n 1 good; } | smqtt-verify --pubkey ABC=m.pub > out
 	cmp out good
 }
 
 @test "verify: an out-of-order older frame is a replay" {
 	{ sed -n 3p good; sed -n 1p good; } > in
-	run smqtt-verify -p ABC=m.pub < in
+	run smqtt-verify --pubkey ABC=m.pub < in
 	assert_status 1
 	assert_contains "line 2: device ABC seq 1: replay"
 }
@@ -102,7 +102,7 @@ setup() {
 @test "verify: unknown devices are rejected by name" {
 	make_key x
 	echo r | smqtt-sign -k x.key -i XYZ > x.frames
-	run smqtt-verify -p ABC=m.pub < x.frames
+	run smqtt-verify --pubkey ABC=m.pub < x.frames
 	assert_status 1
 	assert_contains "smqtt-verify: line 1: device XYZ seq 1: unknown device"
 }
@@ -129,7 +129,7 @@ setup() {
 		printf 'smqtt1 \303\251 2 %s r\n' "$sig"        # 16 non-ASCII device id
 		sed -n 2p good                                  # 17 good
 	} > in
-	run smqtt-verify -p ABC=m.pub < in
+	run smqtt-verify --pubkey ABC=m.pub < in
 	assert_status 1
 	for n in 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
 		assert_contains "smqtt-verify: line $n: "
@@ -138,7 +138,7 @@ setup() {
 	assert_contains "line 5: malformed frame: invalid sequence number"
 	assert_contains "line 8: malformed frame: invalid device id"
 	assert_contains "line 14: malformed frame: frame too long"
-	smqtt-verify -p ABC=m.pub < in > out 2> /dev/null || true
+	smqtt-verify --pubkey ABC=m.pub < in > out 2> /dev/null || true
 	[ "$(cat out)" = "$(head -n 2 good)" ]
 }
 
@@ -178,22 +178,22 @@ assert len(k) < len(b), "low-S P-256 DER is at most 71 bytes, so base64 is padde
 line(k[:-1] + alphabet[alphabet.index(k[-1]) + 1] + b[len(k):])
 PY
 	[ "$(wc -l < variants)" -eq 4 ]
-	run smqtt-verify -p ABC=m.pub < variants
+	run smqtt-verify --pubkey ABC=m.pub < variants
 	assert_status 1
 	for n in 1 2 3 4; do
 		assert_contains "line $n: device ABC seq 1: non-canonical signature encoding"
 	done
 	# the original still verifies, so the variants differ only in encoding
-	smqtt-verify -p ABC=m.pub < one > /dev/null
+	smqtt-verify --pubkey ABC=m.pub < one > /dev/null
 }
 
 @test "verify: rejected lines go to the rejects file too" {
 	{ sed -n 1p good; echo junk; sed -n 1p good | sed 's/$/9/'; sed -n 2p good; } > in
-	run smqtt-verify -p ABC=m.pub -r rej < in
+	run smqtt-verify --pubkey ABC=m.pub --rejects rej < in
 	assert_status 1
 	[ "$(wc -l < rej)" -eq 2 ]
 	[ "$(sed -n 1p rej)" = junk ]
-	run smqtt-verify -p ABC=m.pub --rejects rej < in
+	run smqtt-verify --pubkey ABC=m.pub --rejects rej < in
 	[ "$(wc -l < rej)" -eq 4 ] || fail "rejects file should be appended to"
 }
 
@@ -202,9 +202,9 @@ PY
 	echo r | smqtt-sign -k m.key -c m.crt > f
 	smqtt-verify -c m.crt < f > out
 	cmp f out
-	smqtt-verify -p meter-9=m.crt < f > out
+	smqtt-verify --pubkey meter-9=m.crt < f > out
 	cmp f out
-	run smqtt-verify -p other=m.crt < f
+	run smqtt-verify --pubkey other=m.crt < f
 	assert_status 1
 	assert_contains "unknown device"
 }
@@ -213,10 +213,10 @@ PY
 	make_key new
 	echo old | smqtt-sign -k m.key -i R -S r.seq > a
 	echo new | smqtt-sign -k new.key -i R -S r.seq > b
-	cat a b | smqtt-verify -p R=m.pub -p R=new.pub > out
+	cat a b | smqtt-verify --pubkey R=m.pub --pubkey R=new.pub > out
 	[ "$(wc -l < out)" -eq 2 ]
 	make_key third
-	run smqtt-verify -p R=m.pub -p R=new.pub -p R=third.pub < /dev/null
+	run smqtt-verify --pubkey R=m.pub --pubkey R=new.pub --pubkey R=third.pub < /dev/null
 	assert_status 2
 	assert_contains "device R: more than 2 keys given"
 }
@@ -226,10 +226,10 @@ PY
 	make_key e ed25519
 	meter_records 2 | smqtt-sign -k p.key -i P > f
 	meter_records 2 | smqtt-sign -k e.key -i E >> f
-	smqtt-verify -p P=p.pub -p E=e.pub < f > out
+	smqtt-verify --pubkey P=p.pub --pubkey E=e.pub < f > out
 	cmp f out
 	# keys of another type must not verify
-	run smqtt-verify -p P=e.pub -p E=p.pub < f
+	run smqtt-verify --pubkey P=e.pub --pubkey E=p.pub < f
 	assert_status 1
 	[ "$(printf '%s\n' "$output" | grep -c 'non-canonical signature encoding\|bad signature')" -eq 4 ]
 }
@@ -275,7 +275,7 @@ mixed_stream() {
 	trust=(-p A=m.pub -p B=b.pub -p R=m.pub -p R=new.pub)
 	for j in 1 4; do
 		status=0
-		smqtt-verify -j "$j" "${trust[@]}" -r "rejects.$j" < mixed > "out.$j" 2> "err.$j" || status=$?
+		smqtt-verify -j "$j" "${trust[@]}" --rejects "rejects.$j" < mixed > "out.$j" 2> "err.$j" || status=$?
 		echo "$status" > "status.$j"
 	done
 	cmp out.1 out.4
@@ -300,11 +300,11 @@ mixed_stream() {
 
 @test "verify: bad -j values are usage errors" {
 	for j in 0 65 -1 x 2x ''; do
-		run smqtt-verify -j "$j" -p ABC=m.pub < good
+		run smqtt-verify -j "$j" --pubkey ABC=m.pub < good
 		assert_status 2
 		assert_contains "smqtt-verify: -j $j: "
 	done
-	run smqtt-verify --jobs 64 -p ABC=m.pub < good
+	run smqtt-verify --jobs 64 --pubkey ABC=m.pub < good
 	assert_status 0
 	[ "$output" = "$(cat good)" ]
 }
@@ -313,36 +313,36 @@ mixed_stream() {
 	run smqtt-verify < good
 	assert_status 2
 	assert_contains "no trusted devices"
-	run smqtt-verify -p m.pub < good
+	run smqtt-verify --pubkey m.pub < good
 	assert_status 2
-	assert_contains "-p m.pub: expected DEVICE=FILE"
-	run smqtt-verify -p ABC=missing.pub < good
+	assert_contains "--pubkey m.pub: expected DEVICE=FILE"
+	run smqtt-verify --pubkey ABC=missing.pub < good
 	assert_status 3
 	assert_contains "trust file missing.pub: No such file or directory"
 	run smqtt-verify -c m.pub < good
 	assert_status 2
 	assert_contains "a public key needs its device id"
-	run smqtt-verify -p ABC=m.key < good
+	run smqtt-verify --pubkey ABC=m.key < good
 	assert_status 3
 	assert_contains "not a certificate or public key"
 	echo junk > junk.pem
-	run smqtt-verify -p ABC=junk.pem < good
+	run smqtt-verify --pubkey ABC=junk.pem < good
 	assert_status 3
 	assert_contains "trust file junk.pem"
-	run smqtt-verify -p 'A B=m.pub' < good
+	run smqtt-verify --pubkey 'A B=m.pub' < good
 	assert_status 2
 	assert_contains "invalid device id"
-	run smqtt-verify -p ABC=m.pub -r no/such/dir/rej < good
+	run smqtt-verify --pubkey ABC=m.pub --rejects no/such/dir/rej < good
 	assert_status 4
 	assert_contains "rejects file no/such/dir/rej"
 }
 
 @test "verify: a closed stdout ends quietly; a full one is an error" {
 	meter_records 3000 | smqtt-sign -k m.key -i ABC -S big.seq > big
-	run bash -c 'smqtt-verify -p ABC=m.pub < big | head -n 1'
+	run bash -c 'smqtt-verify --pubkey ABC=m.pub < big | head -n 1'
 	assert_status 0
 	refute_contains "smqtt-verify:"
-	run sh -c 'smqtt-verify -p ABC=m.pub < good > /dev/full'
+	run sh -c 'smqtt-verify --pubkey ABC=m.pub < good > /dev/full'
 	assert_status 4
 	assert_contains "writing stdout"
 }

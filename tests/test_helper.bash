@@ -78,7 +78,7 @@ assert_clean_stderr() {
 
 # make_key NAME [TYPE]: NAME.key (0600) and NAME.pub
 make_key() {
-	smqtt-keygen -k "$1.key" -t "${2:-p256}" > "$1.pub"
+	smqtt-keygen -k "$1.key" --type "${2:-p256}" > "$1.pub"
 }
 
 # make_cert NAME CN: a self-signed certificate NAME.crt for NAME.key

@@ -6,7 +6,7 @@
 #             the same per device (genpkey, req, x509) in the same run, timed
 #             on a sample of SMQTT_BENCH_OPENSSL_DEVICES devices (goal >= 100x)
 #   fleet     time to issue a fleet of SMQTT_BENCH_FLEET devices (default 1M)
-#             and register it in the same run (smqtt-issue -r; goal <= 120 s
+#             and register it in the same run (smqtt-issue -R; goal <= 120 s
 #             on a 2-core machine), then, for comparison, to issue
 #             SMQTT_BENCH_FLEET_PIPE more (default the same; 0 skips it) and
 #             register them through a pipe into smqtt-register add; with the
@@ -38,7 +38,7 @@ trap 'exit 143' TERM
 cd "$work"
 
 
-"$bin/smqtt-issue" ca -d ca > /dev/null
+"$bin/smqtt-issue" ca --ca-dir ca > /dev/null
 seq -f 'm%07.0f' 1 "$N" > ids
 
 rates=()
@@ -47,7 +47,7 @@ for ((r = 1; r <= REPS; r++)); do
 	# A new directory each run: on some file systems (ext4 without a journal) creating
 	# files right after deleting many is several times slower, which is not issuance.
 	t0=$EPOCHREALTIME
-	"$bin/smqtt-issue" device -d ca -o "out$r" < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
+	"$bin/smqtt-issue" device --ca-dir ca -o "out$r" < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
 	t1=$EPOCHREALTIME
 	[ "$(wc -l < issued)" -eq "$N" ] || die "smqtt-issue printed $(wc -l < issued) lines, not $N"
 	[ "$(find "out$r" -name '*.crt' | wc -l)" -eq "$N" ] || die "smqtt-issue wrote the wrong number of certificates"
@@ -80,11 +80,11 @@ registered() { sqlite3 "$1" 'select count(*) from keys' 2> /dev/null || echo "?"
 if [ "$FLEET" -gt 0 ]; then
 	seq -f 'f%07.0f' 1 "$FLEET" > fleet-ids
 	if [ -x "$bin/smqtt-register" ]; then
-		say "fleet: issuing $FLEET devices and registering them in the same run (smqtt-issue -r)"
-		"$bin/smqtt-register" -r reg.db init --ca ca/ca.crt
+		say "fleet: issuing $FLEET devices and registering them in the same run (smqtt-issue -R)"
+		"$bin/smqtt-register" -R reg.db init --ca ca/ca.crt
 		t0=$EPOCHREALTIME
-		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device -d ca -o fleet -r reg.db < fleet-ids > /dev/null 2> issue.err ||
-			{ tail -n 3 issue.err >&2; die "smqtt-issue -r failed"; }
+		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device --ca-dir ca -o fleet -R reg.db < fleet-ids > /dev/null 2> issue.err ||
+			{ tail -n 3 issue.err >&2; die "smqtt-issue -R failed"; }
 		t1=$EPOCHREALTIME
 		fleet_register=yes
 		n=$(registered reg.db)
@@ -92,11 +92,11 @@ if [ "$FLEET" -gt 0 ]; then
 		if [ "$PIPE" -gt 0 ]; then
 			# The first fleet stays: deleting a million files first would slow the file system down.
 			say "fleet: issuing $PIPE devices and registering them through a pipe (smqtt-issue | smqtt-register add)"
-			"$bin/smqtt-register" -r pipe.db init --ca ca/ca.crt
+			"$bin/smqtt-register" -R pipe.db init --ca ca/ca.crt
 			head -n "$PIPE" fleet-ids > pipe-ids
 			p0=$EPOCHREALTIME
-			/usr/bin/time -f %M -o pipe-issue.rss "$bin/smqtt-issue" device -d ca -o fleet2 < pipe-ids 2> pipe-issue.err |
-				/usr/bin/time -f %M -o pipe-register.rss "$bin/smqtt-register" -r pipe.db add > /dev/null 2> pipe-register.err ||
+			/usr/bin/time -f %M -o pipe-issue.rss "$bin/smqtt-issue" device --ca-dir ca -o fleet2 < pipe-ids 2> pipe-issue.err |
+				/usr/bin/time -f %M -o pipe-register.rss "$bin/smqtt-register" -R pipe.db add > /dev/null 2> pipe-register.err ||
 				{ tail -n 3 pipe-issue.err pipe-register.err >&2; die "issue | register failed"; }
 			p1=$EPOCHREALTIME
 			n=$(registered pipe.db)
@@ -108,7 +108,7 @@ if [ "$FLEET" -gt 0 ]; then
 	else
 		say "fleet: issuing $FLEET devices (smqtt-register not built: issuance only)"
 		t0=$EPOCHREALTIME
-		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device -d ca -o fleet < fleet-ids > /dev/null 2> issue.err ||
+		/usr/bin/time -f %M -o issue.rss "$bin/smqtt-issue" device --ca-dir ca -o fleet < fleet-ids > /dev/null 2> issue.err ||
 			die "smqtt-issue failed"
 		t1=$EPOCHREALTIME
 	fi
@@ -128,7 +128,7 @@ fi
 	echo "| issue, devices/s on $N devices, median of $REPS (anchor: openssl genpkey+req+x509 loop on $N_OPENSSL devices) | $m_issue | $m_openssl | $ratio | ratio >= 100 | $met |"
 	if [ "$fleet_secs" != - ]; then
 		what="issue (smqtt-register not built)"
-		[ "$fleet_register" = yes ] && what="issue and register (smqtt-issue -r)"
+		[ "$fleet_register" = yes ] && what="issue and register (smqtt-issue -R)"
 		met=$(awk -v s="$fleet_secs" 'BEGIN { print (s <= 120 ? "yes" : "no") }')
 		echo "| $what $FLEET devices, seconds (peak memory $issue_rss MiB) | $fleet_secs | - | - | <= 120 s | $met |"
 	fi

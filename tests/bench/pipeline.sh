@@ -85,8 +85,8 @@ say "  $sign_s sign/s, $verify_s verify/s: bound $bound frames/s on 2 cores"
 say "PKI, registry and mosquitto (TLS, loopback)"
 broker_setup "$DEV" > /dev/null
 say "  broker on 127.0.0.1:$BROKER_PORT, pid $BROKER_PID"
-smqtt-register -r registry.db init --ca "$PKI/ca.crt"
-issue_line "$DEV" "$PKI/$DEV.crt" | smqtt-register -r registry.db add 2> register.err ||
+smqtt-register -R registry.db init --ca "$PKI/ca.crt"
+issue_line "$DEV" "$PKI/$DEV.crt" | smqtt-register -R registry.db add 2> register.err ||
 	{ cat register.err >&2; die "smqtt-register add"; }
 tls_args "$DEV"
 PUB_TLS=("${TLS_ARGS[@]}")

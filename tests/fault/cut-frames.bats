@@ -38,7 +38,7 @@ teardown() {
 		# The slow store: stopped once it is reading.
 		wait_for "the store to read" '[ "$(awk "{print \$3}" /proc/$STORE_PID/stat)" = S ]'
 		kill -STOP "$STORE_PID"
-		smqtt-verify -p ABC=m.pub < frames > store.in 2> verify.err 3>&- 5>&- &
+		smqtt-verify --pubkey ABC=m.pub < frames > store.in 2> verify.err 3>&- 5>&- &
 		VERIFY_PID=$!
 		wait_for "the verifier to block on the full pipe" 'pipe_full store.in 0.2'
 		kill -KILL "$VERIFY_PID"
@@ -63,7 +63,7 @@ teardown() {
 	stored=$(sqlite3 -batch -noheader db 'select count(*) from readings')
 	[ "$stored" -gt 0 ] || fail "nothing was stored"
 	sqlite3 -batch -noheader db 'select frame from readings order by seq' > rows
-	run --separate-stderr smqtt-verify -p ABC=m.pub < rows
+	run --separate-stderr smqtt-verify --pubkey ABC=m.pub < rows
 	[ "$status" -eq 0 ] || fail "stored rows that do not verify: $stderr"
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq "$stored" ] || fail "re-verified $(printf '%s\n' "$output" | wc -l) of $stored rows"
 	echo "# $cut of $ROUNDS rounds ended in a cut frame; $stored rows stored, all verified again" >&3

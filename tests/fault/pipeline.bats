@@ -115,10 +115,10 @@ kill_stage() {
 	broker_stop TERM
 	broker_start
 
-	smqtt-register -r reg.db init --ca "$PKI/ca.crt" > /dev/null
+	smqtt-register -R reg.db init --ca "$PKI/ca.crt" > /dev/null
 	for d in "${DEVICES[@]}"; do
 		issue_line "$d" "$PKI/$d.crt"
-	done | smqtt-register -r reg.db add 2> register.err || fail "smqtt-register: $(cat register.err)"
+	done | smqtt-register -R reg.db add 2> register.err || fail "smqtt-register: $(cat register.err)"
 	smqtt-store -d db < /dev/null 2> /dev/null
 
 	# The collector: three stages joined by named pipes, each under a supervisor.
