@@ -13,7 +13,7 @@ DEVICES=(D01 D02 D03 D04 D05 D06 D07 D08 D09 D10)
 setup() {
 	common_setup
 	registry_setup "${DEVICES[@]}"
-	smqtt-register -r reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db add < issued 2> /dev/null
 	local d
 	for d in "${DEVICES[@]}"; do
 		meter_records 2000 "$d" | smqtt-sign -k "certs/$d.key" -i "$d" -S "$d.seq" > "$d.frames"
