@@ -8,6 +8,7 @@
 # make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
 # make install PREFIX=/usr/local DESTDIR=   programs, pages, completions, the
 #                 cron helper (libexec) and the deployment examples (share/doc)
+# make deb        the Debian package, in build/deb/ (make deb-test: build, install, purge)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -63,7 +64,7 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
-.PHONY: all deps demo check faults sanitize memcheck bench install uninstall clean lint
+.PHONY: all deps demo check faults sanitize memcheck bench install uninstall clean lint deb deb-test
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -125,7 +126,7 @@ install: all
 	install -m 755 examples/cron/smqtt-send-drops "$(DESTDIR)$(LIBEXECDIR)/smqtt/smqtt-send-drops"
 	for f in $(EXAMPLES); do \
 		sed -e 's|/usr/local/libexec/|$(LIBEXECDIR)/|g' -e 's|/usr/local/bin|$(BINDIR)|g' \
-			-e 's|/usr/local/share/doc/smqtt/|$(DOCDIR)/|g' \
+			-e 's|/usr/local/share/doc/smqtt/|$(DOCDIR)/|g' -e 's|PATH=/usr/bin:/usr/bin:|PATH=/usr/bin:|' \
 			"$$f" > "$(DESTDIR)$(DOCDIR)/$$f" && chmod 644 "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
 	done
 
@@ -138,6 +139,15 @@ uninstall:
 	for d in "$(DESTDIR)$(LIBEXECDIR)/smqtt" $(EXAMPLE_DIRS:%="$(DESTDIR)$(DOCDIR)/%") "$(DESTDIR)$(DOCDIR)"; do \
 		[ ! -d "$$d" ] || rmdir "$$d" 2> /dev/null || true; \
 	done
+
+# The Debian package (debian/), built with dpkg-buildpackage from a copy of the
+# tree: installs the build dependencies, leaves build/deb/smqtt_VERSION_ARCH.deb.
+deb:
+	sh tests/deb/build.sh
+
+# Build, lint, install, use and purge the package (root; CI).
+deb-test:
+	bash tests/deb/test.sh
 
 clean:
 	rm -rf build bin
