@@ -719,7 +719,6 @@ int main(int argc, char **argv)
 
 	error_init(argv);
 	v.trust = trust_new();
-	recent_init(&v.recent);
 	while ((c = getopt_long(argc, argv, "c:p:R:r:j:", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -822,6 +821,7 @@ int main(int argc, char **argv)
 	if (registry)
 		trust_use_registry(v.trust, registry, (size_t)cache, v.archive);
 	v.hasher = frame_hasher_new();
+	recent_init(&v.recent);
 	output_init();
 	stop_on_signals();
 	if (jobs == 1) {
