@@ -58,13 +58,13 @@ CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Icommon
 CFLAGS += -std=c11 -pthread $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDOPT)
 
-COMMON_SRC = $(wildcard common/*.c)
+COMMON_SRC = $(wildcard common/*.c common/bls12_381/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
 .PHONY: all deps demo check faults sanitize memcheck bench install uninstall clean lint
-all: $(BINS)
+all: $(BINS) $(BUILD)/tests/bls-driver
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -78,7 +78,13 @@ $(BIN)/%: $(BUILD)/cmd/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
--include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d)
+# Test driver for common/bls12_381 (tests/bls12_381.bats), built with the same
+# flags as the programs, so the sanitizer build checks it too.
+$(BUILD)/tests/bls-driver: tests/bls/driver.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(LIB) $(PKG_LIBS)
+
+-include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d) $(BUILD)/tests/bls-driver.d
 
 # Debian packages the build, the tests and the benchmarks need; installed when missing.
 deps:
