@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # common/bls12_381: known answers and algebraic properties (tests/bls/driver.c
-# check).
+# check), and several hundred random cases recomputed by an independent
+# implementation, @noble/curves (tests/bls/oracle.js), installed into
+# build/noble by tests/deps.sh.
 
 load test_helper
 
@@ -23,4 +25,32 @@ setup() {
 	[ "$status" -eq 0 ] || fail "$(printf '%s\n' "$output" | grep -v '^ok ')"
 	# Every check ran and none was skipped.
 	[ "$(printf '%s\n' "$output" | grep -c '^ok ')" -ge 48 ] || fail "too few checks: $output"
+}
+
+@test "bls12_381: random multiplications, encodings, decodings and pairings agree with @noble/curves" {
+	command -v node > /dev/null || fail "node is missing: the oracle cannot run (tests/deps.sh installs it)"
+	[ -f "$REPO/build/noble/node_modules/@noble/curves/package.json" ] ||
+		fail "@noble/curves is missing from build/noble (run tests/deps.sh or make check)"
+	"$driver" cases 80 > cases || fail "the driver failed"
+	run node "$REPO/tests/bls/oracle.js" "$REPO/build/noble" < cases
+	printf '%s\n' "$output"
+	assert_status 0
+	# Several hundred cases, every kind present, refusals and acceptances both.
+	total=$(printf '%s\n' "$output" | sed -n 's/^@noble\/curves [0-9.]*: \([0-9]*\) cases, 0 mismatches$/\1/p')
+	[ -n "$total" ] && [ "$total" -ge 800 ] || fail "expected at least 800 cases"
+	for kind in 'g1 multiplication' 'g2 multiplication' 'g1 point times scalar' 'g2 addition' \
+		'g1 decoding (accepted)' 'g1 decoding (refused)' 'g2 decoding (accepted)' 'g2 decoding (refused)' \
+		'pairing' 'multi-pairing'; do
+		assert_contains "$kind: "
+	done
+}
+
+@test "bls12_381: a driver result changed by one bit is caught by the oracle" {
+	"$driver" cases 2 > cases || fail "the driver failed"
+	# Flip the last hex digit of the first pairing's result.
+	awk '!done && $1 == "pairing" { n = length($NF); c = substr($NF, n, 1); $NF = substr($NF, 1, n - 1) (c == "0" ? "1" : "0"); done = 1 } { print }' cases > tampered
+	! cmp -s cases tampered || fail "nothing was changed"
+	run node "$REPO/tests/bls/oracle.js" "$REPO/build/noble" < tampered
+	assert_status 1
+	assert_contains "pairing: 1 cases, 1 mismatches"
 }
