@@ -108,4 +108,12 @@ void bls_g2_to_affine(struct bls_fp2 *x, struct bls_fp2 *y, const struct bls_g2 
 void bls_g1_mul_vartime(struct bls_g1 *r, const struct bls_g1 *p, const uint64_t *k, size_t limbs);
 void bls_g2_mul_vartime(struct bls_g2 *r, const struct bls_g2 *p, const uint64_t *k, size_t limbs);
 
+/* RFC 9380's steps, exposed for the tests that check each against the RFC's vectors. */
+int bls_expand_message_xmd(uint8_t *out, size_t out_len, const uint8_t *msg, size_t msg_len,
+	const uint8_t *dst, size_t dst_len);
+int bls_hash_to_field(struct bls_fp u[2], const uint8_t *msg, size_t msg_len,
+	const uint8_t *dst, size_t dst_len);
+/* map_to_curve followed by the isogeny: a point of E, not yet in G1. */
+void bls_map_to_g1_curve(struct bls_g1 *r, const struct bls_fp *u);
+
 #endif

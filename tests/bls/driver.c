@@ -359,6 +359,111 @@ static void check_pairing(void)
 	expect(bls_gt_equal(&e2, &prod), "multi-pairing: equals the product of single pairings");
 }
 
+/* ---- RFC 9380 vectors ---- */
+
+/* Appendix K.1, expand_message_xmd(SHA-256), len_in_bytes = 0x20. */
+static const struct {
+	const char *msg, *uniform;
+} expand_vectors[] = {
+	{"", "f659819a6473c1835b25ea59e3d38914c98b374f0970b7e4c92181df928fca88"},
+	{"abc", "1c38f7c211ef233367b2420d04798fa4698080a8901021a795a1151775fe4da7"},
+};
+
+/* Appendix J.9.1, BLS12381G1_XMD:SHA-256_SSWU_RO_; "a512" is "a512_" then 512 'a'. */
+static const struct {
+	const char *msg, *px, *py, *u0, *u1, *q0x, *q0y, *q1x, *q1y;
+} hash_vectors[] = {
+	{"",
+	 "052926add2207b76ca4fa57a8734416c8dc95e24501772c814278700eed6d1e4e8cf62d9c09db0fac349612b759e79a1",
+	 "08ba738453bfed09cb546dbb0783dbb3a5f1f566ed67bb6be0e8c67e2e81a4cc68ee29813bb7994998f3eae0c9c6a265",
+	 "0ba14bd907ad64a016293ee7c2d276b8eae71f25a4b941eece7b0d89f17f75cb3ae5438a614fb61d6835ad59f29c564f",
+	 "019b9bd7979f12657976de2884c7cce192b82c177c80e0ec604436a7f538d231552f0d96d9f7babe5fa3b19b3ff25ac9",
+	 "11a3cce7e1d90975990066b2f2643b9540fa40d6137780df4e753a8054d07580db3b7f1f03396333d4a359d1fe3766fe",
+	 "0eeaf6d794e479e270da10fdaf768db4c96b650a74518fc67b04b03927754bac66f3ac720404f339ecdcc028afa091b7",
+	 "160003aaf1632b13396dbad518effa00fff532f604de1a7fc2082ff4cb0afa2d63b2c32da1bef2bf6c5ca62dc6b72f9c",
+	 "0d8bb2d14e20cf9f6036152ed386d79189415b6d015a20133acb4e019139b94e9c146aaad5817f866c95d609a361735e"},
+	{"abc",
+	 "03567bc5ef9c690c2ab2ecdf6a96ef1c139cc0b2f284dca0a9a7943388a49a3aee664ba5379a7655d3c68900be2f6903",
+	 "0b9c15f3fe6e5cf4211f346271d7b01c8f3b28be689c8429c85b67af215533311f0b8dfaaa154fa6b88176c229f2885d",
+	 "0d921c33f2bad966478a03ca35d05719bdf92d347557ea166e5bba579eea9b83e9afa5c088573c2281410369fbd32951",
+	 "003574a00b109ada2f26a37a91f9d1e740dffd8d69ec0c35e1e9f4652c7dba61123e9dd2e76c655d956e2b3462611139",
+	 "125435adce8e1cbd1c803e7123f45392dc6e326d292499c2c45c5865985fd74fe8f042ecdeeec5ecac80680d04317d80",
+	 "0e8828948c989126595ee30e4f7c931cbd6f4570735624fd25aef2fa41d3f79cfb4b4ee7b7e55a8ce013af2a5ba20bf2",
+	 "11def93719829ecda3b46aa8c31fc3ac9c34b428982b898369608e4f042babee6c77ab9218aad5c87ba785481eff8ae4",
+	 "0007c9cef122ccf2efd233d6eb9bfc680aa276652b0661f4f820a653cec1db7ff69899f8e52b8e92b025a12c822a6ce6"},
+	{"abcdef0123456789",
+	 "11e0b079dea29a68f0383ee94fed1b940995272407e3bb916bbf268c263ddd57a6a27200a784cbc248e84f357ce82d98",
+	 "03a87ae2caf14e8ee52e51fa2ed8eefe80f02457004ba4d486d6aa1f517c0889501dc7413753f9599b099ebcbbd2d709",
+	 "062d1865eb80ebfa73dcfc45db1ad4266b9f3a93219976a3790ab8d52d3e5f1e62f3b01795e36834b17b70e7b76246d4",
+	 "0cdc3e2f271f29c4ff75020857ce6c5d36008c9b48385ea2f2bf6f96f428a3deb798aa033cd482d1cdc8b30178b08e3a",
+	 "08834484878c217682f6d09a4b51444802fdba3d7f2df9903a0ddadb92130ebbfa807fffa0eabf257d7b48272410afff",
+	 "0b318f7ecf77f45a0f038e62d7098221d2dbbca2a394164e2e3fe953dc714ac2cde412d8f2d7f0c03b259e6795a2508e",
+	 "158418ed6b27e2549f05531a8281b5822b31c3bf3144277fbb977f8d6e2694fedceb7011b3c2b192f23e2a44b2bd106e",
+	 "1879074f344471fac5f839e2b4920789643c075792bec5af4282c73f7941cda5aa77b00085eb10e206171b9787c4169f"},
+	{"a512",
+	 "082aabae8b7dedb0e78aeb619ad3bfd9277a2f77ba7fad20ef6aabdc6c31d19ba5a6d12283553294c1825c4b3ca2dcfe",
+	 "05b84ae5a942248eea39e1d91030458c40153f3b654ab7872d779ad1e942856a20c438e8d99bc8abfbf74729ce1f7ac8",
+	 "0a8ffa7447f6be1c5a2ea4b959c9454b431e29ccc0802bc052413a9c5b4f9aac67a93431bd480d15be1e057c8a08e8c6",
+	 "05d487032f602c90fa7625dbafe0f4a49ef4a6b0b33d7bb349ff4cf5410d297fd6241876e3e77b651cfc8191e40a68b7",
+	 "0cf97e6dbd0947857f3e578231d07b309c622ade08f2c08b32ff372bd90db19467b2563cc997d4407968d4ac80e154f8",
+	 "127f0cddf2613058101a5701f4cb9d0861fd6c2a1b8e0afe194fccf586a3201a53874a2761a9ab6d7220c68661a35ab3",
+	 "092f1acfa62b05f95884c6791fba989bbe58044ee6355d100973bf9553ade52b47929264e6ae770fb264582d8dce512a",
+	 "028e6d0169a72cfedb737be45db6c401d3adfb12c58c619c82b93a5dfcccef12290de530b0480575ddc8397cda0bbebf"},
+};
+
+static bool fp_is_hex(const struct bls_fp *a, const char *hex)
+{
+	uint8_t got[BLS_FP_BYTES], want[BLS_FP_BYTES];
+	bls_fp_to_bytes(got, a);
+	return get_hex(want, sizeof want, hex) == 0 && memcmp(got, want, sizeof got) == 0;
+}
+
+static bool g1_is_affine_hex(const struct bls_g1 *p, const char *x_hex, const char *y_hex)
+{
+	struct bls_fp x, y;
+	bls_g1_to_affine(&x, &y, p);
+	return fp_is_hex(&x, x_hex) && fp_is_hex(&y, y_hex);
+}
+
+static void check_hash_to_curve(void)
+{
+	static const char expander_dst[] = "QUUX-V01-CS02-with-expander";
+	static const char suite_dst[] = "QUUX-V01-CS02-with-BLS12381G1_XMD:SHA-256_SSWU_RO_";
+	char name[128];
+	for (size_t i = 0; i < sizeof expand_vectors / sizeof expand_vectors[0]; i++) {
+		uint8_t got[32], want[32];
+		int rc = bls_expand_message_xmd(got, sizeof got, (const uint8_t *)expand_vectors[i].msg,
+			strlen(expand_vectors[i].msg), (const uint8_t *)expander_dst, strlen(expander_dst));
+		snprintf(name, sizeof name, "rfc9380 K.1: expand_message_xmd(\"%s\", 32)", expand_vectors[i].msg);
+		expect(rc == 0 && get_hex(want, sizeof want, expand_vectors[i].uniform) == 0 &&
+			memcmp(got, want, sizeof got) == 0, name);
+	}
+	char a512[5 + 512 + 1];
+	memcpy(a512, "a512_", 5);
+	memset(a512 + 5, 'a', 512);
+	a512[sizeof a512 - 1] = '\0';
+	for (size_t i = 0; i < sizeof hash_vectors / sizeof hash_vectors[0]; i++) {
+		const char *msg = strcmp(hash_vectors[i].msg, "a512") == 0 ? a512 : hash_vectors[i].msg;
+		const uint8_t *m = (const uint8_t *)msg, *d = (const uint8_t *)suite_dst;
+		struct bls_fp u[2];
+		struct bls_g1 q0, q1, p;
+		bool ok = bls_hash_to_field(u, m, strlen(msg), d, strlen(suite_dst)) == 0;
+		snprintf(name, sizeof name, "rfc9380 J.9.1 \"%s\": hash_to_field u0, u1", hash_vectors[i].msg);
+		expect(ok && fp_is_hex(&u[0], hash_vectors[i].u0) && fp_is_hex(&u[1], hash_vectors[i].u1), name);
+		bls_map_to_g1_curve(&q0, &u[0]);
+		bls_map_to_g1_curve(&q1, &u[1]);
+		snprintf(name, sizeof name, "rfc9380 J.9.1 \"%s\": map_to_curve Q0, Q1", hash_vectors[i].msg);
+		expect(g1_is_affine_hex(&q0, hash_vectors[i].q0x, hash_vectors[i].q0y) &&
+			g1_is_affine_hex(&q1, hash_vectors[i].q1x, hash_vectors[i].q1y), name);
+		ok = bls_hash_to_g1(&p, m, strlen(msg), d, strlen(suite_dst)) == 0;
+		snprintf(name, sizeof name, "rfc9380 J.9.1 \"%s\": hash_to_curve P, in G1", hash_vectors[i].msg);
+		expect(ok && g1_is_affine_hex(&p, hash_vectors[i].px, hash_vectors[i].py) && bls_g1_in_subgroup(&p), name);
+	}
+	struct bls_g1 p;
+	expect(bls_hash_to_g1(&p, (const uint8_t *)"x", 1, (const uint8_t *)"", 0) != 0,
+		"hash_to_g1: an empty domain separation tag is refused");
+}
+
 /* ---- cases: random inputs and our answers, for the oracle ---- */
 
 static void special_scalar(struct bls_scalar *k, unsigned i)
@@ -550,6 +655,27 @@ static void case_decode(void)
 	printf("\n");
 }
 
+/* A random message (0 to 99 bytes) under a random tag (1 to 64 bytes). */
+static void case_hash(void)
+{
+	uint8_t msg[100], dst[64];
+	size_t msg_len = random_below(sizeof msg), dst_len = 1 + random_below(sizeof dst);
+	struct bls_g1 p;
+	random_bytes(msg, msg_len);
+	random_bytes(dst, dst_len);
+	if (bls_hash_to_g1(&p, msg, msg_len, dst, dst_len) != 0)
+		abort();
+	printf("hash_to_g1 ");
+	if (msg_len == 0)
+		printf("-");
+	put_hex(msg, msg_len);
+	printf(" ");
+	put_hex(dst, dst_len);
+	printf(" ");
+	put_g1(&p);
+	printf("\n");
+}
+
 /* ---- bench ---- */
 
 static double now_ms(void)
@@ -601,6 +727,7 @@ static void bench(int runs)
 	bls_g2_encode(enc2, &q);
 	TIME("g1_decode", if (bls_g1_decode(&p, enc1) != 0) abort());
 	TIME("g2_decode", if (bls_g2_decode(&q, enc2) != 0) abort());
+	TIME("hash_to_g1", if (bls_hash_to_g1(&p, enc2, 32, (const uint8_t *)"bench", 5) != 0) abort());
 	struct bls_fp a, b;
 	random_fp(&a);
 	random_fp(&b);
@@ -617,6 +744,7 @@ int main(int argc, char *argv[])
 		check_fields();
 		check_groups();
 		check_pairing();
+		check_hash_to_curve();
 		return failures != 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "cases") == 0) {
@@ -626,6 +754,7 @@ int main(int argc, char *argv[])
 			case_point_ops();
 			case_decode();
 			case_decode();
+			case_hash();
 			if (i % 2 == 0)
 				case_pairing(1 + (size_t)(i / 2) % 3);
 		}

@@ -114,6 +114,12 @@ for (const line of lines) {
 		check(n === 1 ? 'pairing' : 'multi-pairing', hex(Fp12.toBytes(gt)) === f[2 + 2 * n], line);
 		break;
 	}
+	case 'hash_to_g1': {
+		const msg = f[1] === '-' ? new Uint8Array(0) : Uint8Array.from(Buffer.from(f[1], 'hex'));
+		const dst = Uint8Array.from(Buffer.from(f[2], 'hex'));
+		check('hash to G1', bls.G1.hashToCurve(msg, { DST: dst }).toHex(true) === f[3], line);
+		break;
+	}
 	default:
 		check('unknown line', false, line);
 	}
