@@ -13,8 +13,6 @@
 
 #include "internal.h"
 
-__extension__ typedef unsigned __int128 u128;
-
 const struct bls_fp bls_fp_modulus = {{
 	0xb9feffffffffaaab, 0x1eabfffeb153ffff, 0x6730d2a0f6b0f624,
 	0x64774b84f38512bf, 0x4b1ba7b6434bacd7, 0x1a0111ea397fe69a,
@@ -34,7 +32,6 @@ static const struct bls_fp r_squared = {{
 	0x67eb88a9939d83c0, 0x9a793e85b519952d, 0x11988fe592cae3aa,
 }};
 /* -p^-1 mod 2^64. */
-static const uint64_t p_inv = 0x89f3fffcfffcfffd;
 static const uint64_t p_minus_2[6] = {
 	0xb9feffffffffaaa9, 0x1eabfffeb153ffff, 0x6730d2a0f6b0f624,
 	0x64774b84f38512bf, 0x4b1ba7b6434bacd7, 0x1a0111ea397fe69a,
@@ -49,21 +46,6 @@ static const uint64_t p_minus_1_over_2[6] = {
 	0xb23ba5c279c2895f, 0x258dd3db21a5d66b, 0x0d0088f51cbff34d,
 };
 
-/* r = t - p if t >= p, else t; t < 2p. */
-static void reduce_once(struct bls_fp *r, const uint64_t t[6])
-{
-	uint64_t d[6], borrow = 0;
-	for (int i = 0; i < 6; i++) {
-		u128 s = (u128)t[i] - bls_fp_modulus.limb[i] - borrow;
-		d[i] = (uint64_t)s;
-		borrow = (uint64_t)(s >> 64) & 1;
-	}
-	/* borrow set: t < p, keep t. */
-	uint64_t keep = 0 - borrow;
-	for (int i = 0; i < 6; i++)
-		r->limb[i] = (t[i] & keep) | (d[i] & ~keep);
-}
-
 void bls_fp_zero(struct bls_fp *r)
 {
 	memset(r, 0, sizeof *r);
@@ -72,82 +54,6 @@ void bls_fp_zero(struct bls_fp *r)
 void bls_fp_one(struct bls_fp *r)
 {
 	*r = bls_fp_one_mont;
-}
-
-void bls_fp_add(struct bls_fp *r, const struct bls_fp *a, const struct bls_fp *b)
-{
-	uint64_t t[6], carry = 0;
-	/* p < 2^381, so a + b < 2^382 fits the six limbs. */
-	for (int i = 0; i < 6; i++) {
-		u128 s = (u128)a->limb[i] + b->limb[i] + carry;
-		t[i] = (uint64_t)s;
-		carry = (uint64_t)(s >> 64);
-	}
-	reduce_once(r, t);
-}
-
-void bls_fp_sub(struct bls_fp *r, const struct bls_fp *a, const struct bls_fp *b)
-{
-	uint64_t t[6], borrow = 0, carry = 0;
-	for (int i = 0; i < 6; i++) {
-		u128 s = (u128)a->limb[i] - b->limb[i] - borrow;
-		t[i] = (uint64_t)s;
-		borrow = (uint64_t)(s >> 64) & 1;
-	}
-	uint64_t mask = 0 - borrow; /* add p back when a < b */
-	for (int i = 0; i < 6; i++) {
-		u128 s = (u128)t[i] + (bls_fp_modulus.limb[i] & mask) + carry;
-		r->limb[i] = (uint64_t)s;
-		carry = (uint64_t)(s >> 64);
-	}
-}
-
-void bls_fp_neg(struct bls_fp *r, const struct bls_fp *a)
-{
-	struct bls_fp zero;
-	bls_fp_zero(&zero);
-	bls_fp_sub(r, &zero, a);
-}
-
-void bls_fp_double(struct bls_fp *r, const struct bls_fp *a)
-{
-	bls_fp_add(r, a, a);
-}
-
-/* Montgomery multiplication, coarsely integrated operand scanning: a b R^-1 mod p. */
-void bls_fp_mul(struct bls_fp *r, const struct bls_fp *a, const struct bls_fp *b)
-{
-	uint64_t t[8] = {0};
-	for (int i = 0; i < 6; i++) {
-		uint64_t carry = 0;
-		for (int j = 0; j < 6; j++) {
-			u128 s = (u128)a->limb[j] * b->limb[i] + t[j] + carry;
-			t[j] = (uint64_t)s;
-			carry = (uint64_t)(s >> 64);
-		}
-		u128 s = (u128)t[6] + carry;
-		t[6] = (uint64_t)s;
-		t[7] = (uint64_t)(s >> 64);
-
-		uint64_t m = t[0] * p_inv;
-		s = (u128)m * bls_fp_modulus.limb[0] + t[0];
-		carry = (uint64_t)(s >> 64);
-		for (int j = 1; j < 6; j++) {
-			s = (u128)m * bls_fp_modulus.limb[j] + t[j] + carry;
-			t[j - 1] = (uint64_t)s;
-			carry = (uint64_t)(s >> 64);
-		}
-		s = (u128)t[6] + carry;
-		t[5] = (uint64_t)s;
-		t[6] = t[7] + (uint64_t)(s >> 64);
-	}
-	/* p < 2^384 / 4, so the result is below 2p and t[6] is zero. */
-	reduce_once(r, t);
-}
-
-void bls_fp_sqr(struct bls_fp *r, const struct bls_fp *a)
-{
-	bls_fp_mul(r, a, a);
 }
 
 /* a^e for a fixed public exponent: the sequence of operations depends on e only. */
@@ -216,7 +122,7 @@ bool bls_fp_is_lexicographically_largest(const struct bls_fp *a)
 	fp_canonical(v, a);
 	/* (p-1)/2 - v borrows exactly when v > (p-1)/2. */
 	for (int i = 0; i < 6; i++) {
-		u128 s = (u128)p_minus_1_over_2[i] - v[i] - borrow;
+		bls_u128 s = (bls_u128)p_minus_1_over_2[i] - v[i] - borrow;
 		borrow = (uint64_t)(s >> 64) & 1;
 	}
 	return borrow;
@@ -241,7 +147,7 @@ int bls_fp_from_bytes(struct bls_fp *r, const uint8_t in[BLS_FP_BYTES])
 	}
 	/* Canonical encodings only: t - p must borrow. */
 	for (int i = 0; i < 6; i++) {
-		u128 s = (u128)t.limb[i] - bls_fp_modulus.limb[i] - borrow;
+		bls_u128 s = (bls_u128)t.limb[i] - bls_fp_modulus.limb[i] - borrow;
 		borrow = (uint64_t)(s >> 64) & 1;
 	}
 	if (!borrow)
