@@ -25,7 +25,8 @@ extern const struct bls_scalar bls_group_order;
  * The base-field operations every other file calls most, defined here so
  * that each file can inline them (they are most of the pairing's time).
  * Constant time: no branch and no memory index depends on a value; carries
- * and borrows become masks. Montgomery form, R = 2^384.
+ * and borrows become masks. Montgomery form, R = 2^384. The loops are
+ * unrolled so that the limbs can stay in registers.
  */
 __extension__ typedef unsigned __int128 bls_u128;
 
@@ -40,6 +41,7 @@ static inline void bls_fp_reduce_once(struct bls_fp *r, const uint64_t t[6])
 {
 	static const uint64_t p[6] = BLS_P_LIMBS;
 	uint64_t d[6], borrow = 0;
+	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++) {
 		bls_u128 s = (bls_u128)t[i] - p[i] - borrow;
 		d[i] = (uint64_t)s;
@@ -47,6 +49,7 @@ static inline void bls_fp_reduce_once(struct bls_fp *r, const uint64_t t[6])
 	}
 	/* borrow set: t < p, keep t. */
 	uint64_t keep = 0 - borrow;
+	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++)
 		r->limb[i] = (t[i] & keep) | (d[i] & ~keep);
 }
@@ -55,6 +58,7 @@ static inline void bls_fp_add(struct bls_fp *r, const struct bls_fp *a, const st
 {
 	uint64_t t[6], carry = 0;
 	/* p < 2^381, so a + b < 2^382 fits the six limbs. */
+	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++) {
 		bls_u128 s = (bls_u128)a->limb[i] + b->limb[i] + carry;
 		t[i] = (uint64_t)s;
@@ -67,12 +71,14 @@ static inline void bls_fp_sub(struct bls_fp *r, const struct bls_fp *a, const st
 {
 	static const uint64_t p[6] = BLS_P_LIMBS;
 	uint64_t t[6], borrow = 0, carry = 0;
+	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++) {
 		bls_u128 s = (bls_u128)a->limb[i] - b->limb[i] - borrow;
 		t[i] = (uint64_t)s;
 		borrow = (uint64_t)(s >> 64) & 1;
 	}
 	uint64_t mask = 0 - borrow; /* add p back when a < b */
+	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++) {
 		bls_u128 s = (bls_u128)t[i] + (p[i] & mask) + carry;
 		r->limb[i] = (uint64_t)s;
@@ -96,8 +102,10 @@ static inline void bls_fp_mul(struct bls_fp *r, const struct bls_fp *a, const st
 {
 	static const uint64_t p[6] = BLS_P_LIMBS;
 	uint64_t t[8] = {0};
+	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++) {
 		uint64_t carry = 0;
+		_Pragma("GCC unroll 6")
 		for (int j = 0; j < 6; j++) {
 			bls_u128 s = (bls_u128)a->limb[j] * b->limb[i] + t[j] + carry;
 			t[j] = (uint64_t)s;
@@ -110,6 +118,7 @@ static inline void bls_fp_mul(struct bls_fp *r, const struct bls_fp *a, const st
 		uint64_t m = t[0] * BLS_P_INV;
 		s = (bls_u128)m * p[0] + t[0];
 		carry = (uint64_t)(s >> 64);
+		_Pragma("GCC unroll 6")
 		for (int j = 1; j < 6; j++) {
 			s = (bls_u128)m * p[j] + t[j] + carry;
 			t[j - 1] = (uint64_t)s;
