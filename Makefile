@@ -5,7 +5,8 @@
 # make sanitize   the same suite against an ASan + UBSan build
 # make faults     the fault-injection suite (tests/fault/)
 # make memcheck   a full pipeline under valgrind
-# make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
+# make bench      benchmarks against openssl speed and sqlite3 .import, and end to end;
+#                 BLS12-381 beside @noble/curves
 # make install PREFIX=/usr/local DESTDIR=   programs, pages, completions, the
 #                 cron helper (libexec) and the deployment examples (share/doc)
 
@@ -114,6 +115,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/issue.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
+	bash tests/bench/bls.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
