@@ -43,6 +43,15 @@ int bls_scalar_from_bytes(struct bls_scalar *s, const uint8_t in[BLS_SCALAR_BYTE
 void bls_scalar_to_bytes(uint8_t out[BLS_SCALAR_BYTES], const struct bls_scalar *s);
 /* Uniform in [0, r) from RAND_priv_bytes; -1 if the generator fails. */
 int bls_scalar_random(struct bls_scalar *s);
+void bls_scalar_from_u64(struct bls_scalar *s, uint64_t v);
+/* Arithmetic modulo r; the inverse of 0 is 0. */
+void bls_scalar_add(struct bls_scalar *r, const struct bls_scalar *a, const struct bls_scalar *b);
+void bls_scalar_sub(struct bls_scalar *r, const struct bls_scalar *a, const struct bls_scalar *b);
+void bls_scalar_neg(struct bls_scalar *r, const struct bls_scalar *a);
+void bls_scalar_mul(struct bls_scalar *r, const struct bls_scalar *a, const struct bls_scalar *b);
+void bls_scalar_inv(struct bls_scalar *r, const struct bls_scalar *a);
+bool bls_scalar_is_zero(const struct bls_scalar *a);
+bool bls_scalar_equal(const struct bls_scalar *a, const struct bls_scalar *b);
 
 /* G1. */
 void bls_g1_identity(struct bls_g1 *p);

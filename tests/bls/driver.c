@@ -224,6 +224,42 @@ static void check_fields(void)
 	expect(bls_fp12_equal(&h, &k), "fp12: sparse line product equals the full product");
 }
 
+static void check_scalars(void)
+{
+	struct bls_scalar a, b, c, one;
+	struct bls_g1 g, p, q;
+	random_scalar(&a);
+	random_scalar(&b);
+	bls_scalar_from_u64(&one, 1);
+	bls_scalar_inv(&c, &a);
+	bls_scalar_mul(&c, &c, &a);
+	expect(bls_scalar_equal(&c, &one), "scalar: a * a^-1 = 1");
+	bls_scalar_add(&c, &a, &b);
+	bls_scalar_sub(&c, &c, &b);
+	expect(bls_scalar_equal(&c, &a), "scalar: (a + b) - b = a");
+	bls_scalar_neg(&c, &a);
+	bls_scalar_add(&c, &c, &a);
+	expect(bls_scalar_is_zero(&c), "scalar: a + (-a) = 0");
+	bls_scalar_mul(&c, &a, &b);
+	bls_g1_generator(&g);
+	bls_g1_mul(&p, &g, &c);
+	bls_g1_mul(&q, &g, &a);
+	bls_g1_mul(&q, &q, &b);
+	expect(bls_g1_equal(&p, &q), "scalar: [a b mod r]G = [b]([a]G)");
+	bls_scalar_add(&c, &a, &b);
+	bls_g1_mul(&p, &g, &c);
+	bls_g1_mul(&q, &g, &a);
+	struct bls_g1 s;
+	bls_g1_mul(&s, &g, &b);
+	bls_g1_add(&q, &q, &s);
+	expect(bls_g1_equal(&p, &q), "scalar: [a + b mod r]G = [a]G + [b]G");
+	uint8_t bytes[BLS_SCALAR_BYTES];
+	bls_scalar_to_bytes(bytes, &a);
+	expect(bls_scalar_from_bytes(&c, bytes) == 0 && bls_scalar_equal(&c, &a), "scalar: bytes round trip");
+	bls_scalar_to_bytes(bytes, &bls_group_order);
+	expect(bls_scalar_from_bytes(&c, bytes) != 0, "scalar: r itself is refused");
+}
+
 static void check_groups(void)
 {
 	struct bls_g1 g, p, q, s;
@@ -670,6 +706,25 @@ static void case_decode(void)
 	printf("\n");
 }
 
+/* Arithmetic modulo r on random scalars. */
+static void case_scalar(void)
+{
+	struct bls_scalar a, b, sum, diff, prod, inv;
+	random_scalar(&a);
+	random_scalar(&b);
+	bls_scalar_add(&sum, &a, &b);
+	bls_scalar_sub(&diff, &a, &b);
+	bls_scalar_mul(&prod, &a, &b);
+	bls_scalar_inv(&inv, &a);
+	printf("scalar");
+	const struct bls_scalar *all[] = {&a, &b, &sum, &diff, &prod, &inv};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		printf(" ");
+		put_scalar(all[i]);
+	}
+	printf("\n");
+}
+
 /* A random message (0 to 99 bytes) under a random tag (1 to 64 bytes). */
 static void case_hash(void)
 {
@@ -758,6 +813,7 @@ int main(int argc, char *argv[])
 {
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		check_fields();
+		check_scalars();
 		check_groups();
 		check_pairing();
 		check_hash_to_curve();
@@ -771,6 +827,7 @@ int main(int argc, char *argv[])
 			case_decode();
 			case_decode();
 			case_hash();
+			case_scalar();
 			if (i % 2 == 0)
 				case_pairing(1 + (size_t)(i / 2) % 3, i == 0);
 		}

@@ -120,6 +120,13 @@ for (const line of lines) {
 		check('hash to G1', bls.G1.hashToCurve(msg, { DST: dst }).toHex(true) === f[3], line);
 		break;
 	}
+	case 'scalar': {
+		const Fr = bls.fields.Fr;
+		const [a, b, sum, diff, prod, inv] = f.slice(1).map(scalar);
+		check('scalar arithmetic mod r', Fr.add(a, b) === sum && Fr.sub(a, b) === diff &&
+			Fr.mul(a, b) === prod && Fr.inv(a) === inv, line);
+		break;
+	}
 	default:
 		check('unknown line', false, line);
 	}
