@@ -218,6 +218,10 @@ void bls_g2_to_affine(struct bls_fp2 *x, struct bls_fp2 *y, const struct bls_g2 
 void bls_g1_mul_vartime(struct bls_g1 *r, const struct bls_g1 *p, const uint64_t *k, size_t limbs);
 void bls_g2_mul_vartime(struct bls_g2 *r, const struct bls_g2 *p, const uint64_t *k, size_t limbs);
 
+/* The subgroup check by definition, [r]p = O, slow; the tests compare the fast checks with it. */
+bool bls_g1_has_order_r(const struct bls_g1 *p);
+bool bls_g2_has_order_r(const struct bls_g2 *p);
+
 /* RFC 9380's steps, exposed for the tests that check each against the RFC's vectors. */
 int bls_expand_message_xmd(uint8_t *out, size_t out_len, const uint8_t *msg, size_t msg_len,
 	const uint8_t *dst, size_t dst_len);

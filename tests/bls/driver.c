@@ -355,6 +355,74 @@ static void check_groups(void)
 	expect(bls_g1_is_identity(&t3), "g1: (0, 2) has order 3");
 }
 
+/* A random point of E(Fp), almost surely outside G1 (the cofactor is large). */
+static void random_curve_point_g1(struct bls_g1 *p)
+{
+	struct bls_fp rhs;
+	do {
+		random_fp(&p->x);
+		bls_fp_sqr(&rhs, &p->x);
+		bls_fp_mul(&rhs, &rhs, &p->x);
+		bls_fp_add(&rhs, &rhs, &bls_fp_four_mont);
+	} while (!bls_fp_sqrt(&p->y, &rhs));
+	bls_fp_one(&p->z);
+}
+
+static void random_curve_point_g2(struct bls_g2 *p)
+{
+	struct bls_fp2 rhs, b;
+	b.c0 = bls_fp_four_mont;
+	b.c1 = bls_fp_four_mont;
+	do {
+		random_fp(&p->x.c0);
+		random_fp(&p->x.c1);
+		bls_fp2_sqr(&rhs, &p->x);
+		bls_fp2_mul(&rhs, &rhs, &p->x);
+		bls_fp2_add(&rhs, &rhs, &b);
+	} while (!bls_fp2_sqrt(&p->y, &rhs));
+	bls_fp2_one(&p->z);
+}
+
+/* The endomorphism subgroup checks against the definition [r]P = O. */
+static void check_subgroup_tests(void)
+{
+	int agree1 = 0, agree2 = 0, outside1 = 0, outside2 = 0, rounds = 16;
+	struct bls_g1 p, g, t;
+	struct bls_g2 q, g2;
+	struct bls_scalar k;
+	bls_g1_generator(&g);
+	bls_g2_generator(&g2);
+	for (int i = 0; i < rounds; i++) {
+		random_curve_point_g1(&p);
+		if (i % 2) {
+			random_scalar(&k);
+			bls_g1_mul(&p, &g, &k);
+		}
+		bool slow = bls_g1_has_order_r(&p);
+		agree1 += bls_g1_is_on_curve(&p) && bls_g1_in_subgroup(&p) == slow;
+		outside1 += !slow;
+		random_curve_point_g2(&q);
+		if (i % 2) {
+			random_scalar(&k);
+			bls_g2_mul(&q, &g2, &k);
+		}
+		slow = bls_g2_has_order_r(&q);
+		agree2 += bls_g2_is_on_curve(&q) && bls_g2_in_subgroup(&q) == slow;
+		outside2 += !slow;
+	}
+	expect(agree1 == rounds && outside1 == rounds / 2, "g1: the endomorphism subgroup check agrees with [r]P = O (8 in, 8 out)");
+	expect(agree2 == rounds && outside2 == rounds / 2, "g2: the endomorphism subgroup check agrees with [r]P = O (8 in, 8 out)");
+	/* P + T, T = (0, 2) of order 3: on the curve, not in G1. */
+	memset(&t, 0, sizeof t);
+	bls_fp_double(&t.y, &bls_fp_one_mont);
+	bls_fp_one(&t.z);
+	random_scalar(&k);
+	bls_g1_mul(&p, &g, &k);
+	bls_g1_add(&p, &p, &t);
+	expect(bls_g1_is_on_curve(&p) && !bls_g1_in_subgroup(&p) && !bls_g1_has_order_r(&p),
+		"g1: a point of G1 plus one of order 3 fails both subgroup checks");
+}
+
 static void check_pairing(void)
 {
 	struct bls_g1 g, p, pn, pts[3];
@@ -815,6 +883,7 @@ int main(int argc, char *argv[])
 		check_fields();
 		check_scalars();
 		check_groups();
+		check_subgroup_tests();
 		check_pairing();
 		check_hash_to_curve();
 		return failures != 0;
