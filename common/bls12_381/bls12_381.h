@@ -9,8 +9,11 @@
  * points of G1 and G2 in homogeneous projective coordinates (X:Y:Z), with the
  * identity as (0:1:0).
  *
- * Unless a function says otherwise, it takes the same time whatever the
- * values it is given (see the comment at each definition for why).
+ * Unless a function says otherwise here, it takes the same time whatever
+ * the values it is given (the comment at each definition says why). The
+ * exceptions: decoding and the subgroup checks (they read public data), the
+ * identity tests in encoding and pairing, and how many candidates
+ * bls_scalar_random draws.
  */
 #ifndef SMQTT_BLS12_381_H
 #define SMQTT_BLS12_381_H
@@ -63,9 +66,13 @@ void bls_g1_mul(struct bls_g1 *r, const struct bls_g1 *p, const struct bls_scala
 bool bls_g1_is_identity(const struct bls_g1 *p);
 bool bls_g1_equal(const struct bls_g1 *a, const struct bls_g1 *b);
 bool bls_g1_is_on_curve(const struct bls_g1 *p);
+/* For a point on the curve: whether it lies in G1. Variable time. */
 bool bls_g1_in_subgroup(const struct bls_g1 *p);
 void bls_g1_encode(uint8_t out[BLS_G1_BYTES], const struct bls_g1 *p);
-/* 0, or -1 unless in holds a canonical encoding of a point of G1. */
+/*
+ * 0, or -1 unless in holds the canonical encoding of a point of G1 (the
+ * identity included: refuse it where it is not allowed). Variable time.
+ */
 int bls_g1_decode(struct bls_g1 *p, const uint8_t in[BLS_G1_BYTES]);
 
 /* G2. */
@@ -78,8 +85,10 @@ void bls_g2_mul(struct bls_g2 *r, const struct bls_g2 *p, const struct bls_scala
 bool bls_g2_is_identity(const struct bls_g2 *p);
 bool bls_g2_equal(const struct bls_g2 *a, const struct bls_g2 *b);
 bool bls_g2_is_on_curve(const struct bls_g2 *p);
+/* For a point on the twist: whether it lies in G2. Variable time. */
 bool bls_g2_in_subgroup(const struct bls_g2 *p);
 void bls_g2_encode(uint8_t out[BLS_G2_BYTES], const struct bls_g2 *p);
+/* As bls_g1_decode, for G2. Variable time. */
 int bls_g2_decode(struct bls_g2 *p, const uint8_t in[BLS_G2_BYTES]);
 
 /* GT and the pairing. */

@@ -6,6 +6,8 @@
  * full curve has odd order. That makes them constant time: no special case
  * is ever taken.
  */
+#include <openssl/crypto.h>
+
 #include "internal.h"
 
 /* 3b = 12, Montgomery form. */
@@ -139,6 +141,10 @@ void bls_g1_mul(struct bls_g1 *r, const struct bls_g1 *p, const struct bls_scala
 		bls_g1_add(&acc, &acc, &pick);
 	}
 	*r = acc;
+	/* The table and the accumulators follow the secret scalar. */
+	OPENSSL_cleanse(table, sizeof table);
+	OPENSSL_cleanse(&acc, sizeof acc);
+	OPENSSL_cleanse(&pick, sizeof pick);
 }
 
 /* Variable time: double and add over the public k, most significant bit first. */

@@ -5,6 +5,8 @@
  * has odd order too, so they hold for every pair of points and are constant
  * time.
  */
+#include <openssl/crypto.h>
+
 #include "internal.h"
 
 /* 3b = 12 (u + 1) and b = 4 (u + 1), Montgomery form. */
@@ -151,6 +153,10 @@ void bls_g2_mul(struct bls_g2 *r, const struct bls_g2 *p, const struct bls_scala
 		bls_g2_add(&acc, &acc, &pick);
 	}
 	*r = acc;
+	/* The table and the accumulators follow the secret scalar. */
+	OPENSSL_cleanse(table, sizeof table);
+	OPENSSL_cleanse(&acc, sizeof acc);
+	OPENSSL_cleanse(&pick, sizeof pick);
 }
 
 /* Variable time: double and add over the public k, most significant bit first. */

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "error.h"
 
 #include "internal.h"
@@ -259,6 +261,8 @@ void bls_gt_pow(struct bls_gt *r, const struct bls_gt *a, const struct bls_scala
 			bls_fp2_cmov(dst[j], src[j], bit);
 	}
 	r->v = acc;
+	OPENSSL_cleanse(&acc, sizeof acc);
+	OPENSSL_cleanse(&t, sizeof t);
 }
 
 bool bls_gt_equal(const struct bls_gt *a, const struct bls_gt *b)
