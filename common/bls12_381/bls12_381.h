@@ -37,6 +37,11 @@ struct bls_g1 { struct bls_fp x, y, z; };
 struct bls_g2 { struct bls_fp2 x, y, z; };
 struct bls_gt { struct bls_fp12 v; };
 
+/* Multiples [j 16^i]P of one point, for fast multiplication of a fixed base. */
+#define BLS_TABLE_WINDOWS 64
+struct bls_g1_table { struct bls_g1 entry[BLS_TABLE_WINDOWS][16]; }; /* about 144 KiB */
+struct bls_g2_table { struct bls_g2 entry[BLS_TABLE_WINDOWS][16]; }; /* about 288 KiB */
+
 /* An integer modulo the group order r, as four little-endian 64-bit limbs. */
 struct bls_scalar { uint64_t limb[4]; };
 
@@ -63,6 +68,9 @@ void bls_g1_add(struct bls_g1 *r, const struct bls_g1 *a, const struct bls_g1 *b
 void bls_g1_double(struct bls_g1 *r, const struct bls_g1 *a);
 void bls_g1_neg(struct bls_g1 *r, const struct bls_g1 *a);
 void bls_g1_mul(struct bls_g1 *r, const struct bls_g1 *p, const struct bls_scalar *k);
+/* [k]p through a table filled from p once (allocate it: it is large). */
+void bls_g1_table_init(struct bls_g1_table *t, const struct bls_g1 *p);
+void bls_g1_mul_table(struct bls_g1 *r, const struct bls_g1_table *t, const struct bls_scalar *k);
 bool bls_g1_is_identity(const struct bls_g1 *p);
 bool bls_g1_equal(const struct bls_g1 *a, const struct bls_g1 *b);
 bool bls_g1_is_on_curve(const struct bls_g1 *p);
@@ -82,6 +90,8 @@ void bls_g2_add(struct bls_g2 *r, const struct bls_g2 *a, const struct bls_g2 *b
 void bls_g2_double(struct bls_g2 *r, const struct bls_g2 *a);
 void bls_g2_neg(struct bls_g2 *r, const struct bls_g2 *a);
 void bls_g2_mul(struct bls_g2 *r, const struct bls_g2 *p, const struct bls_scalar *k);
+void bls_g2_table_init(struct bls_g2_table *t, const struct bls_g2 *p);
+void bls_g2_mul_table(struct bls_g2 *r, const struct bls_g2_table *t, const struct bls_scalar *k);
 bool bls_g2_is_identity(const struct bls_g2 *p);
 bool bls_g2_equal(const struct bls_g2 *a, const struct bls_g2 *b);
 bool bls_g2_is_on_curve(const struct bls_g2 *p);

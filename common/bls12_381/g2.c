@@ -159,6 +159,50 @@ void bls_g2_mul(struct bls_g2 *r, const struct bls_g2 *p, const struct bls_scala
 	OPENSSL_cleanse(&pick, sizeof pick);
 }
 
+/*
+ * Fixed-base tables: entry[i][j] = [j 16^i]p, so that [k]p is one
+ * addition per 4-bit digit of k and no doubling. Filling a table costs
+ * about as much as a few multiplications; it pays for a point multiplied
+ * many times (the generators, a public key's elements). Constant time.
+ */
+void bls_g2_table_init(struct bls_g2_table *t, const struct bls_g2 *p)
+{
+	struct bls_g2 base = *p;
+	for (int i = 0; i < BLS_TABLE_WINDOWS; i++) {
+		bls_g2_identity(&t->entry[i][0]);
+		t->entry[i][1] = base;
+		for (int j = 2; j < 16; j++)
+			bls_g2_add(&t->entry[i][j], &t->entry[i][j - 1], &base);
+		for (int d = 0; d < 4; d++)
+			bls_g2_double(&base, &base);
+	}
+}
+
+/*
+ * Constant time in k: every digit's entry is found by a masked scan of its
+ * whole row, and adding the identity for a zero digit costs what any other
+ * addition costs.
+ */
+void bls_g2_mul_table(struct bls_g2 *r, const struct bls_g2_table *t, const struct bls_scalar *k)
+{
+	struct bls_g2 acc, pick;
+	bls_g2_identity(&acc);
+	for (int w = 0; w < BLS_TABLE_WINDOWS; w++) {
+		unsigned digit = (unsigned)(k->limb[w / 16] >> ((w % 16) * 4)) & 15;
+		pick = t->entry[w][0];
+		for (unsigned i = 1; i < 16; i++) {
+			bool hit = i == digit;
+			bls_fp2_cmov(&pick.x, &t->entry[w][i].x, hit);
+			bls_fp2_cmov(&pick.y, &t->entry[w][i].y, hit);
+			bls_fp2_cmov(&pick.z, &t->entry[w][i].z, hit);
+		}
+		bls_g2_add(&acc, &acc, &pick);
+	}
+	*r = acc;
+	OPENSSL_cleanse(&acc, sizeof acc);
+	OPENSSL_cleanse(&pick, sizeof pick);
+}
+
 /* Variable time: double and add over the public k, most significant bit first. */
 void bls_g2_mul_vartime(struct bls_g2 *r, const struct bls_g2 *p, const uint64_t *k, size_t limbs)
 {

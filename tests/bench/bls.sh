@@ -40,7 +40,7 @@ value() { awk -v n="$2" '$1 == n { print $2 }' "$1"; }
 	echo
 	echo "| operation | smqtt (C) | @noble/curves $version | noble / smqtt |"
 	echo "| --- | ---: | ---: | ---: |"
-	for op in pairing g1_mul g2_mul hash_to_g1 g1_decode g2_decode; do
+	for op in pairing g1_mul g2_mul g1_mul_table g2_mul_table hash_to_g1 g1_decode g2_decode; do
 		o=$(value "$work/ours" "$op")
 		n=$(value "$work/noble" "$op")
 		[ -n "$o" ] && [ -n "$n" ] || die "no $op timing"
@@ -48,6 +48,8 @@ value() { awk -v n="$2" '$1 == n { print $2 }' "$1"; }
 		pairing) label="pairing e(P, Q)" ;;
 		g1_mul) label="G1 scalar multiplication (constant time)" ;;
 		g2_mul) label="G2 scalar multiplication (constant time)" ;;
+		g1_mul_table) label="G1 generator multiplication, fixed-base table" ;;
+		g2_mul_table) label="G2 generator multiplication, fixed-base table" ;;
 		hash_to_g1) label="hash to G1 (RFC 9380)" ;;
 		g1_decode) label="G1 decoding with subgroup check" ;;
 		g2_decode) label="G2 decoding with subgroup check" ;;
@@ -60,5 +62,6 @@ value() { awk -v n="$2" '$1 == n { print $2 }' "$1"; }
 	p_ours=$(value "$work/ours" pairing)
 	p_noble=$(value "$work/noble" pairing)
 	echo "Pairing goal (at least 10 times faster than noble): $(atleast "$(ratio "$p_noble" "$p_ours")" 10)."
+	echo "Filling a fixed-base table: G1 $(value "$work/ours" g1_table_init) ms, G2 $(value "$work/ours" g2_table_init) ms."
 	echo "Base-field multiplication: $(value "$work/ours" fp_mul_ns) ns."
 } | tee "$root/build/bench-bls.md"

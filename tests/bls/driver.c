@@ -60,6 +60,19 @@ static void random_scalar(struct bls_scalar *k)
 	}
 }
 
+/* 0, 1, r - 1 and 2^64 - 1 for i = 0..3, then random. */
+static void special_scalar(struct bls_scalar *k, unsigned i)
+{
+	memset(k, 0, sizeof *k);
+	switch (i) {
+	case 0: break;                                                  /* 0 */
+	case 1: k->limb[0] = 1; break;                                  /* 1 */
+	case 2: *k = bls_group_order; k->limb[0]--; break;              /* r - 1 */
+	case 3: k->limb[0] = 0xffffffffffffffff; break;                 /* 2^64 - 1 */
+	default: random_scalar(k);
+	}
+}
+
 static void put_scalar(const struct bls_scalar *k)
 {
 	uint8_t b[BLS_SCALAR_BYTES];
@@ -383,6 +396,41 @@ static void random_curve_point_g2(struct bls_g2 *p)
 	bls_fp2_one(&p->z);
 }
 
+/* Fixed-base tables against plain multiplication, on the generators and a random point. */
+static void check_tables(void)
+{
+	struct bls_g1_table *t1 = malloc(sizeof *t1);
+	struct bls_g2_table *t2 = malloc(sizeof *t2);
+	struct bls_g1 g, p, a, b;
+	struct bls_g2 g2, q, c, d;
+	struct bls_scalar k;
+	int agree1 = 0, agree2 = 0, rounds = 8;
+	if (t1 == NULL || t2 == NULL)
+		abort();
+	bls_g1_generator(&g);
+	bls_g2_generator(&g2);
+	random_scalar(&k);
+	bls_g1_mul(&p, &g, &k);
+	bls_g2_mul(&q, &g2, &k);
+	for (int base = 0; base < 2; base++) {
+		bls_g1_table_init(t1, base ? &p : &g);
+		bls_g2_table_init(t2, base ? &q : &g2);
+		for (int i = 0; i < rounds; i++) {
+			special_scalar(&k, (unsigned)i);
+			bls_g1_mul_table(&a, t1, &k);
+			bls_g1_mul(&b, base ? &p : &g, &k);
+			agree1 += bls_g1_equal(&a, &b);
+			bls_g2_mul_table(&c, t2, &k);
+			bls_g2_mul(&d, base ? &q : &g2, &k);
+			agree2 += bls_g2_equal(&c, &d);
+		}
+	}
+	expect(agree1 == 2 * rounds, "g1: fixed-base table multiplication agrees with plain (0, 1, r-1, 2^64-1, random)");
+	expect(agree2 == 2 * rounds, "g2: fixed-base table multiplication agrees with plain (0, 1, r-1, 2^64-1, random)");
+	free(t1);
+	free(t2);
+}
+
 /* The endomorphism subgroup checks against the definition [r]P = O. */
 static void check_subgroup_tests(void)
 {
@@ -583,18 +631,6 @@ static void check_hash_to_curve(void)
 }
 
 /* ---- cases: random inputs and our answers, for the oracle ---- */
-
-static void special_scalar(struct bls_scalar *k, unsigned i)
-{
-	memset(k, 0, sizeof *k);
-	switch (i) {
-	case 0: break;                                                  /* 0 */
-	case 1: k->limb[0] = 1; break;                                  /* 1 */
-	case 2: *k = bls_group_order; k->limb[0]--; break;              /* r - 1 */
-	case 3: k->limb[0] = 0xffffffffffffffff; break;                 /* 2^64 - 1 */
-	default: random_scalar(k);
-	}
-}
 
 static void case_mul(unsigned i)
 {
@@ -861,6 +897,16 @@ static void bench(int runs)
 	TIME("pairing", bls_pairing(&e, &p, &q));
 	TIME("g1_mul", bls_g1_mul(&p, &p, &k));
 	TIME("g2_mul", bls_g2_mul(&q, &q, &k));
+	struct bls_g1_table *t1 = malloc(sizeof *t1);
+	struct bls_g2_table *t2 = malloc(sizeof *t2);
+	if (t1 == NULL || t2 == NULL)
+		exit(2);
+	TIME("g1_table_init", bls_g1_table_init(t1, &g));
+	TIME("g2_table_init", bls_g2_table_init(t2, &g2));
+	TIME("g1_mul_table", bls_g1_mul_table(&p, t1, &k));
+	TIME("g2_mul_table", bls_g2_mul_table(&q, t2, &k));
+	free(t1);
+	free(t2);
 	uint8_t enc1[BLS_G1_BYTES], enc2[BLS_G2_BYTES];
 	bls_g1_encode(enc1, &p);
 	bls_g2_encode(enc2, &q);
@@ -884,6 +930,7 @@ int main(int argc, char *argv[])
 		check_scalars();
 		check_groups();
 		check_subgroup_tests();
+		check_tables();
 		check_pairing();
 		check_hash_to_curve();
 		return failures != 0;
