@@ -473,8 +473,8 @@ static void check_subgroup_tests(void)
 
 static void check_pairing(void)
 {
-	struct bls_g1 g, p, pn, pts[3];
-	struct bls_g2 g2, q, qs[3];
+	struct bls_g1 g, p, pn, pts[2];
+	struct bls_g2 g2, q, qs[2];
 	struct bls_gt e, e1, e2, prod;
 	struct bls_scalar a, b;
 
@@ -512,17 +512,29 @@ static void check_pairing(void)
 	bls_multi_pairing(&e2, pts, qs, 1);
 	expect(bls_gt_is_one(&e2), "pairing: e(O, Q) = 1");
 
+	/*
+	 * Six pairs (FAME decrypts with six), past the multi-pairing's stack
+	 * buffer, one of them with the identity: the product of the other five.
+	 */
+	struct bls_g1 many_p[6];
+	struct bls_g2 many_q[6];
 	bls_gt_one(&prod);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 6; i++) {
 		random_scalar(&a);
 		random_scalar(&b);
-		bls_g1_mul(&pts[i], &g, &a);
-		bls_g2_mul(&qs[i], &g2, &b);
-		bls_pairing(&e1, &pts[i], &qs[i]);
+		bls_g1_mul(&many_p[i], &g, &a);
+		bls_g2_mul(&many_q[i], &g2, &b);
+		if (i == 4) {
+			bls_g1_identity(&many_p[i]);
+			continue;
+		}
+		bls_pairing(&e1, &many_p[i], &many_q[i]);
 		bls_gt_mul(&prod, &prod, &e1);
 	}
-	bls_multi_pairing(&e2, pts, qs, 3);
-	expect(bls_gt_equal(&e2, &prod), "multi-pairing: equals the product of single pairings");
+	bls_multi_pairing(&e2, many_p, many_q, 6);
+	expect(bls_gt_equal(&e2, &prod), "multi-pairing: six pairs, one with the identity, equal the product of the single pairings");
+	bls_multi_pairing(&e2, many_p, many_q, 3);
+	expect(!bls_gt_equal(&e2, &prod), "multi-pairing: three of them do not");
 }
 
 /* ---- RFC 9380 vectors ---- */
@@ -704,9 +716,9 @@ static void case_point_ops(void)
 /* n pairs of random multiples of the generators; the generators themselves when first. */
 static void case_pairing(size_t n, bool first)
 {
-	struct bls_scalar k[4], m[4];
-	struct bls_g1 p[4];
-	struct bls_g2 q[4];
+	struct bls_scalar k[6], m[6];
+	struct bls_g1 p[6];
+	struct bls_g2 q[6];
 	struct bls_gt e;
 	memset(p, 0, sizeof p);
 	memset(q, 0, sizeof q);
@@ -945,7 +957,7 @@ int main(int argc, char *argv[])
 			case_hash();
 			case_scalar();
 			if (i % 2 == 0)
-				case_pairing(1 + (size_t)(i / 2) % 3, i == 0);
+				case_pairing(1 + (size_t)(i / 2) % 6, i == 0);
 		}
 		return 0;
 	}
