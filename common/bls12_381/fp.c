@@ -13,10 +13,7 @@
 
 #include "internal.h"
 
-const struct bls_fp bls_fp_modulus = {{
-	0xb9feffffffffaaab, 0x1eabfffeb153ffff, 0x6730d2a0f6b0f624,
-	0x64774b84f38512bf, 0x4b1ba7b6434bacd7, 0x1a0111ea397fe69a,
-}};
+const struct bls_fp bls_fp_modulus = {BLS_P_LIMBS};
 /* R mod p: 1 in Montgomery form. */
 const struct bls_fp bls_fp_one_mont = {{
 	0x760900000002fffd, 0xebf4000bc40c0002, 0x5f48985753c758ba,
@@ -31,7 +28,7 @@ static const struct bls_fp r_squared = {{
 	0xf4df1f341c341746, 0x0a76e6a609d104f1, 0x8de5476c4c95b6d5,
 	0x67eb88a9939d83c0, 0x9a793e85b519952d, 0x11988fe592cae3aa,
 }};
-/* -p^-1 mod 2^64. */
+/* p - 2: a^(p-2) = a^-1 (Fermat). */
 static const uint64_t p_minus_2[6] = {
 	0xb9feffffffffaaa9, 0x1eabfffeb153ffff, 0x6730d2a0f6b0f624,
 	0x64774b84f38512bf, 0x4b1ba7b6434bacd7, 0x1a0111ea397fe69a,

@@ -258,7 +258,8 @@ bool bls_g2_has_order_r(const struct bls_g2 *p)
 }
 
 /*
- * The untwist-Frobenius-twist endomorphism psi (RFC 9380, appendix G.3):
+ * The untwist-Frobenius-twist endomorphism psi, as RFC 9380 defines it for
+ * clearing G2's cofactor:
  * psi(x, y) = (c1 conj(x), c2 conj(y)), c1 = 1 / (u + 1)^((p - 1) / 3),
  * c2 = 1 / (u + 1)^((p - 1) / 2), Montgomery form.
  */

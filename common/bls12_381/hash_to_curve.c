@@ -188,7 +188,7 @@ int bls_hash_to_field(struct bls_fp u[2], const uint8_t *msg, size_t msg_len,
 	return 0;
 }
 
-/* Simplified SWU onto E', the straight-line version of RFC 9380 appendix F.2. */
+/* Simplified SWU onto E', as RFC 9380 writes it out in straight-line form (map_to_curve_simple_swu). */
 static void map_to_isogenous_curve(struct bls_fp *x, struct bls_fp *y, const struct bls_fp *u)
 {
 	struct bls_fp a, b, z, c1, c2, tv1, tv2, x1, x2, gx1, gx2, t, y1, y2, neg;
