@@ -642,6 +642,68 @@ static void check_hash_to_curve(void)
 		"hash_to_g1: an empty domain separation tag is refused");
 }
 
+/*
+ * ethereum/bls12-381-tests v0.1.2, deserialization_G1 and deserialization_G2
+ * (the cases a fixed-size buffer can hold; the wrong lengths cannot reach
+ * the decoders).
+ */
+static const struct {
+	int group;
+	const char *name, *hex;
+	bool valid;
+} deserialization_vectors[] = {
+	{1, "succeeds_correct_point", "a491d1b0ecd9bb917989f0e74f0dea0422eac4a873e5e2644f368dffb9a6e20fd6e10c1b77654d067c0618f6e5a7f79a", true},
+	{1, "fails_not_in_G1", "8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+	{1, "fails_not_in_curve", "8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde0", false},
+	{1, "fails_x_equal_to_modulus", "9a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab", false},
+	{1, "fails_x_greater_than_modulus", "9a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaac", false},
+	{1, "succeeds_infinity_with_true_b_flag", "c00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", true},
+	{1, "fails_infinity_with_false_b_flag", "800000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", false},
+	{1, "fails_with_wrong_c_flag", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+	{1, "fails_with_b_flag_and_x_nonzero", "c123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+	{1, "fails_with_b_flag_and_a_flag_true", "e00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", false},
+	{2, "succeeds_correct_point", "b2cc74bc9f089ed9764bbceac5edba416bef5e73701288977b9cac1ccb6964269d4ebf78b4e8aa7792ba09d3e49c8e6a1351bdf582971f796bbaf6320e81251c9d28f674d720cca07ed14596b96697cf18238e0e03ebd7fc1353d885a39407e0", true},
+	{2, "fails_xre_equal_to_modulus", "8000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab", false},
+	{2, "fails_xim_equal_to_modulus", "9a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", false},
+	{2, "fails_xre_greater_than_modulus", "8000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaac", false},
+	{2, "fails_xim_greater_than_modulus", "9a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaac000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", false},
+	{2, "fails_not_in_G2", "8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+	{2, "fails_not_in_curve", "8123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde0", false},
+	{2, "succeeds_infinity_with_true_b_flag", "c00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", true},
+	{2, "fails_infinity_with_false_b_flag", "800000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", false},
+	{2, "fails_with_wrong_c_flag", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+	{2, "fails_with_b_flag_and_x_nonzero", "c123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false},
+	{2, "fails_with_b_flag_and_a_flag_true", "e00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", false},
+};
+
+static void check_deserialization_vectors(void)
+{
+	char name[128];
+	for (size_t i = 0; i < sizeof deserialization_vectors / sizeof deserialization_vectors[0]; i++) {
+		uint8_t in[BLS_G2_BYTES], out[BLS_G2_BYTES];
+		size_t len = deserialization_vectors[i].group == 1 ? BLS_G1_BYTES : BLS_G2_BYTES;
+		bool ok;
+		if (get_hex(in, len, deserialization_vectors[i].hex) != 0)
+			abort();
+		if (deserialization_vectors[i].group == 1) {
+			struct bls_g1 p;
+			ok = bls_g1_decode(&p, in) == 0;
+			if (ok)
+				bls_g1_encode(out, &p);
+		} else {
+			struct bls_g2 q;
+			ok = bls_g2_decode(&q, in) == 0;
+			if (ok)
+				bls_g2_encode(out, &q);
+		}
+		/* Accepted points must also encode back to the very same bytes. */
+		bool pass = ok == deserialization_vectors[i].valid && (!ok || memcmp(in, out, len) == 0);
+		snprintf(name, sizeof name, "bls12-381-tests deserialization_G%d: %s", deserialization_vectors[i].group,
+			deserialization_vectors[i].name);
+		expect(pass, name);
+	}
+}
+
 /* ---- cases: random inputs and our answers, for the oracle ---- */
 
 static void case_mul(unsigned i)
@@ -945,6 +1007,7 @@ int main(int argc, char *argv[])
 		check_tables();
 		check_pairing();
 		check_hash_to_curve();
+		check_deserialization_vectors();
 		return failures != 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "cases") == 0) {
