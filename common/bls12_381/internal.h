@@ -36,17 +36,36 @@ __extension__ typedef unsigned __int128 bls_u128;
 /* -p^-1 mod 2^64. */
 #define BLS_P_INV 0x89f3fffcfffcfffdULL
 
+/* a + b + carry in, carry out (0 or 1), written so compilers emit add-with-carry. */
+static inline uint64_t bls_addc(uint64_t a, uint64_t b, uint64_t *carry)
+{
+	uint64_t s = a + b;
+	uint64_t c = s < a;
+	s += *carry;
+	c += s < *carry;
+	*carry = c;
+	return s;
+}
+
+/* a - b - borrow in, borrow out (0 or 1). */
+static inline uint64_t bls_subb(uint64_t a, uint64_t b, uint64_t *borrow)
+{
+	uint64_t d = a - b;
+	uint64_t c = a < b;
+	c += d < *borrow;
+	d -= *borrow;
+	*borrow = c;
+	return d;
+}
+
 /* r = t - p if t >= p, else t; t < 2p. */
 static inline void bls_fp_reduce_once(struct bls_fp *r, const uint64_t t[6])
 {
 	static const uint64_t p[6] = BLS_P_LIMBS;
 	uint64_t d[6], borrow = 0;
 	_Pragma("GCC unroll 6")
-	for (int i = 0; i < 6; i++) {
-		bls_u128 s = (bls_u128)t[i] - p[i] - borrow;
-		d[i] = (uint64_t)s;
-		borrow = (uint64_t)(s >> 64) & 1;
-	}
+	for (int i = 0; i < 6; i++)
+		d[i] = bls_subb(t[i], p[i], &borrow);
 	/* borrow set: t < p, keep t. */
 	uint64_t keep = 0 - borrow;
 	_Pragma("GCC unroll 6")
@@ -59,11 +78,8 @@ static inline void bls_fp_add(struct bls_fp *r, const struct bls_fp *a, const st
 	uint64_t t[6], carry = 0;
 	/* p < 2^381, so a + b < 2^382 fits the six limbs. */
 	_Pragma("GCC unroll 6")
-	for (int i = 0; i < 6; i++) {
-		bls_u128 s = (bls_u128)a->limb[i] + b->limb[i] + carry;
-		t[i] = (uint64_t)s;
-		carry = (uint64_t)(s >> 64);
-	}
+	for (int i = 0; i < 6; i++)
+		t[i] = bls_addc(a->limb[i], b->limb[i], &carry);
 	bls_fp_reduce_once(r, t);
 }
 
@@ -72,18 +88,12 @@ static inline void bls_fp_sub(struct bls_fp *r, const struct bls_fp *a, const st
 	static const uint64_t p[6] = BLS_P_LIMBS;
 	uint64_t t[6], borrow = 0, carry = 0;
 	_Pragma("GCC unroll 6")
-	for (int i = 0; i < 6; i++) {
-		bls_u128 s = (bls_u128)a->limb[i] - b->limb[i] - borrow;
-		t[i] = (uint64_t)s;
-		borrow = (uint64_t)(s >> 64) & 1;
-	}
+	for (int i = 0; i < 6; i++)
+		t[i] = bls_subb(a->limb[i], b->limb[i], &borrow);
 	uint64_t mask = 0 - borrow; /* add p back when a < b */
 	_Pragma("GCC unroll 6")
-	for (int i = 0; i < 6; i++) {
-		bls_u128 s = (bls_u128)t[i] + (p[i] & mask) + carry;
-		r->limb[i] = (uint64_t)s;
-		carry = (uint64_t)(s >> 64);
-	}
+	for (int i = 0; i < 6; i++)
+		r->limb[i] = bls_addc(t[i], p[i] & mask, &carry);
 }
 
 static inline void bls_fp_neg(struct bls_fp *r, const struct bls_fp *a)
@@ -97,6 +107,23 @@ static inline void bls_fp_double(struct bls_fp *r, const struct bls_fp *a)
 	bls_fp_add(r, a, a);
 }
 
+/*
+ * a b + t + carry in, carry out: one 64-bit multiply-accumulate step. The
+ * carries are added as words with explicit comparisons, which compilers
+ * turn into add-with-carry better than 128-bit additions.
+ */
+static inline uint64_t bls_mac(uint64_t a, uint64_t b, uint64_t t, uint64_t *carry)
+{
+	bls_u128 product = (bls_u128)a * b;
+	uint64_t lo = (uint64_t)product, hi = (uint64_t)(product >> 64);
+	lo += t;
+	hi += lo < t;
+	lo += *carry;
+	hi += lo < *carry;
+	*carry = hi;
+	return lo;
+}
+
 /* Montgomery multiplication, coarsely integrated operand scanning: a b R^-1 mod p. */
 static inline void bls_fp_mul(struct bls_fp *r, const struct bls_fp *a, const struct bls_fp *b)
 {
@@ -106,27 +133,20 @@ static inline void bls_fp_mul(struct bls_fp *r, const struct bls_fp *a, const st
 	for (int i = 0; i < 6; i++) {
 		uint64_t carry = 0;
 		_Pragma("GCC unroll 6")
-		for (int j = 0; j < 6; j++) {
-			bls_u128 s = (bls_u128)a->limb[j] * b->limb[i] + t[j] + carry;
-			t[j] = (uint64_t)s;
-			carry = (uint64_t)(s >> 64);
-		}
-		bls_u128 s = (bls_u128)t[6] + carry;
-		t[6] = (uint64_t)s;
-		t[7] = (uint64_t)(s >> 64);
+		for (int j = 0; j < 6; j++)
+			t[j] = bls_mac(a->limb[j], b->limb[i], t[j], &carry);
+		t[6] += carry;
+		t[7] = t[6] < carry;
 
+		/* Add m p, m chosen to clear the lowest word, and shift one word down. */
 		uint64_t m = t[0] * BLS_P_INV;
-		s = (bls_u128)m * p[0] + t[0];
-		carry = (uint64_t)(s >> 64);
+		carry = 0;
+		(void)bls_mac(m, p[0], t[0], &carry);
 		_Pragma("GCC unroll 6")
-		for (int j = 1; j < 6; j++) {
-			s = (bls_u128)m * p[j] + t[j] + carry;
-			t[j - 1] = (uint64_t)s;
-			carry = (uint64_t)(s >> 64);
-		}
-		s = (bls_u128)t[6] + carry;
-		t[5] = (uint64_t)s;
-		t[6] = t[7] + (uint64_t)(s >> 64);
+		for (int j = 1; j < 6; j++)
+			t[j - 1] = bls_mac(m, p[j], t[j], &carry);
+		t[5] = t[6] + carry;
+		t[6] = t[7] + (t[5] < carry);
 	}
 	/* p < 2^384 / 4, so the result is below 2p and t[6] is zero. */
 	bls_fp_reduce_once(r, t);
