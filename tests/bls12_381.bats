@@ -56,3 +56,21 @@ setup() {
 	assert_status 1
 	assert_contains "pairing: 1 cases, 1 mismatches"
 }
+
+# ctgrind: the driver marks secret inputs undefined for valgrind's memcheck,
+# which then reports every branch or memory index that depends on them.
+@test "bls12_381: no branch or memory index depends on a secret (valgrind), and a variable-time call is caught" {
+	command -v valgrind > /dev/null || fail "valgrind is missing (tests/deps.sh installs it)"
+	# valgrind cannot run a sanitizer build: use the release driver.
+	ct_driver=$driver
+	case $driver in
+	*/sanitize/*) ct_driver=$REPO/build/release/tests/bls-driver ;;
+	esac
+	[ -x "$ct_driver" ] || skip "no release build of the driver (make all) to run under valgrind"
+	run valgrind -q --error-exitcode=99 "$ct_driver" ct
+	assert_status 0
+	assert_contains "ran on secret inputs"
+	run valgrind -q --error-exitcode=99 "$ct_driver" ct-control
+	assert_status 99
+	assert_contains "Conditional jump or move depends on uninitialised value"
+}

@@ -29,4 +29,5 @@ echo "memcheck: keygen, sign, verify, store clean under valgrind ($n frames)"
 driver=${SMQTT_BLS_DRIVER:-$here/build/release/tests/bls-driver}
 $vg "$driver" check > bls-check || { echo "memcheck: bls12_381 checks failed" >&2; exit 1; }
 $vg "$driver" cases 2 > /dev/null
+$vg "$driver" ct > /dev/null || { echo "memcheck: bls12_381: a secret reaches a branch or an index" >&2; exit 1; }
 echo "memcheck: bls12_381 checks and random cases clean under valgrind ($(grep -c '^ok ' bls-check) checks)"

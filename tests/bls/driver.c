@@ -6,6 +6,12 @@
  *   driver cases N        N random cases of each kind, one per line, with our
  *                         results, for tests/bls/oracle.js to recompute with @noble/curves
  *   driver bench N        median CPU milliseconds of N runs of each operation
+ *   driver ct             under valgrind: the operations that must be constant
+ *                         time, with their secret inputs marked undefined, so
+ *                         that memcheck reports any branch or memory index that
+ *                         depends on them (the "ctgrind" technique)
+ *   driver ct-control     the same marking around a variable-time multiplication,
+ *                         which memcheck must report: the check can fail
  *
  * Hex is lowercase; scalars are 32 bytes big-endian.
  */
@@ -17,6 +23,14 @@
 #include <openssl/rand.h>
 
 #include "bls12_381/internal.h"
+
+/* valgrind's client requests, when its header is installed (tests/deps.sh installs valgrind). */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define HAVE_MEMCHECK 1
+#endif
+#endif
 
 static void put_hex(const uint8_t *b, size_t n)
 {
@@ -924,6 +938,102 @@ static void case_hash(void)
 	printf("\n");
 }
 
+/* ---- ct: secret-independence under valgrind ---- */
+
+#ifdef HAVE_MEMCHECK
+#define SECRET(p) VALGRIND_MAKE_MEM_UNDEFINED((p), sizeof *(p))
+#define PUBLIC(p) VALGRIND_MAKE_MEM_DEFINED((p), sizeof *(p))
+
+static int constant_time_checks(bool control)
+{
+	struct bls_scalar k, a, b, c;
+	struct bls_g1 g, p, pts[2];
+	struct bls_g2 g2, q, qs[2];
+	struct bls_gt e;
+	struct bls_fp x, y;
+	uint8_t msg[32];
+
+	if (!RUNNING_ON_VALGRIND) {
+		fprintf(stderr, "driver: ct needs to run under valgrind\n");
+		return 2;
+	}
+	bls_g1_generator(&g);
+	bls_g2_generator(&g2);
+	random_scalar(&k);
+	random_scalar(&a);
+	random_scalar(&b);
+	if (control) {
+		/* Double and add branches on every bit of k: memcheck must say so. */
+		SECRET(&k);
+		bls_g1_mul_vartime(&p, &g, k.limb, 4);
+		PUBLIC(&p);
+		return 0;
+	}
+	struct bls_g1_table *t1 = malloc(sizeof *t1);
+	struct bls_g2_table *t2 = malloc(sizeof *t2);
+	if (t1 == NULL || t2 == NULL)
+		return 2;
+	bls_g1_table_init(t1, &g);
+	bls_g2_table_init(t2, &g2);
+
+	SECRET(&k);
+	bls_g1_mul(&p, &g, &k);
+	bls_g2_mul(&q, &g2, &k);
+	bls_g1_mul_table(&p, t1, &k);
+	bls_g2_mul_table(&q, t2, &k);
+	bls_pairing(&e, &g, &g2);
+	bls_gt_pow(&e, &e, &k);
+
+	SECRET(&a);
+	SECRET(&b);
+	bls_scalar_add(&c, &a, &b);
+	bls_scalar_sub(&c, &c, &b);
+	bls_scalar_neg(&c, &c);
+	bls_scalar_mul(&c, &a, &b);
+	bls_scalar_inv(&c, &c);
+	(void)bls_scalar_equal(&c, &a);
+
+	random_fp(&x);
+	SECRET(&x);
+	bls_fp_inv(&y, &x);
+	bls_fp_sqr(&y, &x);
+	(void)bls_fp_sqrt(&y, &y);
+	(void)bls_fp_sgn0(&x);
+	(void)bls_fp_is_lexicographically_largest(&x);
+
+	/* Pairing points whose coordinates are secret (whether one is the identity is not). */
+	random_scalar(&c);
+	bls_g1_mul(&pts[0], &g, &c);
+	bls_g2_mul(&qs[0], &g2, &c);
+	pts[1] = g;
+	qs[1] = g2;
+	SECRET(&pts[0].x);
+	SECRET(&pts[0].y);
+	SECRET(&qs[0].x);
+	SECRET(&qs[0].y);
+	bls_multi_pairing(&e, pts, qs, 2);
+
+	/* Hashing a secret message. */
+	random_bytes(msg, sizeof msg);
+	SECRET(&msg);
+	if (bls_hash_to_g1(&p, msg, sizeof msg, (const uint8_t *)"ct", 2) != 0)
+		return 2;
+
+	free(t1);
+	free(t2);
+	printf("ct: G1, G2 and table multiplications, GT exponentiation, scalar and base-field arithmetic, "
+		"pairing and hashing ran on secret inputs\n");
+	return 0;
+}
+#else
+static int constant_time_checks(bool control)
+{
+	(void)control;
+	fprintf(stderr, "driver: built without valgrind/memcheck.h: ct cannot run\n");
+	return 2;
+}
+#endif
+
 /* ---- bench ---- */
 
 /* CPU time of this process: on a shared machine, less noisy than the wall clock. */
@@ -1024,10 +1134,14 @@ int main(int argc, char *argv[])
 		}
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "ct") == 0)
+		return constant_time_checks(false);
+	if (argc == 2 && strcmp(argv[1], "ct-control") == 0)
+		return constant_time_checks(true);
 	if (argc == 3 && strcmp(argv[1], "bench") == 0) {
 		bench(atoi(argv[2]));
 		return 0;
 	}
-	fprintf(stderr, "usage: driver check | driver cases N | driver bench N\n");
+	fprintf(stderr, "usage: driver check | driver cases N | driver bench N | driver ct | driver ct-control\n");
 	return 2;
 }
