@@ -105,6 +105,8 @@ int bls_g2_decode(struct bls_g2 *p, const uint8_t in[BLS_G2_BYTES]);
 void bls_gt_one(struct bls_gt *r);
 void bls_gt_mul(struct bls_gt *r, const struct bls_gt *a, const struct bls_gt *b);
 void bls_gt_pow(struct bls_gt *r, const struct bls_gt *a, const struct bls_scalar *k);
+/* 1 / a, for a in GT (pairing results and their products). */
+void bls_gt_inverse(struct bls_gt *r, const struct bls_gt *a);
 bool bls_gt_equal(const struct bls_gt *a, const struct bls_gt *b);
 bool bls_gt_is_one(const struct bls_gt *a);
 void bls_gt_encode(uint8_t out[BLS_GT_BYTES], const struct bls_gt *a);

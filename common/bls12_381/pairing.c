@@ -265,6 +265,15 @@ void bls_gt_pow(struct bls_gt *r, const struct bls_gt *a, const struct bls_scala
 	OPENSSL_cleanse(&t, sizeof t);
 }
 
+/*
+ * GT lies in the cyclotomic subgroup, where a^(p^6 + 1) = 1: the inverse is
+ * the conjugate a^(p^6). Constant time.
+ */
+void bls_gt_inverse(struct bls_gt *r, const struct bls_gt *a)
+{
+	bls_fp12_conjugate(&r->v, &a->v);
+}
+
 bool bls_gt_equal(const struct bls_gt *a, const struct bls_gt *b)
 {
 	return bls_fp12_equal(&a->v, &b->v);

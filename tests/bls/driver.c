@@ -513,6 +513,13 @@ static void check_pairing(void)
 	expect(bls_gt_equal(&e1, &e2), "pairing: e(aP, bQ) = e(bP, aQ)");
 	bls_gt_pow(&e2, &e1, &bls_group_order);
 	expect(bls_gt_is_one(&e2), "pairing: e(aP, bQ)^r = 1");
+	struct bls_scalar r_minus_1 = bls_group_order;
+	r_minus_1.limb[0]--;
+	bls_gt_inverse(&e2, &e1);
+	bls_gt_pow(&prod, &e1, &r_minus_1);
+	expect(bls_gt_equal(&e2, &prod), "gt: the inverse equals the (r-1)th power");
+	bls_gt_mul(&prod, &e2, &e1);
+	expect(bls_gt_is_one(&prod) && !bls_gt_is_one(&e2), "gt: a a^-1 = 1");
 
 	bls_g1_neg(&pn, &p);
 	pts[0] = p;
