@@ -21,30 +21,29 @@
 
 #include "internal.h"
 
-/* b' = 4 (u + 1), the twist's constant, and 1/2 in Fp. */
+/* b' = 4 (u + 1), the twist's constant. */
 static void twist_b(struct bls_fp2 *b)
 {
 	b->c0 = bls_fp_four_mont;
 	b->c1 = bls_fp_four_mont;
 }
 
-static void fp_half(struct bls_fp *h)
-{
-	struct bls_fp two;
-	bls_fp_double(&two, &bls_fp_one_mont);
-	bls_fp_inv(h, &two);
-}
+/* (p + 1) / 2 = 1/2, Montgomery form (the tests' bilinearity checks depend on it). */
+static const struct bls_fp half = {{
+	0x1804000000015554, 0x855000053ab00001, 0x633cb57c253c276f,
+	0x6e22d1ec31ebb502, 0xd3916126f2d14ca2, 0x17fbb8571a006596,
+}};
 
 struct line {
 	struct bls_fp2 c0, c1, c4;
 };
 
 /* T = 2T, and the tangent line at T (before evaluation at P). */
-static void doubling_step(struct line *l, struct bls_g2 *t, const struct bls_fp *half)
+static void doubling_step(struct line *l, struct bls_g2 *t)
 {
 	struct bls_fp2 a, b, c, e, f, g, h, i, j, e_sq, bprime, s;
 	bls_fp2_mul(&a, &t->x, &t->y);
-	bls_fp2_mul_fp(&a, &a, half);
+	bls_fp2_mul_fp(&a, &a, &half);
 	bls_fp2_sqr(&b, &t->y);
 	bls_fp2_sqr(&c, &t->z);
 	twist_b(&bprime);
@@ -54,7 +53,7 @@ static void doubling_step(struct line *l, struct bls_g2 *t, const struct bls_fp 
 	bls_fp2_double(&f, &e);
 	bls_fp2_add(&f, &f, &e);
 	bls_fp2_add(&g, &b, &f);
-	bls_fp2_mul_fp(&g, &g, half);
+	bls_fp2_mul_fp(&g, &g, &half);
 	bls_fp2_add(&h, &t->y, &t->z);
 	bls_fp2_sqr(&h, &h);
 	bls_fp2_add(&s, &b, &c);
@@ -125,9 +124,7 @@ struct miller_pair {
 
 static void miller_loop(struct bls_fp12 *f, struct miller_pair *pairs, size_t n)
 {
-	struct bls_fp half;
 	struct line l;
-	fp_half(&half);
 	bls_fp12_one(f);
 	for (size_t k = 0; k < n; k++) {
 		pairs[k].t.x = pairs[k].qx;
@@ -138,7 +135,7 @@ static void miller_loop(struct bls_fp12 *f, struct miller_pair *pairs, size_t n)
 	for (int i = 62; i >= 0; i--) {
 		bls_fp12_sqr(f, f);
 		for (size_t k = 0; k < n; k++) {
-			doubling_step(&l, &pairs[k].t, &half);
+			doubling_step(&l, &pairs[k].t);
 			evaluate_line(f, &l, &pairs[k].px, &pairs[k].py);
 		}
 		if ((BLS_X_ABS >> i) & 1) {
