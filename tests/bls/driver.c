@@ -558,6 +558,79 @@ static void check_pairing(void)
 	expect(!bls_gt_equal(&e2, &prod), "multi-pairing: three of them do not");
 }
 
+/*
+ * Published multiples of the generators, as the test suites of other
+ * BLS12-381 libraries list them ([2]G1 is also Ethereum's KZG commitment to
+ * the constant 2): [k]G for k = 1..5 (G1) and 1..9 (G2); [-k]G differs only
+ * in the sort flag, which the test flips.
+ */
+static const char *const g1_multiples[] = {
+	"97f1d3a73197d7942695638c4fa9ac0fc3688c4f9774b905a14e3a3f171bac586c55e83ff97a1aeffb3af00adb22c6bb",
+	"a572cbea904d67468808c8eb50a9450c9721db309128012543902d0ac358a62ae28f75bb8f1c7c42c39a8c5529bf0f4e",
+	"89ece308f9d1f0131765212deca99697b112d61f9be9a5f1f3780a51335b3ff981747a0b2ca2179b96d2c0c9024e5224",
+	"ac9b60d5afcbd5663a8a44b7c5a02f19e9a77ab0a35bd65809bb5c67ec582c897feb04decc694b13e08587f3ff9b5b60",
+	"b0e7791fb972fe014159aa33a98622da3cdc98ff707965e536d8636b5fcc5ac7a91a8c46e59a00dca575af0f18fb13dc",
+};
+/* [2^i]G1 for i = 3..5 (1, 2 and 4 are above). */
+static const char *const g1_powers_of_2[] = {
+	"a85ae765588126f5e860d019c0e26235f567a9c0c0b2d8ff30f3e8d436b1082596e5e7462d20f5be3764fd473e57f9cf",
+	"a73eb991aa22cdb794da6fcde55a427f0a4df5a4a70de23a988b5e5fc8c4d844f66d990273267a54dd21579b7ba6a086",
+	"a72841987e4f219d54f2b6a9eac5fe6e78704644753c3579e776a3691bc123743f8c63770ed0f72a71e9e964dbf58f43",
+};
+static const char *const g2_multiples[] = {
+	"93e02b6052719f607dacd3a088274f65596bd0d09920b61ab5da61bbdc7f5049334cf11213945d57e5ac7d055d042b7e024aa2b2f08f0a91260805272dc51051c6e47ad4fa403b02b4510b647ae3d1770bac0326a805bbefd48056c8c121bdb8",
+	"aa4edef9c1ed7f729f520e47730a124fd70662a904ba1074728114d1031e1572c6c886f6b57ec72a6178288c47c335771638533957d540a9d2370f17cc7ed5863bc0b995b8825e0ee1ea1e1e4d00dbae81f14b0bf3611b78c952aacab827a053",
+	"89380275bbc8e5dcea7dc4dd7e0550ff2ac480905396eda55062650f8d251c96eb480673937cc6d9d6a44aaa56ca66dc122915c824a0857e2ee414a3dccb23ae691ae54329781315a0c75df1c04d6d7a50a030fc866f09d516020ef82324afae",
+	"870227d3f13684fdb7ce31b8065ba3acb35f7bde6fe2ddfefa359f8b35d08a9ab9537b43e24f4ffb720b5a0bda2a82f20e7a30979a8853a077454eb63b8dcee75f106221b262886bb8e01b0abb043368da82f60899cc1412e33e4120195fc557",
+	"80fb837804dba8213329db46608b6c121d973363c1234a86dd183baff112709cf97096c5e9a1a770ee9d7dc641a894d60411a5de6730ffece671a9f21d65028cc0f1102378de124562cb1ff49db6f004fcd14d683024b0548eff3d1468df2688",
+	"83f4b4e761936d90fd5f55f99087138a07a69755ad4a46e4dd1c2cfe6d11371e1cc033111a0595e3bba98d0f538db45119e384121b7d70927c49e6d044fd8517c36bc6ed2813a8956dd64f049869e8a77f7e46930240e6984abe26fa6a89658f",
+	"8d0273f6bf31ed37c3b8d68083ec3d8e20b5f2cc170fa24b9b5be35b34ed013f9a921f1cad1644d4bdb14674247234c8049cd1dbb2d2c3581e54c088135fef36505a6823d61b859437bfc79b617030dc8b40e32bad1fa85b9c0f368af6d38d3c",
+	"92be651a5fa620340d418834526d37a8c932652345400b4cd9d43c8f41c080f41a6d9558118ebeab9d4268bb73e850e102142a58bae275564a6d63cb6bd6266ca66bef07a6ab8ca37b9d0ba2d4effbccfd89c169649f7d0e8a3eb006846579ad",
+	"ac48e0d4f9404ae0a7f10774c55a9e838bb09d3bae85b5eaa6b16b0f4dc2354368117f3799c37f3f7126d8b54d3f8393018405e4b67f957b6465ead9f5afc47832d45643dc3aa03af7314c6cf980fa23dd3bb8db3358693ad06011f6a6b1a5ff",
+};
+
+static void check_published_multiples(void)
+{
+	struct bls_g1 g, p;
+	struct bls_g2 g2, q;
+	struct bls_scalar k;
+	uint8_t enc[BLS_G2_BYTES], want[BLS_G2_BYTES];
+	int good1 = 0, good2 = 0, n1 = 0, n2 = 0;
+	bls_g1_generator(&g);
+	bls_g2_generator(&g2);
+	for (int sign = 0; sign < 2; sign++) {
+		for (size_t i = 0; i < sizeof g1_multiples / sizeof g1_multiples[0]; i++, n1++) {
+			bls_scalar_from_u64(&k, i + 1);
+			if (sign)
+				bls_scalar_neg(&k, &k);
+			bls_g1_mul(&p, &g, &k);
+			bls_g1_encode(enc, &p);
+			get_hex(want, BLS_G1_BYTES, g1_multiples[i]);
+			want[0] ^= (uint8_t)(sign << 5);
+			good1 += memcmp(enc, want, BLS_G1_BYTES) == 0;
+		}
+		for (size_t i = 0; i < sizeof g2_multiples / sizeof g2_multiples[0]; i++, n2++) {
+			bls_scalar_from_u64(&k, i + 1);
+			if (sign)
+				bls_scalar_neg(&k, &k);
+			bls_g2_mul(&q, &g2, &k);
+			bls_g2_encode(enc, &q);
+			get_hex(want, BLS_G2_BYTES, g2_multiples[i]);
+			want[0] ^= (uint8_t)(sign << 5);
+			good2 += memcmp(enc, want, BLS_G2_BYTES) == 0;
+		}
+	}
+	for (size_t i = 0; i < sizeof g1_powers_of_2 / sizeof g1_powers_of_2[0]; i++, n1++) {
+		bls_scalar_from_u64(&k, (uint64_t)1 << (i + 3));
+		bls_g1_mul(&p, &g, &k);
+		bls_g1_encode(enc, &p);
+		get_hex(want, BLS_G1_BYTES, g1_powers_of_2[i]);
+		good1 += memcmp(enc, want, BLS_G1_BYTES) == 0;
+	}
+	expect(good1 == n1 && n1 == 13, "g1: published multiples [k]G, k = +-1..5, 8, 16, 32");
+	expect(good2 == n2 && n2 == 18, "g2: published multiples [k]G, k = +-1..9");
+}
+
 /* ---- RFC 9380 vectors ---- */
 
 /* Appendix K.1, expand_message_xmd(SHA-256), len_in_bytes = 0x20. */
@@ -1120,6 +1193,7 @@ int main(int argc, char *argv[])
 		check_fields();
 		check_scalars();
 		check_groups();
+		check_published_multiples();
 		check_subgroup_tests();
 		check_tables();
 		check_pairing();
