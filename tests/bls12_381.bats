@@ -1,11 +1,11 @@
 #!/usr/bin/env bats
 # common/bls12_381: known answers (published encodings of the generators and
-# their small multiples,
-# ethereum/bls12-381-tests' deserialization cases, RFC 9380's hash-to-curve
-# vectors) and algebraic properties (tests/bls/driver.c check), and about a
-# thousand random cases recomputed by an independent implementation,
-# @noble/curves (tests/bls/oracle.js), installed into build/noble by
-# tests/deps.sh.
+# their small multiples, ethereum/bls12-381-tests' deserialization cases,
+# RFC 9380's hash-to-curve vectors) and algebraic properties
+# (tests/bls/driver.c check), about a thousand random cases recomputed by an
+# independent implementation, @noble/curves (tests/bls/oracle.js, installed
+# into build/noble by tests/deps.sh), and a constant-time check under
+# valgrind.
 
 load test_helper
 
