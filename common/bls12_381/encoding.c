@@ -14,7 +14,9 @@
  * flag with any other bit set, an x that is not canonical (not below p), an x
  * with no point on the curve, and a point outside the subgroup of order r.
  * It is variable time (square roots, the subgroup check): encodings are
- * public data. Encoding is constant time but for the identity test.
+ * public data. Encoding is constant time in the coordinates (the sort flag
+ * is set by arithmetic, not by a branch); only whether the point is the
+ * identity decides a branch.
  */
 #include <string.h>
 
@@ -51,8 +53,7 @@ void bls_g1_encode(uint8_t out[BLS_G1_BYTES], const struct bls_g1 *p)
 	bls_g1_to_affine(&x, &y, p);
 	bls_fp_to_bytes(out, &x);
 	out[0] |= FLAG_COMPRESSED;
-	if (bls_fp_is_lexicographically_largest(&y))
-		out[0] |= FLAG_LARGEST;
+	out[0] |= (uint8_t)(bls_fp_is_lexicographically_largest(&y) * FLAG_LARGEST);
 }
 
 int bls_g1_decode(struct bls_g1 *p, const uint8_t in[BLS_G1_BYTES])
@@ -98,8 +99,7 @@ void bls_g2_encode(uint8_t out[BLS_G2_BYTES], const struct bls_g2 *p)
 	bls_fp_to_bytes(out, &x.c1);
 	bls_fp_to_bytes(out + BLS_FP_BYTES, &x.c0);
 	out[0] |= FLAG_COMPRESSED;
-	if (bls_fp2_is_lexicographically_largest(&y))
-		out[0] |= FLAG_LARGEST;
+	out[0] |= (uint8_t)(bls_fp2_is_lexicographically_largest(&y) * FLAG_LARGEST);
 }
 
 int bls_g2_decode(struct bls_g2 *p, const uint8_t in[BLS_G2_BYTES])
