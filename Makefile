@@ -5,7 +5,8 @@
 # make sanitize   the same suite against an ASan + UBSan build
 # make faults     the fault-injection suite (tests/fault/)
 # make memcheck   a full pipeline under valgrind
-# make bench      benchmarks against openssl speed and sqlite3 .import, and end to end
+# make bench      benchmarks against openssl speed and sqlite3 .import, and end to end;
+#                 BLS12-381 beside @noble/curves
 # make install PREFIX=/usr/local DESTDIR=   programs, pages, completions, the
 #                 cron helper (libexec) and the deployment examples (share/doc)
 # make deb        the Debian package, in build/deb/ (make deb-test: build, install, purge)
@@ -59,13 +60,13 @@ CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Icommon
 CFLAGS += -std=c11 -pthread $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDOPT)
 
-COMMON_SRC = $(wildcard common/*.c)
+COMMON_SRC = $(wildcard common/*.c common/bls12_381/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
 .PHONY: all deps demo check faults sanitize memcheck bench install uninstall clean lint deb deb-test
-all: $(BINS)
+all: $(BINS) $(BUILD)/tests/bls-driver
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -79,7 +80,13 @@ $(BIN)/%: $(BUILD)/cmd/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS)
 
--include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d)
+# Test driver for common/bls12_381 (tests/bls12_381.bats), built with the same
+# flags as the programs, so the sanitizer build checks it too.
+$(BUILD)/tests/bls-driver: tests/bls/driver.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(LIB) $(PKG_LIBS)
+
+-include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d) $(BUILD)/tests/bls-driver.d
 
 # Debian packages the build, the tests and the benchmarks need; installed when missing.
 deps:
@@ -109,6 +116,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/issue.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
+	bash tests/bench/bls.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
@@ -154,13 +162,14 @@ clean:
 
 # libFuzzer harnesses for every parser (clang); FUZZ_SECONDS each, seed corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = frame record config manifest
+FUZZ_TARGETS = frame record config manifest bls_point
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(CPPFLAGS) $(PKG_CFLAGS) -pthread
-FUZZ_COMMON = common/frame.c common/keys.c common/error.c common/record.c common/config.c common/manifest.c common/devmap.c
+FUZZ_COMMON = common/frame.c common/keys.c common/error.c common/record.c common/config.c common/manifest.c common/devmap.c \
+	$(wildcard common/bls12_381/*.c)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON) $(wildcard common/*.h)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON) $(wildcard common/*.h common/bls12_381/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_COMMON) $(PKG_LIBS)
 

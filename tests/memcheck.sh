@@ -25,3 +25,9 @@ cat verified verified | $vg "$bin/smqtt-store" -d db 2>> store.err
 n=$(sqlite3 db 'select count(*) from readings')
 [ "$n" -eq "$(wc -l < verified)" ] || { echo "memcheck: stored $n rows" >&2; exit 1; }
 echo "memcheck: keygen, sign, verify, store clean under valgrind ($n frames)"
+# The BLS12-381 arithmetic, through its test driver (built by make all).
+driver=${SMQTT_BLS_DRIVER:-$here/build/release/tests/bls-driver}
+$vg "$driver" check > bls-check || { echo "memcheck: bls12_381 checks failed" >&2; exit 1; }
+$vg "$driver" cases 2 > /dev/null
+$vg "$driver" ct > /dev/null || { echo "memcheck: bls12_381: a secret reaches a branch or an index" >&2; exit 1; }
+echo "memcheck: bls12_381 checks and random cases clean under valgrind ($(grep -c '^ok ' bls-check) checks)"
