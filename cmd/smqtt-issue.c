@@ -165,13 +165,14 @@ static void sync_dir(const char *dir)
 static bool umask_strips_cert_mode;
 
 /*
- * Write a certificate, mode 0644. A new file is written in place (a crash
- * leaves at worst a damaged file that the next run reports), into fd when
- * the caller created it already (-1 otherwise); one that replaces an
- * existing certificate goes through a temporary file renamed over it, so the
- * old certificate stays whole until the new one is.
+ * Write a public file (a certificate, the CRL number), mode 0644, named in
+ * messages as what. A new file is written in place (a crash leaves at worst a
+ * damaged file that the next run reports), into fd when the caller created it
+ * already (-1 otherwise); one that replaces an existing file goes through a
+ * temporary file renamed over it, so the old one stays whole until the new
+ * one is, and a symbolic link at path is replaced, never written through.
  */
-static void write_cert_pem(const char *path, int fd, const char *pem, size_t len, bool replace)
+static void write_public_file(const char *path, const char *what, int fd, const char *text, size_t len, bool replace)
 {
 	char *tmp = NULL;
 	if (fd >= 0) {
@@ -185,22 +186,27 @@ static void write_cert_pem(const char *path, int fd, const char *pem, size_t len
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
 	}
 	if (fd < 0)
-		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
+		die(EXIT_SYSTEM, "%s %s: %s", what, path, strerror(errno));
 	/* The whole file in one write: a PEM writer on a descriptor writes a line at a time. */
 	int saved = 0;
-	if (!write_all(fd, pem, len) || ((replace || umask_strips_cert_mode) && fchmod(fd, 0644) < 0))
+	if (!write_all(fd, text, len) || ((replace || umask_strips_cert_mode) && fchmod(fd, 0644) < 0))
 		saved = errno;
 	if (close(fd) < 0 && !saved)
 		saved = errno;
 	if (saved) {
 		unlink(tmp ? tmp : path);
-		die(EXIT_SYSTEM, "certificate %s: writing: %s", path, strerror(saved));
+		die(EXIT_SYSTEM, "%s %s: writing: %s", what, path, strerror(saved));
 	}
 	if (tmp && rename(tmp, path) < 0) {
 		unlink(tmp);
-		die(EXIT_SYSTEM, "certificate %s: %s", path, strerror(errno));
+		die(EXIT_SYSTEM, "%s %s: %s", what, path, strerror(errno));
 	}
 	free(tmp);
+}
+
+static void write_cert_pem(const char *path, int fd, const char *pem, size_t len, bool replace)
+{
+	write_public_file(path, "certificate", fd, pem, len, replace);
 }
 
 static void write_cert(const char *path, int fd, X509 *cert, bool replace)
@@ -1262,19 +1268,9 @@ static unsigned long long next_crl_number(const char *ca_dir)
 		fclose(f);
 	}
 	n++;
-	/* A new file renamed over the old one: never written through a link, never left half written. */
-	char *tmp = path_join(ca_dir, CA_CRLNUMBER_FILE, ".XXXXXX");
 	char text[32];
 	int len = snprintf(text, sizeof text, "%llu\n", n);
-	fd = mkstemp(tmp);
-	if (fd < 0 || fchmod(fd, 0644) < 0 || !write_all(fd, text, (size_t)len) || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		int saved = errno;
-		if (fd >= 0)
-			unlink(tmp);
-		die(EXIT_SYSTEM, "CRL number file %s: %s", path, strerror(saved));
-	}
-	free(tmp);
+	write_public_file(path, "CRL number file", -1, text, (size_t)len, true);
 	free(path);
 	return n;
 }

@@ -108,7 +108,7 @@ struct held {
 	size_t offset, len; /* in text, without the newline */
 	unsigned long long lineno;
 	uint64_t seq;
-	size_t device_len; /* the device id follows "smqtt1 " */
+	size_t device_len; /* the device id follows FRAME_MAGIC and a space */
 };
 
 struct pending {
@@ -212,7 +212,7 @@ static void drop_taken(struct verifier *v)
 	for (size_t i = 0; i < p->frames; i++) {
 		struct held h = p->held[i];
 		const char *line = p->text + h.offset;
-		struct frame f = {.device = line + 7, .device_len = h.device_len, .seq = h.seq};
+		struct frame f = {.device = line + sizeof FRAME_MAGIC, .device_len = h.device_len, .seq = h.seq};
 		uint64_t taken = trust_taken(v->trust, f.device, f.device_len, h.seq);
 		if (taken) {
 			char reason[128];

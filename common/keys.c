@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,20 +238,6 @@ void key_write_private(const char *path, EVP_PKEY *pkey, const char *passphrase,
 	BIO_free(bio);
 }
 
-/* The directory part of path ("." when it has none), in buf. */
-static const char *directory_of(const char *path, char *buf, size_t size)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return ".";
-	size_t n = slash == path ? 1 : (size_t)(slash - path);
-	if (n >= size)
-		n = size - 1;
-	memcpy(buf, path, n);
-	buf[n] = '\0';
-	return buf;
-}
-
 void secret_dir_check(const char *dir, bool allow_sticky)
 {
 	struct stat st;
@@ -264,8 +251,9 @@ void secret_dir_check(const char *dir, bool allow_sticky)
 /* The directory a key file goes into, for key_write_pem. */
 static void key_dir_check(const char *path)
 {
-	char buf[4096];
-	secret_dir_check(directory_of(path, buf, sizeof buf), true);
+	char *copy = xstrdup(path); /* dirname may change its argument */
+	secret_dir_check(dirname(copy), true);
+	free(copy);
 }
 
 /*
@@ -281,15 +269,11 @@ static bool ours(const struct stat *st, mode_t mode)
 
 bool key_file_ours(const char *path, char *why, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (lstat(path, &st) < 0) {
 		snprintf(why, size, "key file %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return false;
 	}
-	close(fd);
 	if (ours(&st, 0600))
 		return true;
 	if (!S_ISREG(st.st_mode))

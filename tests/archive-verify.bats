@@ -10,12 +10,6 @@ setup() {
 	common_setup
 }
 
-# sign DEVICE KEY [N]: N (default 1) frames from DEVICE signed with KEY,
-# numbered on from DEVICE's sequence file.
-sign() {
-	meter_records "${3:-1}" "$1" | smqtt-sign -k "$2" -i "$1" -S "$1.seq"
-}
-
 serial_of() { cut -d' ' -f2 "$1" | cut -d= -f2; }
 replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devices order by id'; }
 

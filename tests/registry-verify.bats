@@ -9,12 +9,6 @@ setup() {
 	common_setup
 }
 
-# sign DEVICE KEY [N]: N (default 1) frames from DEVICE signed with KEY,
-# numbered on from DEVICE's sequence file.
-sign() {
-	meter_records "${3:-1}" "$1" | smqtt-sign -k "$2" -i "$1" -S "$1.seq"
-}
-
 # wait_for COMMAND...: poll until COMMAND succeeds (10 s at most).
 wait_for() {
 	local i

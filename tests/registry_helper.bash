@@ -14,6 +14,8 @@
 # issue_line DEVICE CERT [NAME=VALUE]...
 #                             the line smqtt-issue device prints for CERT
 # utc_offset SECONDS          the time SECONDS from now, as openssl ca wants it
+# sign DEVICE KEY [N]         N (default 1) frames from DEVICE signed with KEY,
+#                             numbered on from DEVICE's sequence file DEVICE.seq
 
 # The extensions smqtt-issue gives a device certificate.
 DEVICE_EXTENSIONS='basicConstraints=critical,CA:FALSE
@@ -73,4 +75,8 @@ issue_line() {
 
 utc_offset() {
 	date -u -d "@$(($(date +%s) + $1))" +%Y%m%d%H%M%SZ
+}
+
+sign() {
+	meter_records "${3:-1}" "$1" | smqtt-sign -k "$2" -i "$1" -S "$1.seq"
 }
