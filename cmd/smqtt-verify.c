@@ -213,11 +213,17 @@ static void drop_taken(struct verifier *v)
 		struct held h = p->held[i];
 		const char *line = p->text + h.offset;
 		struct frame f = {.device = line + sizeof FRAME_MAGIC, .device_len = h.device_len, .seq = h.seq};
-		uint64_t taken = trust_taken(v->trust, f.device, f.device_len, h.seq);
+		bool too_old = false;
+		uint64_t taken = trust_taken(v->trust, f.device, f.device_len, h.seq, &too_old);
 		if (taken) {
-			char reason[128];
-			snprintf(reason, sizeof reason, "replay: accepted by another verifier (its last seq %llu)",
-				 (unsigned long long)taken);
+			char reason[160];
+			if (too_old)
+				snprintf(reason, sizeof reason,
+					 "replay: %d or more below last accepted seq %llu (moved on by another verifier)",
+					 REPLAY_WINDOW, (unsigned long long)taken);
+			else
+				snprintf(reason, sizeof reason, "replay: accepted by another verifier (its last seq %llu)",
+					 (unsigned long long)taken);
 			reject(v, h.lineno, &f, line, h.len, reason);
 			v->n.verified--;
 			continue;
@@ -288,15 +294,20 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 	case SIGNATURE_VALID:
 		break;
 	}
-	if (f->seq <= d->last_seq) {
-		if ((f->seq == d->last_seq && memcmp(digest, d->last_digest, DIGEST_LEN) == 0) ||
+	enum replay_check seen = replay_check(&d->window, f->seq);
+	if (seen != REPLAY_NEW) {
+		if ((f->seq == d->window.last && d->has_digest && memcmp(digest, d->last_digest, DIGEST_LEN) == 0) ||
 		    recent_has(&v->recent, digest)) {
 			v->n.duplicates++;
 			return true;
 		}
-		char reason[96];
-		snprintf(reason, sizeof reason, "replay: not above last accepted seq %llu",
-			 (unsigned long long)d->last_seq);
+		char reason[128];
+		if (seen == REPLAY_SEEN)
+			snprintf(reason, sizeof reason, "replay: seq already accepted (last accepted seq %llu)",
+				 (unsigned long long)d->window.last);
+		else
+			snprintf(reason, sizeof reason, "replay: %d or more below last accepted seq %llu", REPLAY_WINDOW,
+				 (unsigned long long)d->window.last);
 		reject(v, lineno, f, line, len, reason);
 		return true;
 	}

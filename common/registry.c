@@ -23,7 +23,8 @@
 /*
  * Schema version 2; smqtt-register(1) documents it for people who query the
  * registry with sqlite3. Times are Unix seconds (UTC). Version 2 added
- * keys.retired_at_seq and keys.revoked_at_seq (upgrade_schema).
+ * keys.retired_at_seq and keys.revoked_at_seq, version 3
+ * devices.replay_window (upgrade_schema).
  */
 static const char schema_sql[] =
 	"CREATE TABLE meta (name TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;\n"
@@ -34,7 +35,8 @@ static const char schema_sql[] =
 	"  revocation_reason TEXT,\n"
 	"  generation INTEGER NOT NULL,\n"
 	"  last_seq INTEGER NOT NULL DEFAULT 0,\n"
-	"  last_digest BLOB\n"
+	"  last_digest BLOB,\n"
+	"  replay_window BLOB\n"
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX devices_generation ON devices (generation);\n"
 	"CREATE TABLE keys (\n"
@@ -93,8 +95,7 @@ enum statement {
 	ST_LOAD,
 	ST_LOAD_INACTIVE,
 	ST_LOAD_ALL_KEYS,
-	ST_SAVE_REPLAY,
-	ST_CLAIM_REPLAY,
+	ST_PUT_REPLAY,
 	ST_REPLAY_STATE,
 	ST_EACH_CHANGED,
 	ST_COUNT
@@ -152,7 +153,7 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_EACH_ATTRIBUTE] = "SELECT name, value FROM attributes WHERE device = ?1 ORDER BY name",
 	[ST_EACH_REVOKED] = KEY_COLUMNS "WHERE state = 'revoked' ORDER BY revoked_at, serial",
 	[ST_LOAD] = "SELECT d.revoked_at IS NOT NULL, d.last_seq, d.last_digest, k.key_type, k.public_point,"
-		    " k.not_before, k.not_after"
+		    " k.not_before, k.not_after, d.replay_window"
 		    " FROM devices d LEFT JOIN keys k ON k.device = d.id AND k.state = 'active'"
 		    " WHERE d.id = ?1 ORDER BY k.not_before DESC, k.rowid DESC LIMIT 2", /* REGISTRY_ACTIVE_KEYS_MAX */
 	[ST_LOAD_INACTIVE] = "SELECT key_type, public_point, not_before, not_after, state = 'revoked' FROM keys"
@@ -166,11 +167,8 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_LOAD_ALL_KEYS] = "SELECT key_type, public_point, state, coalesce(revocation_reason = 'keyCompromise', 0),"
 			     " CASE WHEN retired_at IS NOT NULL THEN retired_at_seq ELSE revoked_at_seq END"
 			     " FROM keys WHERE device = ?1 ORDER BY state = 'active' DESC, not_before DESC, rowid DESC",
-	[ST_SAVE_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3 WHERE id = ?1 AND last_seq < ?2",
-	/* Only if no other verifier moved the device on since this one last saw its number. */
-	[ST_CLAIM_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3 WHERE id = ?1 AND last_seq <= ?4"
-			    " AND last_seq < ?2",
-	[ST_REPLAY_STATE] = "SELECT last_seq, last_digest FROM devices WHERE id = ?1",
+	[ST_REPLAY_STATE] = "SELECT last_seq, last_digest, replay_window FROM devices WHERE id = ?1",
+	[ST_PUT_REPLAY] = "UPDATE devices SET last_seq = ?2, last_digest = ?3, replay_window = ?4 WHERE id = ?1",
 	[ST_EACH_CHANGED] = "SELECT id FROM devices WHERE generation > ?1",
 };
 
@@ -344,8 +342,8 @@ static int check_schema(struct registry *r)
 	if (version == 0 || query_int(r, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'") != 1 ||
 	    query_int(r, "SELECT count(*) FROM meta WHERE name = 'format' AND value = '" REGISTRY_FORMAT "'") != 1)
 		refuse(r, "not an smqtt registry (create one with smqtt-register init)");
-	if (version != 1 && version != REGISTRY_SCHEMA_VERSION)
-		refuse(r, "schema version %d; this program handles versions 1 and %d", version,
+	if (version < 1 || version > REGISTRY_SCHEMA_VERSION)
+		refuse(r, "schema version %d; this program handles versions 1 to %d", version,
 		       REGISTRY_SCHEMA_VERSION);
 	return version;
 }
@@ -367,11 +365,14 @@ static struct registry *open_database(const char *path, int flags)
  * the device's last_seq now, as a revoked device accepts no frames; for a key
  * retired or revoked alone before the upgrade it is unknown (NULL), and
  * re-verification accepts none of its frames.
+ *
+ * Version 2 to 3: devices record their replay window. None recorded means
+ * every number at or below last_seq is taken, as before.
  */
 static void upgrade_schema(const char *path)
 {
 	struct registry *r = open_database(path, SQLITE_OPEN_READWRITE);
-	const char *doing = "upgrading the schema to version 2";
+	const char *doing = "upgrading the schema";
 	exec(r, "BEGIN IMMEDIATE", doing);
 	/* Another program may have upgraded it meanwhile. */
 	if (query_int(r, "PRAGMA user_version") == 1) {
@@ -382,6 +383,13 @@ static void upgrade_schema(const char *path)
 		     " WHERE state = 'revoked' AND revoked_at = (SELECT d.revoked_at FROM devices d WHERE d.id = keys.device);\n"
 		     "UPDATE meta SET value = 2 WHERE name = 'schema_version';\n"
 		     "PRAGMA user_version = 2",
+		     doing);
+	}
+	if (query_int(r, "PRAGMA user_version") == 2) {
+		exec(r,
+		     "ALTER TABLE devices ADD COLUMN replay_window BLOB;\n"
+		     "UPDATE meta SET value = 3 WHERE name = 'schema_version';\n"
+		     "PRAGMA user_version = 3",
 		     doing);
 	}
 	exec(r, "COMMIT", doing);
@@ -440,7 +448,7 @@ struct registry *registry_open(const char *path, bool write)
 	if (S_ISDIR(st.st_mode))
 		die(EXIT_CONFIG, "registry %s: %s", path, strerror(EISDIR));
 	struct registry *r = open_database(path, write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
-	if (check_schema(r) == 1) {
+	if (check_schema(r) < REGISTRY_SCHEMA_VERSION) {
 		upgrade_schema(path);
 		/* A reader sees the new columns from its next transaction on. */
 		check_schema(r);
@@ -941,6 +949,15 @@ static void load_key(struct registry *r, sqlite3_stmt *s, int first, struct regi
 	e->nkeys++;
 }
 
+/* The replay window in column col of s, at last. */
+static void read_window(struct registry *r, sqlite3_stmt *s, int col, uint64_t last, struct replay_window *w,
+			const char *device, size_t len)
+{
+	const void *blob = sqlite3_column_blob(s, col);
+	if (!replay_decode(w, last, blob, blob ? (size_t)sqlite3_column_bytes(s, col) : 0))
+		die(EXIT_CONFIG, "registry %s: device %.*s: damaged replay window", r->path, (int)len, device);
+}
+
 void registry_load(struct registry *r, const char *device, size_t len, struct registry_entry *e)
 {
 	memset(e, 0, sizeof *e);
@@ -955,6 +972,7 @@ void registry_load(struct registry *r, const char *device, size_t len, struct re
 				memcpy(e->last_digest, sqlite3_column_blob(s, 2), DIGEST_LEN);
 				e->has_digest = true;
 			}
+			read_window(r, s, 7, e->last_seq, &e->window, device, len);
 		}
 		if (sqlite3_column_type(s, 3) == SQLITE_NULL || e->nkeys == REGISTRY_ACTIVE_KEYS_MAX)
 			continue; /* no active key (LEFT JOIN) */
@@ -1001,45 +1019,40 @@ bool registry_each_stored_key(struct registry *r, const char *device, size_t len
 	return found;
 }
 
-void registry_save_replay_state(struct registry *r, const char *device, size_t len, uint64_t seq,
-				const unsigned char digest[DIGEST_LEN])
+bool registry_get_replay_state(struct registry *r, const char *device, size_t len, struct replay_window *w,
+			       unsigned char digest[DIGEST_LEN], bool *has_digest)
 {
-	sqlite3_stmt *s = statement(r, ST_SAVE_REPLAY);
+	sqlite3_stmt *s = statement(r, ST_REPLAY_STATE);
 	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-	sqlite3_bind_blob(s, 3, digest, DIGEST_LEN, SQLITE_STATIC);
-	run(r, s, "saving replay state");
-}
-
-uint64_t registry_claim_replay_state(struct registry *r, const char *device, size_t len, uint64_t known,
-				     uint64_t seq, const unsigned char digest[DIGEST_LEN],
-				     unsigned char stored_digest[DIGEST_LEN])
-{
-	sqlite3_stmt *s = statement(r, ST_CLAIM_REPLAY);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)seq);
-	sqlite3_bind_blob(s, 3, digest, DIGEST_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)known);
-	run(r, s, "saving replay state");
-	if (sqlite3_changes(r->db) == 1)
-		return known;
-	/* Another verifier took numbers above known meanwhile: what does the registry hold now? */
-	s = statement(r, ST_REPLAY_STATE);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
-	uint64_t stored = 0;
-	if (row(r, s, "reading replay state")) {
-		stored = (uint64_t)sqlite3_column_int64(s, 0);
-		const void *blob = sqlite3_column_blob(s, 1);
-		if (blob && sqlite3_column_bytes(s, 1) == DIGEST_LEN)
-			memcpy(stored_digest, blob, DIGEST_LEN);
-		else
-			memset(stored_digest, 0, DIGEST_LEN);
+	bool found = row(r, s, "reading replay state");
+	*has_digest = false;
+	replay_init(w);
+	if (found) {
+		uint64_t last = (uint64_t)sqlite3_column_int64(s, 0);
+		if (sqlite3_column_bytes(s, 1) == DIGEST_LEN) {
+			memcpy(digest, sqlite3_column_blob(s, 1), DIGEST_LEN);
+			*has_digest = true;
+		}
+		read_window(r, s, 2, last, w, device, len);
 	}
 	done(s);
-	/* This transaction holds the write lock: the numbers above stored are still this verifier's to take. */
-	if (stored < seq)
-		registry_save_replay_state(r, device, len, seq, digest);
-	return stored;
+	return found;
+}
+
+void registry_put_replay_state(struct registry *r, const char *device, size_t len, const struct replay_window *w,
+			       const unsigned char digest[DIGEST_LEN])
+{
+	unsigned char window[REPLAY_BYTES];
+	size_t window_len = replay_encode(w, window);
+	sqlite3_stmt *s = statement(r, ST_PUT_REPLAY);
+	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)w->last);
+	sqlite3_bind_blob(s, 3, digest, DIGEST_LEN, SQLITE_STATIC);
+	if (window_len)
+		sqlite3_bind_blob(s, 4, window, (int)window_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 4);
+	run(r, s, "saving replay state");
 }
 
 bool registry_changed_elsewhere(struct registry *r)

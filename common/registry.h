@@ -16,9 +16,10 @@
 
 #include "frame.h"
 #include "keys.h"
+#include "replay.h"
 
 /* Version 1 registries are upgraded when opened. */
-#define REGISTRY_SCHEMA_VERSION 2
+#define REGISTRY_SCHEMA_VERSION 3
 #define REGISTRY_FORMAT "smqtt-registry"
 /* At most this many keys of a device are active: two during a rollover. */
 #define REGISTRY_ACTIVE_KEYS_MAX 2
@@ -167,6 +168,7 @@ bool registry_get_attribute(struct registry *r, const char *device, const char *
 struct registry_entry {
 	bool found, revoked;
 	uint64_t last_seq;
+	struct replay_window window; /* at last_seq */
 	bool has_digest;
 	unsigned char last_digest[DIGEST_LEN];
 	size_t nkeys; /* active keys, newest first */
@@ -206,23 +208,19 @@ typedef void (*registry_stored_key_fn)(const struct registry_stored_key *k, void
 /* Every key the device ever had, active first; false if the device is not registered. */
 bool registry_each_stored_key(struct registry *r, const char *device, size_t len, registry_stored_key_fn fn,
 			      void *arg);
-/* Record replay state (inside registry_begin/commit); never lowers a stored sequence number. */
-void registry_save_replay_state(struct registry *r, const char *device, size_t len, uint64_t seq,
-				const unsigned char digest[DIGEST_LEN]);
 /*
- * Compare and set, for verifiers sharing a registry (inside registry_begin,
- * whose BEGIN IMMEDIATE holds the write lock until registry_commit): this
- * verifier accepted the device's frames above known, the number it last saw
- * in the registry, up to seq. If the registry still holds known (or less),
- * it now holds seq and digest, and known is returned. Otherwise another
- * verifier accepted frames of the device meanwhile: the number the registry
- * held is returned (its digest in stored_digest), every frame of this
- * verifier at or below it was taken by the other one and must not be passed
- * on, and the registry holds seq if that is higher.
+ * Read a device's replay state: its window (the highest accepted number and
+ * which numbers below it were accepted) and the digest of the frame with the
+ * highest number (has_digest false when none is recorded); false if the
+ * device is not registered. Inside registry_begin, whose BEGIN IMMEDIATE
+ * holds the write lock until registry_commit, nobody else changes it before
+ * registry_put_replay_state: verifiers sharing a registry merge their
+ * windows with read, merge, put.
  */
-uint64_t registry_claim_replay_state(struct registry *r, const char *device, size_t len, uint64_t known,
-				     uint64_t seq, const unsigned char digest[DIGEST_LEN],
-				     unsigned char stored_digest[DIGEST_LEN]);
+bool registry_get_replay_state(struct registry *r, const char *device, size_t len, struct replay_window *w,
+			       unsigned char digest[DIGEST_LEN], bool *has_digest);
+void registry_put_replay_state(struct registry *r, const char *device, size_t len, const struct replay_window *w,
+			       const unsigned char digest[DIGEST_LEN]);
 
 /*
  * Change tracking for long-running readers. Every write to a device bumps a

@@ -23,12 +23,12 @@ struct stored_key {
 	uint64_t last_seq; /* not active: the last frame it may have signed, when known */
 };
 
-/* Numbers of a device that another verifier took: above one bound, up to the other (trust_taken). */
+/* Numbers of a device that another verifier took (trust_taken), sorted; bit 63 set: too old to tell. */
+#define TAKEN_TOO_OLD (UINT64_C(1) << 63)
 struct taken {
-	struct {
-		uint64_t above, upto;
-	} *ranges;
+	uint64_t *seq;
 	size_t n;
+	uint64_t registry_last; /* the registry's highest number when they were found */
 };
 
 struct trust {
@@ -97,7 +97,7 @@ static void free_device(void *p)
 static void free_taken(void *p)
 {
 	struct taken *k = p;
-	free(k->ranges);
+	free(k->seq);
 	free(k);
 }
 
@@ -120,6 +120,7 @@ static struct trusted_device *new_device(const char *id, size_t len)
 	struct trusted_device *d = xcalloc(1, sizeof *d);
 	memcpy(d->id, id, len);
 	d->id_len = len;
+	replay_init(&d->window);
 	return d;
 }
 
@@ -215,7 +216,47 @@ static struct signing_key *key_from_point(struct trust *t, enum key_type type, c
 	return k;
 }
 
-/* Write every accepted frame's replay state to the registry, in one transaction. */
+static int compare_seq(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a & ~TAKEN_TOO_OLD, y = *(const uint64_t *)b & ~TAKEN_TOO_OLD;
+	return (x > y) - (x < y);
+}
+
+/*
+ * The numbers this verifier accepted since its last save that the registry
+ * holds as accepted (or closed) already: another verifier took them.
+ */
+static void note_taken(struct trust *t, const struct trusted_device *d, const struct replay_window *stored)
+{
+	struct taken *k = devmap_get(t->taken, d->id, d->id_len);
+	size_t before = k ? k->n : 0;
+	for (size_t w = 0; w < REPLAY_WORDS; w++) {
+		for (uint64_t bits = d->fresh.seen[w]; bits; bits &= bits - 1) {
+			uint64_t seq = d->fresh.last - (64 * w + (size_t)__builtin_ctzll(bits));
+			if (!replay_bit(stored, seq))
+				continue;
+			if (!k) {
+				k = xcalloc(1, sizeof *k);
+				devmap_put(t->taken, d->id, d->id_len, k);
+			}
+			k->seq = xrealloc(k->seq, (k->n + 1) * sizeof *k->seq);
+			k->seq[k->n++] = seq | (replay_check(stored, seq) == REPLAY_TOO_OLD ? TAKEN_TOO_OLD : 0);
+		}
+	}
+	if (k && k->n > before) {
+		qsort(k->seq, k->n, sizeof *k->seq, compare_seq);
+		if (stored->last > k->registry_last)
+			k->registry_last = stored->last;
+	}
+}
+
+/*
+ * Write the replay state of every device with accepted frames to the
+ * registry, in one transaction: read the device's window, note which of this
+ * verifier's new numbers another verifier took meanwhile, and store the
+ * union of the two windows. The transaction holds the registry's write lock,
+ * so no verifier changes a window between the read and the write.
+ */
 static void save_replay_state(struct trust *t)
 {
 	if (t->ndirty == 0)
@@ -223,31 +264,19 @@ static void save_replay_state(struct trust *t)
 	registry_begin(t->registry);
 	for (size_t i = 0; i < t->ndirty; i++) {
 		struct trusted_device *d = t->dirty[i];
+		struct replay_window stored;
 		unsigned char stored_digest[DIGEST_LEN];
-		uint64_t stored = registry_claim_replay_state(t->registry, d->id, d->id_len, d->saved_seq, d->last_seq,
-							      d->last_digest, stored_digest);
-		if (stored > d->saved_seq) {
-			/*
-			 * Another verifier of this registry accepted frames of the device
-			 * meanwhile: those this one holds above what it saw last, up to stored.
-			 * (Held frames at or below saved_seq were claimed by an earlier save.)
-			 */
-			struct taken *k = devmap_get(t->taken, d->id, d->id_len);
-			if (!k) {
-				k = xcalloc(1, sizeof *k);
-				devmap_put(t->taken, d->id, d->id_len, k);
-			}
-			k->ranges = xrealloc(k->ranges, (k->n + 1) * sizeof *k->ranges);
-			k->ranges[k->n].above = d->saved_seq;
-			k->ranges[k->n].upto = stored;
-			k->n++;
-			if (stored >= d->last_seq) {
-				d->last_seq = stored;
+		bool has_digest;
+		if (registry_get_replay_state(t->registry, d->id, d->id_len, &stored, stored_digest, &has_digest)) {
+			note_taken(t, d, &stored);
+			if (stored.last > d->window.last) {
 				memcpy(d->last_digest, stored_digest, DIGEST_LEN);
-				d->has_digest = true;
+				d->has_digest = has_digest;
 			}
+			replay_merge(&d->window, &stored);
+			registry_put_replay_state(t->registry, d->id, d->id_len, &d->window, d->last_digest);
 		}
-		d->saved_seq = d->last_seq;
+		memset(d->fresh.seen, 0, sizeof d->fresh.seen);
 		d->dirty = false;
 	}
 	registry_commit(t->registry);
@@ -304,14 +333,12 @@ static void load_device(struct trust *t, struct trusted_device *d)
 		d->refusal = TRUST_UNKNOWN_DEVICE;
 		return;
 	}
-	if (e.last_seq > d->last_seq) {
-		d->last_seq = e.last_seq;
+	if (e.window.last > d->window.last) {
 		d->has_digest = e.has_digest;
 		memcpy(d->last_digest, e.last_digest, DIGEST_LEN);
 	}
-	/* With frames not yet saved, the next save compares the registry with what it was then. */
-	if (!d->dirty)
-		d->saved_seq = d->last_seq;
+	/* Frames not yet saved stay in fresh, to be compared with the registry at the next save. */
+	replay_merge(&d->window, &e.window);
 	if (e.revoked) {
 		d->refusal = TRUST_REVOKED_DEVICE;
 		return;
@@ -381,15 +408,15 @@ void trust_sync(struct trust *t)
 		save_replay_state(t);
 }
 
-uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq)
+uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq, bool *too_old)
 {
 	const struct taken *k = devmap_get(t->taken, device, len);
-	for (size_t i = 0; k && i < k->n; i++)
-		if (seq > k->ranges[i].above && seq <= k->ranges[i].upto)
-			return k->ranges[i].upto;
-	return 0;
+	const uint64_t *found = k ? bsearch(&seq, k->seq, k->n, sizeof *k->seq, compare_seq) : NULL;
+	if (!found)
+		return 0;
+	*too_old = (*found & TAKEN_TOO_OLD) != 0;
+	return k->registry_last;
 }
-
 
 bool trust_taken_any(const struct trust *t)
 {
@@ -562,12 +589,39 @@ const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, con
 	return why;
 }
 
+/* Whether moving fresh up to seq would push a number out of it before it is saved. */
+static bool fresh_would_drop(const struct trusted_device *d, uint64_t seq)
+{
+	if (seq <= d->fresh.last)
+		return false;
+	uint64_t move = seq - d->fresh.last;
+	for (size_t i = REPLAY_WINDOW; i-- > 0;)
+		if ((d->fresh.seen[i / 64] >> (i % 64)) & 1)
+			return move >= REPLAY_WINDOW || i >= REPLAY_WINDOW - move;
+	return false;
+}
+
 void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN])
 {
-	d->last_seq = seq;
-	d->has_digest = true;
-	memcpy(d->last_digest, digest, DIGEST_LEN);
-	if (!t->registry || t->stored || d->dirty)
+	bool registry = t->registry && !t->stored;
+	/* Every number accepted must reach the registry's comparison: save before one would be lost. */
+	if (registry && d->dirty && fresh_would_drop(d, seq > d->window.last ? seq : d->window.last))
+		save_replay_state(t);
+	if (seq > d->window.last) {
+		d->has_digest = true;
+		memcpy(d->last_digest, digest, DIGEST_LEN);
+	}
+	replay_mark(&d->window, seq);
+	if (!registry)
+		return;
+	if (!d->dirty) {
+		d->fresh.last = d->window.last;
+		memset(d->fresh.seen, 0, sizeof d->fresh.seen);
+	}
+	replay_advance(&d->fresh, d->window.last);
+	uint64_t i = d->fresh.last - seq;
+	d->fresh.seen[i / 64] |= UINT64_C(1) << (i % 64);
+	if (d->dirty)
 		return;
 	if (t->ndirty == t->dirty_cap) {
 		t->dirty_cap = t->dirty_cap ? 2 * t->dirty_cap : 1024;

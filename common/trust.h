@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "keys.h"
+#include "replay.h"
 
 /* A device may hold two keys at once while it rolls over to a new one. */
 #define TRUST_KEYS_MAX 2
@@ -27,8 +28,8 @@ struct trusted_device {
 	struct signing_key *keys[TRUST_KEYS_MAX];
 	int64_t not_before[TRUST_KEYS_MAX], not_after[TRUST_KEYS_MAX]; /* Unix seconds, inclusive */
 	size_t nkeys;
-	uint64_t last_seq; /* highest accepted sequence number; 0 before the first */
-	unsigned char last_digest[DIGEST_LEN];
+	struct replay_window window; /* the numbers accepted (window.last the highest) */
+	unsigned char last_digest[DIGEST_LEN]; /* of the frame numbered window.last */
 	/* Re-verifying stored frames: every key the device had, in place of keys. */
 	struct stored_key *stored;
 	size_t nstored;
@@ -36,7 +37,7 @@ struct trusted_device {
 	bool refused;               /* unknown, revoked or without an active key: see refusal */
 	int refusal;                /* enum trust_refusal */
 	bool referenced, dirty, stale, has_digest;
-	uint64_t saved_seq; /* the registry's number as this verifier last saw or wrote it */
+	struct replay_window fresh; /* with a registry: the numbers accepted since the last save */
 	uint64_t pinned; /* the batch that last looked it up */
 	char id[DEVICE_ID_MAX + 1];
 	size_t id_len;
@@ -132,7 +133,10 @@ void trust_set_time(struct trust *t, int64_t now);
 const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, const unsigned char digest[DIGEST_LEN],
 				  const char *b64, size_t b64_len);
 
-/* Record an accepted frame as the device's replay state. */
+/*
+ * Record an accepted frame (replay_check(&d->window, seq) said REPLAY_NEW)
+ * in the device's replay window.
+ */
 void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const unsigned char digest[DIGEST_LEN]);
 
 /*
@@ -144,12 +148,14 @@ void trust_sync(struct trust *t);
 /*
  * Verifiers sharing a registry: after trust_sync, whether another verifier
  * accepted the device's frame number seq while this one held a frame of
- * that number: then the other's last number for the device, else 0. Such a
+ * that number (or moved the device's window so far on that seq fell out of
+ * it, too_old set): then the registry's highest number for the device,
+ * else 0. Such a
  * frame was taken by the other one and must not be passed on (it would be
  * passed on twice). trust_taken_any tells whether there is any;
  * trust_taken_clear forgets them once the held frames are written out.
  */
-uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq);
+uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq, bool *too_old);
 bool trust_taken_any(const struct trust *t);
 void trust_taken_clear(struct trust *t);
 

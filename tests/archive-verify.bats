@@ -94,10 +94,11 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 	run smqtt-verify -R reg.db --archive < new
 	assert_status 0
 	[ "$(replay_state)" = "$before" ]
-	# Within one run, sequence numbers still have to increase per device.
-	run smqtt-verify -R reg.db --archive < <(cat new stored)
+	# Within one run, a number is still accepted once per device.
+	printf 'A,2099-01-01 00:00:00,0,1.0\n' | smqtt-sign -k certs/A.key -i A -S other.seq > other
+	run smqtt-verify -R reg.db --archive < <(cat new stored other)
 	assert_status 1
-	assert_contains "line 3: device A seq 1: replay: not above last accepted seq 5"
+	assert_contains "line 6: device A seq 1: replay: seq already accepted (last accepted seq 5)"
 	[ "$(replay_state)" = "$before" ]
 }
 
@@ -109,10 +110,11 @@ replay_state() { sqlite3 reg.db 'select id, last_seq, hex(last_digest) from devi
 	smqtt-register -R reg.db revoke B "$(grep '^B ' issued | cut -d' ' -f2 | cut -d= -f2)" --reason superseded
 	# Make it a registry as version 1 left it.
 	sqlite3 reg.db "alter table keys drop column retired_at_seq; alter table keys drop column revoked_at_seq;
+		alter table devices drop column replay_window;
 		update meta set value = 1 where name = 'schema_version'; pragma user_version = 1"
 	run smqtt-verify -R reg.db --archive < stored
-	[ "$(sqlite3 reg.db 'pragma user_version')" = 2 ]
-	[ "$(sqlite3 reg.db "select value from meta where name = 'schema_version'")" = 2 ]
+	[ "$(sqlite3 reg.db 'pragma user_version')" = 3 ]
+	[ "$(sqlite3 reg.db "select value from meta where name = 'schema_version'")" = 3 ]
 	# The device revoked as a whole accepted nothing since: its bound is its last_seq.
 	[ "$(sqlite3 reg.db "select device, revoked_at_seq from keys where device = 'A'")" = "A|2" ]
 	refute_contains "device A"

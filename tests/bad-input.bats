@@ -474,7 +474,7 @@ three_frames() {
 	{ sed -n 1,2p three; cat replayed; sed -n 3p three; } > input
 	run --separate-stderr smqtt-verify -c "$S/pki/ABC.crt" < input
 	expect 1
-	said "smqtt-verify: line 3: device ABC seq 1: replay: not above last accepted seq 2" \
+	said "smqtt-verify: line 3: device ABC seq 1: replay: seq already accepted (last accepted seq 2)" \
 		"smqtt-verify: 3 verified, 1 rejected"
 	stdout_is three
 }

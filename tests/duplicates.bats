@@ -35,7 +35,7 @@ setup() {
 	[[ $(cat forged) == "smqtt1 ABC 1 "* ]]
 	run --separate-stderr smqtt-verify --pubkey ABC=m.pub < <(cat frames forged)
 	assert_status 1
-	[[ $stderr == *"line 301: device ABC seq 1: replay: not above last accepted seq 300"* ]] || fail "$stderr"
+	[[ $stderr == *"line 301: device ABC seq 1: replay: seq already accepted (last accepted seq 300)"* ]] || fail "$stderr"
 	# The same frame re-signed (a new ECDSA signature) is the same frame: a duplicate.
 	head -n 1 frames | cut -d' ' -f5- | smqtt-sign -k m.key -i ABC -S resign.seq > resigned
 	[ "$(cut -d' ' -f3 resigned)" = 1 ] && ! cmp -s resigned <(head -n 1 frames)

@@ -46,7 +46,7 @@ setup() {
 	meter_records 2 ABC | smqtt-sign -k new.key -c fleet/ABC.crt > new.frames
 	run --separate-stderr smqtt-verify -R reg.db < new.frames
 	assert_status 1
-	[[ $stderr == *"device ABC seq 1: replay: not above last accepted seq 5"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"device ABC seq 1: replay: seq already accepted (last accepted seq 5)"* ]] || fail "stderr: $stderr"
 }
 
 @test "rollover: --first-seq never goes back, and takes only sequence numbers" {

@@ -253,9 +253,9 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 	{ sed -n 1,2p f; sed -n 4p f; sed -n 3p f; } > again
 	run smqtt-verify -R reg.db < again
 	assert_status 1
-	assert_contains "smqtt-verify: line 1: device A seq 1: replay: not above last accepted seq 3"
-	assert_contains "smqtt-verify: line 2: device A seq 2: replay: not above last accepted seq 3"
-	assert_contains "smqtt-verify: line 4: device A seq 3: replay: not above last accepted seq 4"
+	assert_contains "smqtt-verify: line 1: device A seq 1: replay: seq already accepted (last accepted seq 3)"
+	assert_contains "smqtt-verify: line 2: device A seq 2: replay: seq already accepted (last accepted seq 3)"
+	assert_contains "smqtt-verify: line 4: device A seq 3: replay: seq already accepted (last accepted seq 4)"
 	[ "$(printf '%s\n' "$output" | grep '^smqtt1 ')" = "$(sed -n 4p f)" ] || fail "$output"
 
 	# A verifier stopped with SIGTERM, and one killed with SIGKILL, after
@@ -276,7 +276,7 @@ print(base64.b64encode(bytes(der)).decode())' "$sig")
 		# Every frame so far again: all replays, but for the exact repeat of the last one.
 		run smqtt-verify -R reg.db < <(head -n "$last" f)
 		assert_status 1
-		[ "$(printf '%s\n' "$output" | grep -c ": replay: not above last accepted seq $last\$")" -eq $((last - 1)) ] ||
+		[ "$(printf '%s\n' "$output" | grep -c ": replay: seq already accepted (last accepted seq $last)\$")" -eq $((last - 1)) ] ||
 			fail "after SIG$signal: $output"
 		assert_contains "0 verified, $((last - 1)) rejected, 1 duplicates dropped"
 	done

@@ -77,3 +77,43 @@ passed_once() {
 	[ ! -s twice ] || fail "passed on twice: $(head -n 2 twice)"
 	[ "$(sort -u out.1 out.2 | wc -l)" -eq 5000 ]
 }
+
+@test "shared registry: a device's frames split between two verifiers, as a shared subscription splits them, all pass once" {
+	# Odd numbers to one verifier, even ones to the other, both at once: each
+	# accepts numbers below what the other already saved. The first 1000 of
+	# each device: however far one verifier runs ahead of the other, the
+	# other's numbers stay inside the replay window (1024).
+	awk '$3 <= 1000 && $3 % 2' frames > odd
+	awk '$3 <= 1000 && $3 % 2 == 0' frames > even
+	smqtt-verify -R reg.db < odd > out.1 2> err.1 &
+	local a=$!
+	smqtt-verify -R reg.db < even > out.2 2> err.2 || fail "$(tail -n 3 err.2)"
+	wait "$a" || fail "$(tail -n 3 err.1)"
+	cmp out.1 odd
+	cmp out.2 even
+	# All of them again, to a new verifier: refused, but each device's last
+	# frame, which the registry remembers, is a duplicate.
+	status=0
+	cat odd even | smqtt-verify -R reg.db > out.3 2> err.3 || status=$?
+	[ "$status" -eq 1 ]
+	[ ! -s out.3 ]
+	[ "$(grep -c ': replay: seq already accepted' err.3)" -eq 9990 ]
+	grep -qx 'smqtt-verify: 0 verified, 9990 rejected, 10 duplicates dropped' err.3
+}
+
+@test "shared registry: the replay window is kept in the registry across runs" {
+	awk '$3 <= 1000 && $3 % 2' frames > odd
+	awk '$3 <= 1000 && $3 % 2 == 0' frames > even
+	smqtt-verify -R reg.db < odd > out.1
+	cmp out.1 odd
+	# Only devices with numbers missing in their last 1024 store a window.
+	[ "$(sqlite3 reg.db 'select count(*) from devices where replay_window is not null')" -eq 10 ]
+	smqtt-verify -R reg.db < even > out.2
+	cmp out.2 even
+	[ "$(sqlite3 reg.db 'select count(*) from devices where replay_window is not null')" -eq 0 ]
+	status=0
+	smqtt-verify -R reg.db < odd > out.3 2> err.3 || status=$?
+	[ "$status" -eq 1 ]
+	[ ! -s out.3 ]
+	[ "$(grep -c ': replay: seq already accepted' err.3)" -eq 5000 ]
+}

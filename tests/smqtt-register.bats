@@ -16,7 +16,7 @@ devices_in() {
 
 @test "register: init creates a versioned WAL registry trusting the CA" {
 	registry_setup
-	[ "$(sqlite3 reg.db 'pragma user_version')" = 2 ]
+	[ "$(sqlite3 reg.db 'pragma user_version')" = 3 ]
 	[ "$(sqlite3 reg.db 'pragma journal_mode')" = wal ]
 	[ "$(sqlite3 reg.db "select value from meta where name = 'format'")" = smqtt-registry ]
 	sqlite3 reg.db "select value from meta where name = 'ca_certificate'" > stored.pem
