@@ -32,7 +32,8 @@ MAN7 = man/smqtt.7
 EXAMPLE_DIRS = examples/cron examples/systemd examples/mosquitto examples
 EXAMPLES = examples/smqtt.yaml examples/cron/smqtt-send-drops.cron \
 	examples/systemd/smqtt-sink.service examples/systemd/smqtt-send-drops.service \
-	examples/systemd/smqtt-send-drops.timer examples/mosquitto/mosquitto.conf examples/mosquitto/acl
+	examples/systemd/smqtt-send-drops.timer examples/systemd/smqtt-sink@.service \
+	examples/mosquitto/mosquitto.conf examples/mosquitto/edge.conf examples/mosquitto/acl
 
 PKGS = libssl libcrypto sqlite3 libmosquitto yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

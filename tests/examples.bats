@@ -383,8 +383,9 @@ under() {
 	[ -x "$root$helper" ] || fail "$helper is not installed"
 	cmp "$SEND_DROPS" "$root$helper"
 	examples=$root/opt/smqtt/share/doc/smqtt/examples
-	for f in smqtt.yaml cron/smqtt-send-drops.cron systemd/smqtt-sink.service \
-		systemd/smqtt-send-drops.service systemd/smqtt-send-drops.timer mosquitto/mosquitto.conf mosquitto/acl; do
+	for f in smqtt.yaml cron/smqtt-send-drops.cron systemd/smqtt-sink.service systemd/smqtt-sink@.service \
+		systemd/smqtt-send-drops.service systemd/smqtt-send-drops.timer mosquitto/mosquitto.conf \
+		mosquitto/edge.conf mosquitto/acl; do
 		[ -f "$examples/$f" ] || fail "examples/$f is not installed"
 	done
 	run grep -rn /usr/local "$examples"
@@ -408,8 +409,10 @@ under() {
 		sed "s|^ExecStart=/opt/smqtt/|ExecStart=$root/opt/smqtt/|" "$unit" > "units/$name"
 	done
 	cp "$examples"/systemd/*.timer units/
-	run systemd-analyze verify --man=no units/smqtt-sink.service units/smqtt-send-drops.service \
-		units/smqtt-send-drops.timer
+	# A template is verified as one of its instances.
+	mv units/smqtt-sink@.service units/smqtt-sink@1.service
+	run systemd-analyze verify --man=no units/smqtt-sink.service units/smqtt-sink@1.service \
+		units/smqtt-send-drops.service units/smqtt-send-drops.timer
 	[ "$status" -eq 0 ] && [ -z "$output" ] || fail "systemd-analyze verify: $output"
 	grep -qx 'Restart=on-failure' units/smqtt-sink.service
 
