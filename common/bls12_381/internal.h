@@ -127,6 +127,21 @@ static inline void bls_fp_neg(struct bls_fp *r, const struct bls_fp *a)
 	bls_fp_sub(r, &zero, a);
 }
 
+/* r = a / 2: a + p when a is odd (a mask, not a branch), then one bit right. Constant time. */
+static inline void bls_fp_halve(struct bls_fp *r, const struct bls_fp *a)
+{
+	static const uint64_t p[6] = BLS_P_LIMBS;
+	uint64_t t[6], carry = 0, mask = 0 - (a->limb[0] & 1);
+	/* a + p < 2^382: no carry out of the top word. */
+	_Pragma("GCC unroll 6")
+	for (int i = 0; i < 6; i++)
+		t[i] = bls_addc(a->limb[i], p[i] & mask, &carry);
+	_Pragma("GCC unroll 6")
+	for (int i = 0; i < 5; i++)
+		r->limb[i] = (t[i] >> 1) | (t[i + 1] << 63);
+	r->limb[5] = t[5] >> 1;
+}
+
 static inline void bls_fp_double(struct bls_fp *r, const struct bls_fp *a)
 {
 	bls_fp_add(r, a, a);
