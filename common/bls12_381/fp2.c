@@ -46,18 +46,42 @@ void bls_fp2_conjugate(struct bls_fp2 *r, const struct bls_fp2 *a)
 	bls_fp_neg(&r->c1, &a->c1);
 }
 
-/* Karatsuba: three base-field multiplications. */
+/*
+ * Karatsuba with lazy reduction: three double-width products and two
+ * Montgomery reductions instead of three full multiplications.
+ *   c0 = a0 b0 - a1 b1, plus p 2^384 when negative, in [0, p 2^384);
+ *   c1 = (a0 + a1)(b0 + b1) - a0 b0 - a1 b1 = a0 b1 + a1 b0 < 2 p^2 < p 2^384.
+ * The sums a0 + a1 and b0 + b1 are left unreduced (below 2p < 2^382).
+ * Constant time: the correction of c0 is masked, not branched on.
+ */
 void bls_fp2_mul(struct bls_fp2 *r, const struct bls_fp2 *a, const struct bls_fp2 *b)
 {
-	struct bls_fp t0, t1, s0, s1;
-	bls_fp_mul(&t0, &a->c0, &b->c0);
-	bls_fp_mul(&t1, &a->c1, &b->c1);
-	bls_fp_add(&s0, &a->c0, &a->c1);
-	bls_fp_add(&s1, &b->c0, &b->c1);
-	bls_fp_mul(&s0, &s0, &s1);
-	bls_fp_sub(&r->c0, &t0, &t1);
-	bls_fp_sub(&s0, &s0, &t0);
-	bls_fp_sub(&r->c1, &s0, &t1);
+	static const uint64_t p[6] = BLS_P_LIMBS;
+	uint64_t t0[12], t1[12], t2[12], sa[6], sb[6], carry = 0, borrow = 0;
+	bls_fp_mul_wide(t0, a->c0.limb, b->c0.limb);
+	bls_fp_mul_wide(t1, a->c1.limb, b->c1.limb);
+	for (int i = 0; i < 6; i++)
+		sa[i] = bls_addc(a->c0.limb[i], a->c1.limb[i], &carry);
+	carry = 0;
+	for (int i = 0; i < 6; i++)
+		sb[i] = bls_addc(b->c0.limb[i], b->c1.limb[i], &carry);
+	bls_fp_mul_wide(t2, sa, sb);
+	/* t2 -= t0 + t1: exact, no borrow out. */
+	for (int i = 0; i < 12; i++)
+		t2[i] = bls_subb(t2[i], t0[i], &borrow);
+	borrow = 0;
+	for (int i = 0; i < 12; i++)
+		t2[i] = bls_subb(t2[i], t1[i], &borrow);
+	/* t0 -= t1, adding p 2^384 back when it borrowed. */
+	borrow = 0;
+	for (int i = 0; i < 12; i++)
+		t0[i] = bls_subb(t0[i], t1[i], &borrow);
+	uint64_t mask = 0 - borrow;
+	carry = 0;
+	for (int i = 0; i < 6; i++)
+		t0[6 + i] = bls_addc(t0[6 + i], p[i] & mask, &carry);
+	bls_fp_redc(&r->c0, t0);
+	bls_fp_redc(&r->c1, t2);
 }
 
 void bls_fp2_mul_fp(struct bls_fp2 *r, const struct bls_fp2 *a, const struct bls_fp *b)

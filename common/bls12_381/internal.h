@@ -36,26 +36,51 @@ __extension__ typedef unsigned __int128 bls_u128;
 /* -p^-1 mod 2^64. */
 #define BLS_P_INV 0x89f3fffcfffcfffdULL
 
-/* a + b + carry in, carry out (0 or 1), written so compilers emit add-with-carry. */
+/*
+ * Add-with-carry and subtract-with-borrow. On x86-64 with GCC or Clang the
+ * compilers' carry intrinsics give straight adc/sbb chains (the portable
+ * comparisons below compile to about twice as many instructions there);
+ * elsewhere, or with -DBLS_PORTABLE (which the tests also build and run),
+ * the carries are computed with comparisons. Both are constant time: the
+ * carry is a value, never a branch.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(BLS_PORTABLE)
+#include <x86intrin.h>
+#define BLS_CARRY_INTRINSICS 1
+#endif
+
+/* a + b + carry in (0 or 1); carry out (0 or 1). */
 static inline uint64_t bls_addc(uint64_t a, uint64_t b, uint64_t *carry)
 {
+#ifdef BLS_CARRY_INTRINSICS
+	unsigned long long s;
+	*carry = _addcarry_u64((unsigned char)*carry, a, b, &s);
+	return s;
+#else
 	uint64_t s = a + b;
 	uint64_t c = s < a;
 	s += *carry;
 	c += s < *carry;
 	*carry = c;
 	return s;
+#endif
 }
 
-/* a - b - borrow in, borrow out (0 or 1). */
+/* a - b - borrow in (0 or 1); borrow out (0 or 1). */
 static inline uint64_t bls_subb(uint64_t a, uint64_t b, uint64_t *borrow)
 {
+#ifdef BLS_CARRY_INTRINSICS
+	unsigned long long d;
+	*borrow = _subborrow_u64((unsigned char)*borrow, a, b, &d);
+	return d;
+#else
 	uint64_t d = a - b;
 	uint64_t c = a < b;
 	c += d < *borrow;
 	d -= *borrow;
 	*borrow = c;
 	return d;
+#endif
 }
 
 /* r = t - p if t >= p, else t; t < 2p. */
@@ -102,6 +127,21 @@ static inline void bls_fp_neg(struct bls_fp *r, const struct bls_fp *a)
 	bls_fp_sub(r, &zero, a);
 }
 
+/* r = a / 2: a + p when a is odd (a mask, not a branch), then one bit right. Constant time. */
+static inline void bls_fp_halve(struct bls_fp *r, const struct bls_fp *a)
+{
+	static const uint64_t p[6] = BLS_P_LIMBS;
+	uint64_t t[6], carry = 0, mask = 0 - (a->limb[0] & 1);
+	/* a + p < 2^382: no carry out of the top word. */
+	_Pragma("GCC unroll 6")
+	for (int i = 0; i < 6; i++)
+		t[i] = bls_addc(a->limb[i], p[i] & mask, &carry);
+	_Pragma("GCC unroll 6")
+	for (int i = 0; i < 5; i++)
+		r->limb[i] = (t[i] >> 1) | (t[i + 1] << 63);
+	r->limb[5] = t[5] >> 1;
+}
+
 static inline void bls_fp_double(struct bls_fp *r, const struct bls_fp *a)
 {
 	bls_fp_add(r, a, a);
@@ -124,32 +164,78 @@ static inline uint64_t bls_mac(uint64_t a, uint64_t b, uint64_t t, uint64_t *car
 	return lo;
 }
 
-/* Montgomery multiplication, coarsely integrated operand scanning: a b R^-1 mod p. */
+/*
+ * Montgomery multiplication a b R^-1 mod p, coarsely integrated operand
+ * scanning: each round adds a b[i] and m p (m chosen to clear the lowest
+ * word) in one pass over the limbs and shifts one word down. p's top word
+ * is below 2^62, so the running value stays below 2p and fits six words:
+ * no seventh carry word is needed. Constant time: a fixed sequence of
+ * multiplications and additions, one masked final subtraction.
+ */
 static inline void bls_fp_mul(struct bls_fp *r, const struct bls_fp *a, const struct bls_fp *b)
 {
 	static const uint64_t p[6] = BLS_P_LIMBS;
-	uint64_t t[8] = {0};
+	uint64_t t[6] = {0};
 	_Pragma("GCC unroll 6")
 	for (int i = 0; i < 6; i++) {
-		uint64_t carry = 0;
+		uint64_t bi = b->limb[i], ca = 0, cm = 0;
+		uint64_t lo = bls_mac(a->limb[0], bi, t[0], &ca);
+		uint64_t m = lo * BLS_P_INV;
+		(void)bls_mac(m, p[0], lo, &cm);
+		_Pragma("GCC unroll 6")
+		for (int j = 1; j < 6; j++) {
+			uint64_t s = bls_mac(a->limb[j], bi, t[j], &ca);
+			t[j - 1] = bls_mac(m, p[j], s, &cm);
+		}
+		t[5] = ca + cm;
+	}
+	bls_fp_reduce_once(r, t);
+}
+
+/*
+ * The two halves of a Montgomery multiplication, for lazy reduction: sums
+ * and differences of double-width products are reduced once instead of
+ * reducing each product (Fp2 multiplication, below). Constant time like
+ * bls_fp_mul.
+ */
+
+/* t = a b, the full 768-bit product; a and b below 2^383 (sums of two reduced values allowed). */
+static inline void bls_fp_mul_wide(uint64_t t[12], const uint64_t a[6], const uint64_t b[6])
+{
+	uint64_t carry = 0;
+	_Pragma("GCC unroll 6")
+	for (int j = 0; j < 6; j++)
+		t[j] = bls_mac(a[j], b[0], 0, &carry);
+	t[6] = carry;
+	_Pragma("GCC unroll 6")
+	for (int i = 1; i < 6; i++) {
+		carry = 0;
 		_Pragma("GCC unroll 6")
 		for (int j = 0; j < 6; j++)
-			t[j] = bls_mac(a->limb[j], b->limb[i], t[j], &carry);
-		t[6] += carry;
-		t[7] = t[6] < carry;
-
-		/* Add m p, m chosen to clear the lowest word, and shift one word down. */
-		uint64_t m = t[0] * BLS_P_INV;
-		carry = 0;
-		(void)bls_mac(m, p[0], t[0], &carry);
-		_Pragma("GCC unroll 6")
-		for (int j = 1; j < 6; j++)
-			t[j - 1] = bls_mac(m, p[j], t[j], &carry);
-		t[5] = t[6] + carry;
-		t[6] = t[7] + (t[5] < carry);
+			t[i + j] = bls_mac(a[j], b[i], t[i + j], &carry);
+		t[i + 6] = carry;
 	}
-	/* p < 2^384 / 4, so the result is below 2p and t[6] is zero. */
-	bls_fp_reduce_once(r, t);
+}
+
+/*
+ * r = t R^-1 mod p for t < p R: six rounds each adding m p 2^(64 i) to clear
+ * word i. The carry out of each round's top word is kept apart (over) and
+ * added in the next round; t + m p < 2 p R < 2^768 leaves nothing above.
+ * The result is below 2p before the final masked subtraction.
+ */
+static inline void bls_fp_redc(struct bls_fp *r, uint64_t t[12])
+{
+	static const uint64_t p[6] = BLS_P_LIMBS;
+	uint64_t over = 0;
+	_Pragma("GCC unroll 6")
+	for (int i = 0; i < 6; i++) {
+		uint64_t m = t[i] * BLS_P_INV, carry = 0;
+		_Pragma("GCC unroll 6")
+		for (int j = 0; j < 6; j++)
+			t[i + j] = bls_mac(m, p[j], t[i + j], &carry);
+		t[i + 6] = bls_addc(t[i + 6], carry, &over);
+	}
+	bls_fp_reduce_once(r, t + 6);
 }
 
 static inline void bls_fp_sqr(struct bls_fp *r, const struct bls_fp *a)

@@ -21,39 +21,36 @@
 
 #include "internal.h"
 
-/* b' = 4 (u + 1), the twist's constant. */
-static void twist_b(struct bls_fp2 *b)
-{
-	b->c0 = bls_fp_four_mont;
-	b->c1 = bls_fp_four_mont;
-}
-
-/* (p + 1) / 2 = 1/2, Montgomery form (the tests' bilinearity checks depend on it). */
-static const struct bls_fp half = {{
-	0x1804000000015554, 0x855000053ab00001, 0x633cb57c253c276f,
-	0x6e22d1ec31ebb502, 0xd3916126f2d14ca2, 0x17fbb8571a006596,
-}};
-
 struct line {
 	struct bls_fp2 c0, c1, c4;
 };
 
-/* T = 2T, and the tangent line at T (before evaluation at P). */
+static void fp2_halve(struct bls_fp2 *r, const struct bls_fp2 *a)
+{
+	bls_fp_halve(&r->c0, &a->c0);
+	bls_fp_halve(&r->c1, &a->c1);
+}
+
+/*
+ * T = 2T, and the tangent line at T (before evaluation at P). The twist's
+ * constant b' = 4 (u + 1) enters as additions: 3 b' Z^2 = 12 (u + 1) Z^2.
+ */
 static void doubling_step(struct line *l, struct bls_g2 *t)
 {
-	struct bls_fp2 a, b, c, e, f, g, h, i, j, e_sq, bprime, s;
+	struct bls_fp2 a, b, c, e, f, g, h, i, j, e_sq, s;
 	bls_fp2_mul(&a, &t->x, &t->y);
-	bls_fp2_mul_fp(&a, &a, &half);
+	fp2_halve(&a, &a);
 	bls_fp2_sqr(&b, &t->y);
 	bls_fp2_sqr(&c, &t->z);
-	twist_b(&bprime);
-	bls_fp2_double(&e, &c);
-	bls_fp2_add(&e, &e, &c);
-	bls_fp2_mul(&e, &e, &bprime);
+	bls_fp2_mul_by_nonresidue(&s, &c);
+	bls_fp2_double(&s, &s);
+	bls_fp2_double(&s, &s);
+	bls_fp2_double(&e, &s);
+	bls_fp2_add(&e, &e, &s);
 	bls_fp2_double(&f, &e);
 	bls_fp2_add(&f, &f, &e);
 	bls_fp2_add(&g, &b, &f);
-	bls_fp2_mul_fp(&g, &g, &half);
+	fp2_halve(&g, &g);
 	bls_fp2_add(&h, &t->y, &t->z);
 	bls_fp2_sqr(&h, &h);
 	bls_fp2_add(&s, &b, &c);
