@@ -34,9 +34,9 @@ EXAMPLES = examples/smqtt.yaml examples/cron/smqtt-send-drops.cron \
 	examples/systemd/smqtt-sink.service examples/systemd/smqtt-send-drops.service \
 	examples/systemd/smqtt-send-drops.timer examples/mosquitto/mosquitto.conf examples/mosquitto/acl
 
-PKGS = libssl libcrypto sqlite3 libmosquitto yaml-0.1
+PKGS = libssl libcrypto sqlite3 libpq libmosquitto yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsqlite3 -lmosquitto -lyaml)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsqlite3 -lpq -lmosquitto -lyaml)
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla
 ifeq ($(WERROR),1)
