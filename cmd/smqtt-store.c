@@ -1,4 +1,4 @@
-/* smqtt-store: keep smqtt1 frames in SQLite, one typed row per frame, idempotent on (device, seq). */
+/* smqtt-store: keep smqtt1 frames in SQLite or PostgreSQL, one typed row per frame, idempotent on (device, seq). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "db.h"
 #include "devmap.h"
 #include "error.h"
 #include "frame.h"
@@ -18,14 +19,17 @@
 #include "store.h"
 
 static const char usage_text[] =
-	"usage: smqtt-store [--config FILE] -d DBFILE [-s SCHEMA] [-b ROWS] [-w MS]\n"
+	"usage: smqtt-store [--config FILE] -d DBFILE|URI [-s SCHEMA] [-b ROWS] [-w MS]\n"
 	"\n"
-	"Read smqtt1 frames from stdin and store each as a row of an SQLite database:\n"
-	"device, seq, the record split into typed columns, and the whole frame (so the\n"
-	"data can be verified again later). Frames already stored are counted and\n"
-	"skipped; gaps in a device's sequence numbers are reported.\n"
+	"Read smqtt1 frames from stdin and store each as a row of an SQLite database\n"
+	"or of a PostgreSQL database: device, seq, the record split into typed\n"
+	"columns, and the whole frame (so the data can be verified again later).\n"
+	"Frames already stored are counted and skipped; gaps in a device's sequence\n"
+	"numbers are reported.\n"
 	"\n"
-	"  -d, --db FILE        SQLite database, created on first use\n"
+	"  -d, --db FILE|URI    SQLite database file, created on first use, or a\n"
+	"                       PostgreSQL server: postgresql://[USER@]HOST[:PORT]/DBNAME\n"
+	"                       (the tables are created on first use)\n"
 	"  -s, --schema SCHEMA  record columns as NAME:TYPE,...; TYPE is text, integer,\n"
 	"                       real, or device: text that must be the id of the\n"
 	"                       device that signed the frame (default\n"
@@ -297,7 +301,9 @@ static void store_line(struct sink *k, unsigned long long lineno, const char *li
 		return;
 	}
 	if (!record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err) ||
-	    !check_device_columns(k->schema, k->fields, &f, err, sizeof err)) {
+	    !check_device_columns(k->schema, k->fields, &f, err, sizeof err) ||
+	    (!store_text_storable(k->store, f.record, f.record_len) &&
+	     snprintf(err, sizeof err, "not UTF-8 text, which the database's text columns hold") > 0)) {
 		warning("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f.device_len, f.device,
 		      (unsigned long long)f.seq, err);
 		k->rejected++;
@@ -410,9 +416,9 @@ int main(int argc, char **argv)
 
 	/* Flags win; what they left open comes from the configuration, then the defaults. */
 	struct config *cfg = config_open(config_path);
-	const char *schema_where = NULL;
-	if (!db_path)
-		db_path = config_string(cfg, "store.db");
+	const char *schema_where = NULL, *db_where = NULL;
+	if (!db_path && (db_path = config_string(cfg, "store.db")))
+		db_where = config_where(cfg, "store.db");
 	if (!schema_text && (schema_text = config_string(cfg, "store.schema")))
 		schema_where = config_where(cfg, "store.schema");
 	if (!schema_text)
@@ -426,6 +432,12 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		warning("no database given (-d DBFILE, or store.db in the configuration)");
 		usage();
+	}
+	char target[512];
+	if (!db_target_check(db_path, target, sizeof target, err, sizeof err)) {
+		if (db_where)
+			die(EXIT_CONFIG, "%s: key store.db: %s: %s", db_where, target, err);
+		die(EXIT_USAGE, "-d %s: %s", target, err);
 	}
 	if (!schema_parse(schema_text, &schema, err, sizeof err)) {
 		char shown[ESCAPED_SIZE(64)];

@@ -1,4 +1,7 @@
-/* The SQLite reading store: versioned schema, batched inserts, idempotent on (device, seq). */
+/*
+ * The reading store, in an SQLite file or on a PostgreSQL server (see db.h):
+ * versioned schema, batched inserts, idempotent on (device, seq).
+ */
 #ifndef SMQTT_STORE_H
 #define SMQTT_STORE_H
 
@@ -14,20 +17,21 @@
 struct store;
 
 /*
- * Open or create the database. A new database gets the tables for this column
+ * Open or create the database: a path or a postgresql:// URI. A new database gets the tables for this column
  * schema; an existing one must have been created with the same schema text,
  * or one that differs only in saying text for a device column or device for
  * a text column. A column the database was created with as device becomes a
  * device column of *schema. Dies with EXIT_CONFIG on a schema mismatch and
- * EXIT_SYSTEM on database errors.
+ * EXIT_SYSTEM on database errors; see db_open for connecting.
  */
-struct store *store_open(const char *path, struct schema *schema, const char *schema_text);
+struct store *store_open(const char *target, struct schema *schema, const char *schema_text);
 void store_close(struct store *st);
 
 /*
  * Writing can fail for a while and then work again: another process holds the
  * database locked (longer than a 2 s busy timeout), the disk or a file size
- * limit is reached, an I/O error. Those failures return false (or
+ * limit is reached, an I/O error, the connection to the server is lost (it is
+ * made again at the next store_begin). Those failures return false (or
  * STORE_RETRY) with the reason in store_error(); the open transaction is then
  * lost, so the caller calls store_rollback() and writes its rows again later.
  * Any other database error ends the program with EXIT_SYSTEM.
@@ -43,6 +47,9 @@ void store_rollback(struct store *st);
 bool store_in_transaction(const struct store *st);
 const char *store_path(const struct store *st);
 const char *store_error(const struct store *st);
+
+/* Whether the database can keep this text (a server, only as UTF-8). */
+bool store_text_storable(struct store *st, const char *text, size_t len);
 
 /* Insert one frame; STORE_DUPLICATE if a row for (device, seq) already exists. */
 enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
