@@ -40,10 +40,20 @@ pg_as_owner() {
 	fi
 }
 
+# The server outlives the test that starts it (pg_resume), so it must not hold
+# the test's descriptors: bats' own (3), or a FIFO the test writes to, whose
+# reader would then never see end of file.
 pg_ctl_start() {
-	pg_as_owner "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -l "$PG_DIR/log" -s -w -t 30 \
-		-o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off" \
-		> /dev/null 2>&1
+	(
+		local fd
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -le 2 ] || eval "exec $fd>&-"
+		done
+		pg_as_owner "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -l "$PG_DIR/log" -s -w -t 30 \
+			-o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off" \
+			> /dev/null 2>&1
+	)
 }
 
 pg_ready() {
