@@ -230,13 +230,15 @@ wait_until() {
 }
 
 @test "pg-store: SIGTERM while the server is down exits 4, naming what was not stored" {
-	smqtt-store -d "$DB" < /dev/null 2> /dev/null
 	mkfifo in
 	smqtt-store -d "$DB" -w 50 < in 2> err 3>&- &
 	PIDS+=($!)
 	exec 7> in
+	# Connected and storing before the server goes away.
+	head -n 1 frames >&7
+	wait_until "the first row" '[ "$(q "select count(*) from readings" 2> /dev/null)" = 1 ]'
 	pg_halt
-	head -n 2 frames >&7
+	sed -n 2p frames >&7
 	wait_until "the failure report" 'grep -q "not stored yet" err'
 	kill -TERM "${PIDS[0]}"
 	status=0
@@ -244,8 +246,8 @@ wait_until() {
 	exec 7>&-
 	pg_resume
 	[ "$status" -eq 4 ] || fail "status $status: $(cat err)"
-	grep -q "^smqtt-store: database $SHOWN: 1 frames from lines 1-1 not stored: connection lost: " err || fail "$(cat err)"
-	[ "$(q 'select count(*) from readings')" -eq 0 ]
+	grep -q "^smqtt-store: database $SHOWN: 1 frames from lines 2-2 not stored: connection lost: " err || fail "$(cat err)"
+	[ "$(q 'select count(*) from readings')" -eq 1 ]
 }
 
 @test "pg-store: a server that is down or not there at all is a system error (4), named" {
