@@ -30,6 +30,28 @@ wait_for() {
 	fail "timed out waiting for $1"
 }
 
+# A port nobody listens on now (broker_setup retries if it is taken meanwhile),
+# outside the ephemeral range: a client reconnecting to a port in that range
+# while the broker is down can be connected to itself (TCP simultaneous open).
+free_port() {
+	python3 -c '
+import random, socket
+try:
+    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+except OSError:
+    low, high = 32768, 60999
+ports = [p for p in range(10000, 65536) if not low <= p <= high] or [0]
+for _ in range(100):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.choice(ports)))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break
+'
+}
+
 broker_accepts() {
 	(exec 3<> "/dev/tcp/127.0.0.1/$BROKER_PORT") 2> /dev/null
 }

@@ -4,6 +4,7 @@
 # strings, authentication, a server that goes away and comes back.
 
 load test_helper
+load broker_helper # free_port
 load pg_helper
 
 setup_file() {

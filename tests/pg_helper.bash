@@ -1,8 +1,10 @@
 # A real PostgreSQL server for the tests: a new cluster (initdb) in a
 # directory of its own, listening on 127.0.0.1 at a free port chosen at run
-# time and on a unix socket in that directory, stopped by PID at the end.
-# Load after test_helper. initdb and postgres refuse to run as root, so under
-# root the server runs as nobody, in a directory nobody owns.
+# time and on a unix socket in that directory, stopped at the end (pg_ctl,
+# which signals the postmaster by the PID in its data directory). Load after
+# test_helper and broker_helper (free_port). initdb and postgres refuse to run
+# as root, so under root the server runs as nobody, in a directory nobody
+# owns.
 #
 # pg_start_server    create and start the cluster (from setup_file); sets
 #                    PG_DIR, PG_PORT, PG_USER, PG_PASSWORD

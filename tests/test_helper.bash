@@ -46,29 +46,6 @@ as_unprivileged() {
 	return "$status"
 }
 
-# A port nobody listens on now (the servers the tests start retry if it is
-# taken meanwhile), outside the ephemeral range: a client reconnecting to a
-# port in that range while the server is down can be connected to itself (TCP
-# simultaneous open).
-free_port() {
-	python3 -c '
-import random, socket
-try:
-    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-except OSError:
-    low, high = 32768, 60999
-ports = [p for p in range(10000, 65536) if not low <= p <= high] or [0]
-for _ in range(100):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.choice(ports)))
-    except OSError:
-        continue
-    print(s.getsockname()[1])
-    break
-'
-}
-
 # Fail the test with a message (bats shows stderr of a failing test).
 fail() {
 	printf '%s\n' "$*" >&2
