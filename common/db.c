@@ -13,6 +13,9 @@
 
 #include "error.h"
 
+/* Executions db_queue holds before db_queue_results. */
+#define QUEUE_MAX DB_QUEUE_MAX
+
 struct db {
 	sqlite3 *lite;
 	PGconn *pg;
@@ -24,6 +27,9 @@ struct db {
 	unsigned statements;   /* names the server's prepared statements */
 	char error[512];
 	struct db_stmt *begin, *commit, *rollback;
+	/* db_queue on SQLite: what each execution changed, until db_queue_results */
+	int64_t queued[QUEUE_MAX];
+	size_t nqueued;
 };
 
 /* On a server, a statement's parameters are sent as text (blobs as bytes) and its rows read as text. */
@@ -520,6 +526,84 @@ enum db_result db_step(struct db_stmt *s)
 		return DB_ROW;
 	}
 	return DB_DONE;
+}
+
+enum db_result db_queue(struct db_stmt *s)
+{
+	struct db *db = s->db;
+	if (s->lite) {
+		enum db_result r = db_step(s);
+		if (r == DB_DONE)
+			db->queued[db->nqueued < QUEUE_MAX ? db->nqueued++ : QUEUE_MAX - 1] = s->changes;
+		return r;
+	}
+	/* Prepared on this connection before the pipeline, where only asynchronous calls are allowed. */
+	if (PQpipelineStatus(db->pg) == PQ_PIPELINE_OFF) {
+		enum db_result r = pg_prepare(s);
+		if (r != DB_DONE)
+			return r;
+		if (!PQenterPipelineMode(db->pg)) {
+			set_error(db, PQerrorMessage(db->pg));
+			return DB_RETRY;
+		}
+	}
+	if (!PQsendQueryPrepared(db->pg, s->name, s->nparams, s->values, s->lengths, s->formats, 0)) {
+		set_error(db, PQerrorMessage(db->pg));
+		return DB_RETRY;
+	}
+	return DB_DONE;
+}
+
+enum db_result db_queue_results(struct db *db, size_t n, int64_t *changes)
+{
+	if (db->lite) {
+		if (n > db->nqueued)
+			die(EXIT_SYSTEM, "%s %s: %zu results asked for, %zu queued", db->label, db->name, n, db->nqueued);
+		memcpy(changes, db->queued, n * sizeof *changes);
+		db->nqueued = 0;
+		return DB_DONE;
+	}
+	if (PQpipelineStatus(db->pg) == PQ_PIPELINE_OFF)
+		return DB_DONE;
+	enum db_result r = DB_DONE;
+	if (!PQpipelineSync(db->pg)) {
+		set_error(db, PQerrorMessage(db->pg));
+		r = DB_RETRY;
+	}
+	/* Each query's results end with NULL; the pipeline's with its sync point. */
+	size_t i = 0, nulls = 0;
+	while (r == DB_DONE || PQstatus(db->pg) == CONNECTION_OK) {
+		PGresult *res = PQgetResult(db->pg);
+		if (!res) {
+			if (PQstatus(db->pg) != CONNECTION_OK || ++nulls > n + 1) {
+				if (r == DB_DONE)
+					r = pg_failure(db, NULL);
+				break;
+			}
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		if (st == PGRES_COMMAND_OK && i < n) {
+			const char *tuples = PQcmdTuples(res);
+			changes[i++] = *tuples ? strtoll(tuples, NULL, 10) : 0;
+		} else if (st != PGRES_PIPELINE_ABORTED && r == DB_DONE) {
+			r = pg_failure(db, res);
+		}
+		PQclear(res);
+	}
+	if (PQstatus(db->pg) == CONNECTION_OK && !PQexitPipelineMode(db->pg) && r == DB_DONE) {
+		set_error(db, PQerrorMessage(db->pg));
+		r = DB_FAILED;
+	}
+	if (r == DB_DONE && i != n) {
+		snprintf(db->error, sizeof db->error, "%zu results for %zu statements", i, n);
+		r = DB_FAILED;
+	}
+	return r;
 }
 
 int64_t db_changes(struct db_stmt *s)

@@ -76,6 +76,17 @@ void db_bind_text(struct db_stmt *s, int i, const char *text, size_t len);
 void db_bind_blob(struct db_stmt *s, int i, const void *data, size_t len);
 /* DB_ROW for each row, then DB_DONE (or an error). */
 enum db_result db_step(struct db_stmt *s);
+/*
+ * Many executions of one statement in one round trip to a server (libpq's
+ * pipeline mode): db_queue sends s with its current parameters (then
+ * db_reset it and bind the next), db_queue_results waits for the n sent and
+ * puts the rows each changed in changes[]. DB_RETRY or DB_FAILED when any
+ * failed; then none counts. On an SQLite file db_queue just runs s.
+ */
+#define DB_QUEUE_MAX 256
+enum db_result db_queue(struct db_stmt *s);
+enum db_result db_queue_results(struct db *db, size_t n, int64_t *changes);
+
 /* Rows changed by the statement's last execution. */
 int64_t db_changes(struct db_stmt *s);
 /* Ready to execute again, parameters cleared. */

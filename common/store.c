@@ -284,6 +284,11 @@ const char *store_path(const struct store *st)
 	return db_name(st->db);
 }
 
+bool store_is_server(const struct store *st)
+{
+	return db_is_server(st->db);
+}
+
 const char *store_error(const struct store *st)
 {
 	return st->error;
@@ -294,8 +299,8 @@ bool store_text_storable(struct store *st, const char *text, size_t len)
 	return db_text_storable(st->db, text, len);
 }
 
-enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
-			       const struct field *fields)
+static void bind_row(struct store *st, const struct frame *f, const char *line, size_t len,
+		     const struct field *fields)
 {
 	struct db_stmt *s = st->insert;
 	int i = 1;
@@ -313,6 +318,13 @@ enum store_result store_insert(struct store *st, const struct frame *f, const ch
 			db_bind_text(s, i, fld->text, fld->len);
 	}
 	db_bind_text(s, i, line, len);
+}
+
+enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
+			       const struct field *fields)
+{
+	struct db_stmt *s = st->insert;
+	bind_row(st, f, line, len, fields);
 	enum db_result r = db_step(s);
 	int64_t changes = db_changes(s);
 	db_reset(s);
@@ -322,6 +334,33 @@ enum store_result store_insert(struct store *st, const struct frame *f, const ch
 		die_db(st, "inserting");
 	}
 	return changes > 0 ? STORE_INSERTED : STORE_DUPLICATE;
+}
+
+void store_insert_many(struct store *st, size_t n, const struct store_row *rows, enum store_result *results)
+{
+	int64_t changes[STORE_QUEUE_MAX];
+	enum db_result r = DB_DONE;
+	size_t sent = 0;
+	if (n > STORE_QUEUE_MAX || n > DB_QUEUE_MAX)
+		die(EXIT_SYSTEM, "database %s: %zu rows at once, more than %d", db_name(st->db), n, STORE_QUEUE_MAX);
+	for (; sent < n && r == DB_DONE; sent++) {
+		bind_row(st, &rows[sent].frame, rows[sent].line, rows[sent].len, rows[sent].fields);
+		r = db_queue(st->insert);
+		db_reset(st->insert);
+	}
+	/* Always: it ends the pipeline, whatever was sent. */
+	enum db_result got = db_queue_results(st->db, r == DB_DONE ? sent : sent - 1, changes);
+	if (r == DB_DONE)
+		r = got;
+	if (r != DB_DONE) {
+		if (!transient(st, r))
+			die_db(st, "inserting");
+		for (size_t i = 0; i < n; i++)
+			results[i] = STORE_RETRY;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		results[i] = changes[i] > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
 bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq)

@@ -46,6 +46,8 @@ bool store_commit(struct store *st);
 void store_rollback(struct store *st);
 bool store_in_transaction(const struct store *st);
 const char *store_path(const struct store *st);
+/* On a PostgreSQL server rather than in a file? */
+bool store_is_server(const struct store *st);
 const char *store_error(const struct store *st);
 
 /* Whether the database can keep this text (a server, only as UTF-8). */
@@ -54,6 +56,21 @@ bool store_text_storable(struct store *st, const char *text, size_t len);
 /* Insert one frame; STORE_DUPLICATE if a row for (device, seq) already exists. */
 enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
 			       const struct field *fields);
+
+/*
+ * Insert up to STORE_QUEUE_MAX frames, each with its record parsed into
+ * fields, in one round trip to a server; results[i] says what became of
+ * frame i. If any insert failed in a way that may pass, all are STORE_RETRY
+ * (and the transaction is lost, as for store_insert).
+ */
+#define STORE_QUEUE_MAX 256
+struct store_row {
+	struct frame frame;
+	const char *line;
+	size_t len;
+	const struct field *fields;
+};
+void store_insert_many(struct store *st, size_t n, const struct store_row *rows, enum store_result *results);
 
 /* Highest stored sequence number for a device, 0 if none. */
 bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq);
