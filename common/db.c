@@ -105,6 +105,26 @@ static void keep_message(char *out, size_t len, const char *msg)
 	snprintf(out, len, "%.*s", (int)n, msg);
 }
 
+/* Every copy of the len bytes at secret in text (of size bytes) becomes "...". */
+static void hide(char *text, size_t size, const char *secret, size_t len)
+{
+	if (!secret || len == 0)
+		return;
+	char out[512];
+	size_t o = 0;
+	for (const char *p = text; *p && o + 4 < sizeof out;) {
+		if (strncmp(p, secret, len) == 0) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			p += len;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	snprintf(text, size, "%s", out);
+}
+
 bool db_target_check(const char *target, char *shown, size_t shown_len, char *why, size_t why_len)
 {
 	if (!db_target_is_server(target)) {
@@ -114,11 +134,16 @@ bool db_target_check(const char *target, char *shown, size_t shown_len, char *wh
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(target, &err);
 	if (!opts) {
-		/* Show the scheme and host part only: what follows may hold a password. */
+		/* Show the scheme only: what follows may hold a password. */
 		const char *rest = strstr(target, "://") + 3, *at = strchr(rest, '@');
 		snprintf(shown, shown_len, "%.*s%s", (int)(rest - target), target, at ? "...@..." : "...");
 		keep_message(why, why_len, err ? err : "out of memory");
 		PQfreemem(err);
+		/* libpq quotes the part it cannot read, which may be the password itself. */
+		const char *colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+		hide(why, why_len, colon ? colon + 1 : NULL, colon ? (size_t)(at - colon - 1) : 0);
+		for (const char *p = strstr(target, "password="); p; p = strstr(p + 9, "password="))
+			hide(why, why_len, p + 9, strcspn(p + 9, "&"));
 		return false;
 	}
 	server_name(opts, shown, shown_len);

@@ -291,6 +291,14 @@ wait_until() {
 	run smqtt-store -d "postgresql://[::1/x" < frames
 	assert_status 2
 	assert_contains "smqtt-store: -d postgresql://...: "
+	# libpq quotes what it cannot read; a password is not repeated even then.
+	run smqtt-store -d "postgresql://$PG_USER:se%zzcret@127.0.0.1/$DBNAME" < frames
+	assert_status 2
+	assert_contains 'smqtt-store: -d postgresql://...@...: invalid percent-encoded token: "..."'
+	refute_contains "zzcret"
+	run smqtt-store -d "postgresql://127.0.0.1/$DBNAME?password=se%zzcret" < frames
+	assert_status 2
+	refute_contains "zzcret"
 	printf 'store:\n  db: "postgresql://u:secret@127.0.0.1/x?nosuch=1"\n' > conf.yaml
 	run smqtt-store --config conf.yaml < frames
 	assert_status 3
