@@ -13,6 +13,9 @@
 
 #include "error.h"
 
+/* Seconds to wait for a server to answer when connecting, unless the URI says. */
+#define CONNECT_TIMEOUT "10"
+
 /* Executions db_queue holds before db_queue_results. */
 #define QUEUE_MAX DB_QUEUE_MAX
 
@@ -211,7 +214,14 @@ static void open_server(struct db *db, const char *target)
 	if (!db_target_check(target, shown, sizeof shown, why, sizeof why))
 		die(EXIT_CONFIG, "%s %s: bad connection string: %s", db->label, shown, why);
 	db->name = xstrdup(shown);
-	db->pg = PQconnectdb(target);
+	/*
+	 * A server that does not answer (a host down, packets dropped) must not
+	 * hold a program for minutes, at start or when it reconnects: 10 s,
+	 * unless the URI sets connect_timeout, which comes later and wins.
+	 */
+	static const char *const keywords[] = {"connect_timeout", "dbname", NULL};
+	const char *const values[] = {CONNECT_TIMEOUT, target, NULL};
+	db->pg = PQconnectdbParams(keywords, values, 1);
 	if (!db->pg)
 		die(EXIT_SYSTEM, "%s %s: connecting: out of memory", db->label, db->name);
 	if (PQstatus(db->pg) != CONNECTION_OK)

@@ -264,6 +264,24 @@ wait_until() {
 	assert_contains "smqtt-store: database $SHOWN: connecting: "
 }
 
+@test "pg-store: a server that never answers is given up after the connect timeout (4)" {
+	port=$(free_port)
+	# Takes the connection and says nothing.
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+open("listening", "w").close()
+time.sleep(60)' "$port" 3>&- &
+	PIDS+=($!)
+	wait_until "the listener" '[ -e listening ]'
+	SECONDS=0
+	run smqtt-store -d "postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$port/$DBNAME?connect_timeout=1" < frames
+	assert_status 4
+	assert_contains "smqtt-store: database postgresql://$PG_USER@127.0.0.1:$port/$DBNAME: connecting: timeout expired"
+	[ "$SECONDS" -lt 10 ] || fail "gave up after $SECONDS s"
+}
+
 @test "pg-store: authentication refused, or no such database, is a configuration error (3), named" {
 	run smqtt-store -d "postgresql://$PG_USER:wrong@127.0.0.1:$PG_PORT/$DBNAME" < frames
 	assert_status 3
