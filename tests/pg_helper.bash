@@ -71,6 +71,14 @@ pg_wait_ready() {
 	fail "PostgreSQL on port $PG_PORT not ready after 30 s: $(tail -n 5 "$PG_DIR/log")"
 }
 
+# pg_give_up LOG WHY: show the end of the server's LOG file, if any, remove its
+# directory and fail (under set -e too: nothing here may fail first).
+pg_give_up() {
+	tail -n 20 "$PG_DIR/$1" >&2 2> /dev/null || true
+	rm -rf "$PG_DIR"
+	fail "$2"
+}
+
 pg_start_server() {
 	pg_find_bin || return 1
 	PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-pg.XXXXXX") || return 1
@@ -80,7 +88,7 @@ pg_start_server() {
 	[ "$(id -u)" -ne 0 ] || chown -R nobody: "$PG_DIR"
 	pg_as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U "$PG_USER" --pwfile="$PG_DIR/pwfile" \
 		--auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C --no-sync > "$PG_DIR/initdb.log" 2>&1 ||
-		{ cat "$PG_DIR/initdb.log" >&2; rm -rf "$PG_DIR"; fail "initdb failed"; return 1; }
+		{ pg_give_up initdb.log "initdb failed"; return 1; }
 	rm -f "$PG_DIR/pwfile"
 	# Another program may take the port between choosing it and listening on it.
 	local try
@@ -89,7 +97,7 @@ pg_start_server() {
 		pg_ctl_start && break
 		PG_PORT=
 	done
-	[ -n "$PG_PORT" ] || { cat "$PG_DIR/log" >&2; rm -rf "$PG_DIR"; fail "PostgreSQL did not start"; return 1; }
+	[ -n "$PG_PORT" ] || { pg_give_up log "PostgreSQL did not start"; return 1; }
 	pg_wait_ready || return 1
 	export PG_DIR PG_PORT PG_USER PG_PASSWORD PG_BIN
 }
