@@ -35,9 +35,10 @@ EXAMPLES = examples/smqtt.yaml examples/cron/smqtt-send-drops.cron \
 	examples/systemd/smqtt-send-drops.timer examples/systemd/smqtt-sink@.service \
 	examples/mosquitto/mosquitto.conf examples/mosquitto/edge.conf examples/mosquitto/acl
 
-PKGS = libssl libcrypto sqlite3 libmosquitto yaml-0.1
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsqlite3 -lmosquitto -lyaml)
+PKGS = libssl libcrypto sqlite3 libpq libmosquitto yaml-0.1
+# Without pkg-config, libpq's headers are where pg_config says.
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null || pg_config --includedir 2>/dev/null | sed 's/^/-I/')
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsqlite3 -lpq -lmosquitto -lyaml)
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla
 ifeq ($(WERROR),1)

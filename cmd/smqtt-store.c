@@ -1,4 +1,4 @@
-/* smqtt-store: keep smqtt1 frames in SQLite, one typed row per frame, idempotent on (device, seq). */
+/* smqtt-store: keep smqtt1 frames in SQLite or PostgreSQL, one typed row per frame, idempotent on (device, seq). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "db.h"
 #include "devmap.h"
 #include "error.h"
 #include "frame.h"
@@ -18,14 +19,17 @@
 #include "store.h"
 
 static const char usage_text[] =
-	"usage: smqtt-store [--config FILE] -d DBFILE [-s SCHEMA] [-b ROWS] [-w MS]\n"
+	"usage: smqtt-store [--config FILE] -d DBFILE|URI [-s SCHEMA] [-b ROWS] [-w MS]\n"
 	"\n"
-	"Read smqtt1 frames from stdin and store each as a row of an SQLite database:\n"
-	"device, seq, the record split into typed columns, and the whole frame (so the\n"
-	"data can be verified again later). Frames already stored are counted and\n"
-	"skipped; gaps in a device's sequence numbers are reported.\n"
+	"Read smqtt1 frames from stdin and store each as a row of an SQLite database\n"
+	"or of a PostgreSQL database: device, seq, the record split into typed\n"
+	"columns, and the whole frame (so the data can be verified again later).\n"
+	"Frames already stored are counted and skipped; gaps in a device's sequence\n"
+	"numbers are reported.\n"
 	"\n"
-	"  -d, --db FILE        SQLite database, created on first use\n"
+	"  -d, --db FILE|URI    SQLite database file, created on first use, or a\n"
+	"                       PostgreSQL server: postgresql://[USER@]HOST[:PORT]/DBNAME\n"
+	"                       (the tables are created on first use)\n"
 	"  -s, --schema SCHEMA  record columns as NAME:TYPE,...; TYPE is text, integer,\n"
 	"                       real, or device: text that must be the id of the\n"
 	"                       device that signed the frame (default\n"
@@ -92,6 +96,24 @@ struct sink {
 	unsigned long long stored_before, gaps_before, missing_before; /* before the open transaction */
 	char *scratch;
 	struct field fields[SCHEMA_COLUMNS_MAX];
+	/*
+	 * Frames read and parsed, not yet sent: to a server, up to
+	 * STORE_QUEUE_MAX go in one round trip (store_insert_many); to a file,
+	 * one at a time, as the round trip costs nothing.
+	 */
+	struct queued *queue;
+	size_t queued, queue_max;
+	struct store_row sending[STORE_QUEUE_MAX];
+	enum store_result results[STORE_QUEUE_MAX];
+};
+
+struct queued {
+	unsigned long long lineno;
+	char *line; /* a copy, FRAME_MAX bytes */
+	size_t len;
+	char *scratch; /* record_parse's, RECORD_MAX + 1 bytes */
+	struct field fields[SCHEMA_COLUMNS_MAX];
+	struct frame f; /* into line */
 };
 
 struct kept_row {
@@ -250,8 +272,11 @@ static void retry_batch(struct sink *k)
 	close_batch(k);
 }
 
+static void flush_queue(struct sink *k);
+
 static void commit(struct sink *k)
 {
+	flush_queue(k);
 	if (!k->batch_open)
 		return;
 	if (!store_commit(k->store)) {
@@ -259,6 +284,62 @@ static void commit(struct sink *k)
 		return;
 	}
 	close_batch(k);
+}
+
+static void keep_row(struct sink *k, const struct queued *q)
+{
+	struct kept_row row = {.lineno = q->lineno, .len = q->len};
+	append_bytes(&k->rows, &k->rows_len, &k->rows_cap, &row, sizeof row);
+	append_bytes(&k->rows, &k->rows_len, &k->rows_cap, q->line, q->len);
+	k->kept++;
+	k->last_kept_line = q->lineno;
+}
+
+/*
+ * Insert the queued frames in the open transaction (opening it if need be).
+ * Each device's highest stored seq is read first, so that the gaps are told
+ * as if the frames had been inserted one by one; a duplicate is not part of
+ * the batch.
+ */
+static void flush_queue(struct sink *k)
+{
+	if (k->queued == 0)
+		return;
+	if (!k->batch_open)
+		open_batch(k, k->queue[0].lineno);
+	bool ok = store_begin(k->store);
+	for (size_t i = 0; ok && i < k->queued; i++)
+		ok = last_seq_of(k, &k->queue[i].f) != NULL;
+	if (ok) {
+		for (size_t i = 0; i < k->queued; i++)
+			k->sending[i] = (struct store_row){.frame = k->queue[i].f, .line = k->queue[i].line,
+							.len = k->queue[i].len, .fields = k->queue[i].fields};
+		store_insert_many(k->store, k->queued, k->sending, k->results);
+		ok = k->results[0] != STORE_RETRY;
+	}
+	size_t n = k->queued;
+	k->queued = 0;
+	if (!ok) {
+		for (size_t i = 0; i < n; i++)
+			keep_row(k, &k->queue[i]);
+		retry_batch(k);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct queued *q = &k->queue[i];
+		k->last_kept_line = q->lineno;
+		if (k->results[i] == STORE_DUPLICATE) {
+			k->duplicates++;
+			continue;
+		}
+		keep_row(k, q);
+		k->stored++;
+		k->pending++;
+		track_sequence(k, q->lineno, &q->f, last_seq_of(k, &q->f));
+	}
+	/* Input that never pauses must not hold rows back longer than -w either. */
+	if (k->pending >= k->batch_rows || k->rows_len >= BATCH_BYTES || monotonic_ms() >= k->deadline_ms)
+		commit(k);
 }
 
 /*
@@ -287,43 +368,31 @@ static bool check_device_columns(const struct schema *s, const struct field *fie
 
 static void store_line(struct sink *k, unsigned long long lineno, const char *line, size_t len)
 {
-	struct frame f;
+	struct queued *q = &k->queue[k->queued];
 	const char *why;
 	char err[160];
 
-	if (!frame_parse(line, len, &f, &why)) {
+	memcpy(q->line, line, len);
+	q->len = len;
+	q->lineno = lineno;
+	if (!frame_parse(q->line, len, &q->f, &why)) {
 		warning("line %llu: malformed frame: %s", lineno, why);
 		k->rejected++;
 		return;
 	}
-	if (!record_parse(k->schema, f.record, f.record_len, k->scratch, k->fields, err, sizeof err) ||
-	    !check_device_columns(k->schema, k->fields, &f, err, sizeof err)) {
-		warning("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f.device_len, f.device,
-		      (unsigned long long)f.seq, err);
+	const struct frame *f = &q->f;
+	if (!record_parse(k->schema, f->record, f->record_len, q->scratch, q->fields, err, sizeof err) ||
+	    !check_device_columns(k->schema, q->fields, f, err, sizeof err) ||
+	    (!store_text_storable(k->store, f->record, f->record_len) &&
+	     snprintf(err, sizeof err, "not UTF-8 text, which the database's text columns hold") > 0)) {
+		warning("line %llu: device %.*s seq %llu: record: %s", lineno, (int)f->device_len, f->device,
+		      (unsigned long long)f->seq, err);
 		k->rejected++;
 		return;
 	}
-	if (!k->batch_open)
-		open_batch(k, lineno);
-	/* Keep the row until it is committed; a duplicate is not part of the batch. */
-	size_t mark = k->rows_len;
-	struct kept_row row = {.lineno = lineno, .len = len};
-	append_bytes(&k->rows, &k->rows_len, &k->rows_cap, &row, sizeof row);
-	append_bytes(&k->rows, &k->rows_len, &k->rows_cap, line, len);
-	k->kept++;
-	k->last_kept_line = lineno;
-	enum store_result r = store_begin(k->store) ? insert_frame(k, lineno, &f, line, len) : STORE_RETRY;
-	if (r == STORE_DUPLICATE) {
-		k->rows_len = mark;
-		k->kept--;
-	}
-	if (r == STORE_RETRY) {
-		retry_batch(k);
-		return;
-	}
-	/* Input that never pauses must not hold rows back longer than -w either. */
-	if (k->pending >= k->batch_rows || k->rows_len >= BATCH_BYTES || monotonic_ms() >= k->deadline_ms)
-		commit(k);
+	k->queued++;
+	if (k->queued == k->queue_max || k->pending + (long long)k->queued >= k->batch_rows)
+		flush_queue(k);
 }
 
 static void store_stream(struct sink *k)
@@ -337,7 +406,10 @@ static void store_stream(struct sink *k)
 	in.strip_cr = false;
 	while (!stop_requested()) {
 		int timeout = -1;
-		if (k->batch_open) {
+		/* Frames queued are sent as soon as no more input is waiting. */
+		if (k->queued) {
+			timeout = 0;
+		} else if (k->batch_open) {
 			long long left = k->deadline_ms - monotonic_ms();
 			timeout = left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 		}
@@ -347,7 +419,10 @@ static void store_stream(struct sink *k)
 		if (st == LINE_INTERRUPTED)
 			continue;
 		if (st == LINE_TIMEOUT) {
-			commit(k);
+			if (k->queued)
+				flush_queue(k);
+			else
+				commit(k);
 			continue;
 		}
 		if (st == LINE_TOO_LONG) {
@@ -410,9 +485,9 @@ int main(int argc, char **argv)
 
 	/* Flags win; what they left open comes from the configuration, then the defaults. */
 	struct config *cfg = config_open(config_path);
-	const char *schema_where = NULL;
-	if (!db_path)
-		db_path = config_string(cfg, "store.db");
+	const char *schema_where = NULL, *db_where = NULL;
+	if (!db_path && (db_path = config_string(cfg, "store.db")))
+		db_where = config_where(cfg, "store.db");
 	if (!schema_text && (schema_text = config_string(cfg, "store.schema")))
 		schema_where = config_where(cfg, "store.schema");
 	if (!schema_text)
@@ -427,6 +502,12 @@ int main(int argc, char **argv)
 		warning("no database given (-d DBFILE, or store.db in the configuration)");
 		usage();
 	}
+	char target[512];
+	if (!db_target_check(db_path, target, sizeof target, err, sizeof err)) {
+		if (db_where)
+			die(EXIT_CONFIG, "%s: key store.db: %s: %s", db_where, target, err);
+		die(EXIT_USAGE, "-d %s: %s", target, err);
+	}
 	if (!schema_parse(schema_text, &schema, err, sizeof err)) {
 		char shown[ESCAPED_SIZE(64)];
 		if (schema_where)
@@ -440,11 +521,22 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	k.store = store_open(db_path, &schema, schema_text);
 	k.last_seq = devmap_new();
+	k.queue_max = store_is_server(k.store) ? STORE_QUEUE_MAX : 1;
+	k.queue = xcalloc(k.queue_max, sizeof *k.queue);
+	for (size_t i = 0; i < k.queue_max; i++) {
+		k.queue[i].line = xmalloc(FRAME_MAX);
+		k.queue[i].scratch = xmalloc(RECORD_MAX + 1);
+	}
 	stop_on_signals();
 	store_stream(&k);
 	store_close(k.store);
 	devmap_free(k.last_seq, free);
 	free(k.scratch);
+	for (size_t i = 0; i < k.queue_max; i++) {
+		free(k.queue[i].line);
+		free(k.queue[i].scratch);
+	}
+	free(k.queue);
 	free(k.rows);
 	free(k.notes);
 	config_free(cfg);

@@ -12,6 +12,7 @@
 
 #include <yaml.h>
 
+#include "db.h"
 #include "error.h"
 
 static const char *const tls_versions[] = {"tlsv1.2", "tlsv1.3", NULL};
@@ -409,7 +410,9 @@ static bool read_scalar_value(struct loader *l, const struct config_key *k, stru
 		if (!*w)
 			return wrong_type(l, k);
 	}
-	v->text = k->type == CONFIG_PATH ? resolve_path(l, "", 0, scalar_value(l)) : xstrdup(scalar_value(l));
+	/* A database key may name a server instead of a file: that is no path to resolve. */
+	v->text = k->type == CONFIG_PATH && !db_target_is_server(scalar_value(l)) ? resolve_path(l, "", 0, scalar_value(l))
+										   : xstrdup(scalar_value(l));
 	return true;
 }
 

@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
+#include "db.h"
 #include "error.h"
 #include "pki.h"
 #include "x509.h"
@@ -398,8 +399,24 @@ static void upgrade_schema(const char *path)
 	free(r);
 }
 
+/*
+ * The registry is an SQLite file; PostgreSQL holds readings (smqtt-store) but
+ * no registry yet. Say so for a connection URI, without its password, rather
+ * than look for a file of that name.
+ */
+static void refuse_server(const char *path)
+{
+	if (!db_target_is_server(path))
+		return;
+	char shown[512], why[256];
+	if (!db_target_check(path, shown, sizeof shown, why, sizeof why))
+		die(EXIT_CONFIG, "registry %s: %s", shown, why);
+	die(EXIT_CONFIG, "registry %s: a registry is an SQLite file; PostgreSQL is not supported for it", shown);
+}
+
 struct registry *registry_create(const char *path, X509 *ca)
 {
+	refuse_server(path);
 	/* O_EXCL: never take over an existing file, whatever it is. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -441,6 +458,7 @@ struct registry *registry_create(const char *path, X509 *ca)
 
 struct registry *registry_open(const char *path, bool write)
 {
+	refuse_server(path);
 	struct stat st;
 	if (stat(path, &st) < 0)
 		die(errno == ENOENT ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s%s", path, strerror(errno),

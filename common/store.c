@@ -1,75 +1,59 @@
 #include "store.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include <sqlite3.h>
-
+#include "db.h"
 #include "error.h"
 
 struct store {
-	sqlite3 *db;
-	char *path;
+	struct db *db;
 	const struct schema *schema;
-	sqlite3_stmt *insert, *last_seq, *begin, *commit, *rollback;
+	struct db_stmt *insert, *last_seq;
 	bool in_transaction;
 	char error[256]; /* the last failure a retry may cure */
 };
 
-/* How long one statement waits for another connection's lock before it reports it. */
+/* How long one statement waits for another connection's lock on an SQLite file before it reports it. */
 #define BUSY_TIMEOUT_MS 2000
 
 static _Noreturn void die_db(struct store *st, const char *doing)
 {
-	die(EXIT_SYSTEM, "database %s: %s: %s", st->path, doing, sqlite3_errmsg(st->db));
+	db_die(st->db, EXIT_SYSTEM, doing);
 }
 
 /*
- * Failures that may go away on their own: a lock held by another process, a
- * full disk or file size limit, an I/O error. The caller keeps its rows and
- * writes them again later; anything else is fatal.
+ * Failures that may go away on their own (see db_result): the caller keeps
+ * its rows and writes them again later; anything else is fatal.
  */
-static bool transient(struct store *st, int rc)
+static bool transient(struct store *st, enum db_result r)
 {
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_FULL:
-	case SQLITE_IOERR:
-		snprintf(st->error, sizeof st->error, "%s", sqlite3_errmsg(st->db));
-		return true;
-	default:
+	if (r != DB_RETRY)
 		return false;
-	}
+	snprintf(st->error, sizeof st->error, "%s", db_error(st->db));
+	return true;
 }
 
 static void exec(struct store *st, const char *sql, const char *doing)
 {
-	char *msg = NULL;
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		char copy[256];
-		snprintf(copy, sizeof copy, "%s", msg ? msg : sqlite3_errmsg(st->db));
-		sqlite3_free(msg);
-		die(EXIT_SYSTEM, "database %s: %s: %s", st->path, doing, copy);
-	}
+	if (db_exec(st->db, sql) != DB_DONE)
+		die_db(st, doing);
 }
 
-static sqlite3_stmt *prepare(struct store *st, const char *sql)
+/*
+ * The SQL type of a column. A device column is text: what tells it apart is
+ * checked before each row is stored. On a server, 64-bit integers and
+ * doubles, which SQLite's INTEGER and REAL are.
+ */
+static const char *column_sql_type(enum column_type t, bool server)
 {
-	sqlite3_stmt *stmt;
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
-		die_db(st, "preparing statement");
-	return stmt;
-}
-
-/* A device column is text: what tells it apart is checked before each row is stored. */
-static const char *column_sql_type(enum column_type t)
-{
-	return t == COLUMN_INTEGER ? "INTEGER" : t == COLUMN_REAL ? "REAL" : "TEXT";
+	if (t == COLUMN_INTEGER)
+		return server ? "BIGINT" : "INTEGER";
+	if (t == COLUMN_REAL)
+		return server ? "DOUBLE PRECISION" : "REAL";
+	return "TEXT";
 }
 
 /* Append to a growing SQL string. */
@@ -81,36 +65,47 @@ static void append(char **sql, size_t *len, const char *text)
 	*len += n;
 }
 
+/* In the transaction check_schema opened on a server, in one of its own on a file. */
 static void create_tables(struct store *st, const char *schema_text)
 {
+	bool server = db_is_server(st->db);
 	char *sql = NULL;
 	size_t len = 0;
-	append(&sql, &len, "BEGIN;\nCREATE TABLE smqtt_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
-			   "CREATE TABLE readings (\n  device TEXT NOT NULL,\n  seq INTEGER NOT NULL,\n");
+	append(&sql, &len, server ? "" : "BEGIN;\n");
+	append(&sql, &len, "CREATE TABLE smqtt_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+			   "CREATE TABLE readings (\n  device TEXT NOT NULL,\n");
+	append(&sql, &len, server ? "  seq BIGINT NOT NULL,\n" : "  seq INTEGER NOT NULL,\n");
 	for (size_t i = 0; i < st->schema->ncolumns; i++) {
 		const struct column *c = &st->schema->columns[i];
 		char col[2 * COLUMN_NAME_MAX + 64];
-		/* SQLite holds the table to the rule as well, whatever program writes to it. */
+		/* The database holds the table to the rule as well, whatever program writes to it. */
 		if (c->type == COLUMN_DEVICE)
 			snprintf(col, sizeof col, "  \"%s\" TEXT NOT NULL CHECK (\"%s\" = device),\n", c->name, c->name);
 		else
-			snprintf(col, sizeof col, "  \"%s\" %s,\n", c->name, column_sql_type(c->type));
+			snprintf(col, sizeof col, "  \"%s\" %s,\n", c->name, column_sql_type(c->type, server));
 		append(&sql, &len, col);
 	}
-	append(&sql, &len, "  frame TEXT NOT NULL,\n  PRIMARY KEY (device, seq)\n) WITHOUT ROWID;\n");
-	char *meta = sqlite3_mprintf("INSERT INTO smqtt_meta VALUES ('schema_version', '%d'), ('columns', %Q);\n"
-				     "PRAGMA user_version = %d;\nCOMMIT;",
-				     STORE_SCHEMA_VERSION, schema_text, STORE_SCHEMA_VERSION);
-	if (!meta)
-		die(EXIT_SYSTEM, "out of memory");
-	append(&sql, &len, meta);
-	sqlite3_free(meta);
+	append(&sql, &len, server ? "  frame TEXT NOT NULL,\n  PRIMARY KEY (device, seq)\n);\n"
+				  : "  frame TEXT NOT NULL,\n  PRIMARY KEY (device, seq)\n) WITHOUT ROWID;\n");
+	if (!server) {
+		char version[64];
+		snprintf(version, sizeof version, "PRAGMA user_version = %d;\n", STORE_SCHEMA_VERSION);
+		append(&sql, &len, version);
+	}
 	exec(st, sql, "creating tables");
 	free(sql);
+	struct db_stmt *meta = db_prepare(st->db, "INSERT INTO smqtt_meta VALUES ('schema_version', ?), ('columns', ?)");
+	db_bind_int64(meta, 1, STORE_SCHEMA_VERSION);
+	db_bind_text(meta, 2, schema_text, strlen(schema_text));
+	if (db_step(meta) != DB_DONE)
+		die_db(st, "creating tables");
+	db_finalize(meta);
+	if (!server)
+		exec(st, "COMMIT", "creating tables");
 }
 
 /*
- * The file is not a database of ours: close it untouched (SQLite removes the
+ * The database is not one of ours: close it untouched (SQLite removes the
  * -wal and -shm files it made for reading) and say what it is.
  */
 static _Noreturn void refuse(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -122,23 +117,23 @@ static _Noreturn void refuse(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	sqlite3_close(st->db);
-	die(EXIT_CONFIG, "database %s: %s", st->path, why);
+	char name[512];
+	snprintf(name, sizeof name, "%s", db_name(st->db));
+	db_close(st->db);
+	die(EXIT_CONFIG, "database %s: %s", name, why);
 }
 
 static int query_int(struct store *st, const char *sql)
 {
-	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int v = sqlite3_column_int(stmt, 0);
-		sqlite3_finalize(stmt);
-		return v;
-	}
-	sqlite3_finalize(stmt);
-	if ((rc & 0xff) == SQLITE_NOTADB)
+	struct db_stmt *s = db_prepare(st->db, sql);
+	enum db_result r = db_step(s);
+	int v = r == DB_ROW ? (int)db_column_int64(s, 0) : 0;
+	db_finalize(s);
+	if (r == DB_NOT_DATABASE)
 		refuse(st, "not an SQLite database");
-	die_db(st, "reading schema");
+	if (r != DB_ROW)
+		die_db(st, "reading schema");
+	return v;
 }
 
 /*
@@ -157,7 +152,8 @@ static bool same_table(const char *stored_text, struct schema *given)
 		return false;
 	for (size_t i = 0; i < stored.ncolumns; i++) {
 		const struct column *a = &stored.columns[i], *b = &given->columns[i];
-		if (strcmp(a->name, b->name) != 0 || strcmp(column_sql_type(a->type), column_sql_type(b->type)) != 0)
+		if (strcmp(a->name, b->name) != 0 ||
+		    strcmp(column_sql_type(a->type, false), column_sql_type(b->type, false)) != 0)
 			return false;
 	}
 	for (size_t i = 0; i < stored.ncolumns; i++)
@@ -166,64 +162,71 @@ static bool same_table(const char *stored_text, struct schema *given)
 	return true;
 }
 
-/* Read what the file holds, changing nothing; create the tables in a new, empty database. */
+/*
+ * Read what the database holds, changing nothing; create the tables in a new,
+ * empty one. An SQLite file keeps the schema version in user_version as well;
+ * on a server, smqtt_meta is where it is.
+ */
 static void check_schema(struct store *st, struct schema *schema, const char *schema_text)
 {
-	int version = query_int(st, "PRAGMA user_version");
-	if (version == 0 && query_int(st, "SELECT count(*) FROM sqlite_master") == 0) {
+	bool server = db_is_server(st->db);
+	int version = server ? 0 : query_int(st, "PRAGMA user_version");
+	if (version == 0 && query_int(st, server ? "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+						 : "SELECT count(*) FROM sqlite_master") == 0) {
 		create_tables(st, schema_text);
 		return;
 	}
-	if (query_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'smqtt_meta'") != 1)
+	if (db_table_exists(st->db, "smqtt_meta") != 1)
 		refuse(st, "not a database of smqtt-store (it has other tables)");
+	if (server)
+		version = query_int(st, "SELECT CAST(value AS INTEGER) FROM smqtt_meta WHERE key = 'schema_version'");
 	if (version != STORE_SCHEMA_VERSION)
 		refuse(st, "schema version %d; this smqtt-store handles version %d", version, STORE_SCHEMA_VERSION);
-	sqlite3_stmt *stmt = prepare(st, "SELECT value FROM smqtt_meta WHERE key = 'columns'");
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		sqlite3_finalize(stmt);
+	struct db_stmt *s = db_prepare(st->db, "SELECT value FROM smqtt_meta WHERE key = 'columns'");
+	if (db_step(s) != DB_ROW) {
+		db_finalize(s);
 		refuse(st, "damaged: no column schema recorded");
 	}
-	const char *stored = (const char *)sqlite3_column_text(stmt, 0);
+	const char *stored = db_column_text(s, 0);
 	if (!stored || (strcmp(stored, schema_text) != 0 && !same_table(stored, schema))) {
 		char columns[256];
 		snprintf(columns, sizeof columns, "%s", stored ? stored : "");
-		sqlite3_finalize(stmt);
+		db_finalize(s);
 		refuse(st, "created with columns \"%s\", not \"%s\" (use -s \"%s\")", columns, schema_text, columns);
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(s);
 }
 
-struct store *store_open(const char *path, struct schema *schema, const char *schema_text)
+struct store *store_open(const char *target, struct schema *schema, const char *schema_text)
 {
 	struct store *st = xcalloc(1, sizeof *st);
-	st->path = xstrdup(path);
 	st->schema = schema;
-	struct stat sb;
-	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-		die(EXIT_CONFIG, "database %s: %s", path, strerror(EISDIR));
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		int err = sqlite3_system_errno(st->db);
-		die(EXIT_SYSTEM, "database %s: opening: %s", path, err ? strerror(err) : sqlite3_errmsg(st->db));
+	st->db = db_open(target, "database", DB_CREATE, BUSY_TIMEOUT_MS);
+	if (db_is_server(st->db)) {
+		/* Two stores starting on one new database: one creates the tables, the other then finds them. */
+		if (db_begin(st->db) != DB_DONE)
+			die_db(st, "beginning transaction");
+		exec(st, "SELECT pg_advisory_xact_lock(hashtext('smqtt-store schema'))", "locking the schema");
+		check_schema(st, schema, schema_text);
+		if (db_commit(st->db) != DB_DONE)
+			die_db(st, "creating tables");
+	} else {
+		/* Before anything is written: switching to WAL mode would change the file of another program. */
+		check_schema(st, schema, schema_text);
+		exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
+		exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
 	}
-	/* Wait for another writer (or a reader holding a checkpoint) instead of failing at once. */
-	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-	/* Before anything is written: switching to WAL mode would change the file of another program. */
-	check_schema(st, schema, schema_text);
-	exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
-	exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
 
 	char *sql = NULL;
 	size_t len = 0;
-	append(&sql, &len, "INSERT OR IGNORE INTO readings VALUES (?, ?");
+	/* Idempotent: a row already stored for (device, seq) is left as it is. */
+	append(&sql, &len, "INSERT INTO readings VALUES (?, ?");
 	for (size_t i = 0; i < schema->ncolumns; i++)
 		append(&sql, &len, ", ?");
-	append(&sql, &len, ", ?)");
-	st->insert = prepare(st, sql);
+	append(&sql, &len, ", ?) ON CONFLICT DO NOTHING");
+	st->insert = db_prepare(st->db, sql);
 	free(sql);
-	st->last_seq = prepare(st, "SELECT max(seq) FROM readings WHERE device = ?");
-	st->begin = prepare(st, "BEGIN IMMEDIATE");
-	st->commit = prepare(st, "COMMIT");
-	st->rollback = prepare(st, "ROLLBACK");
+	st->last_seq = db_prepare(st->db, "SELECT max(seq) FROM readings WHERE device = ?");
 	return st;
 }
 
@@ -231,14 +234,9 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	sqlite3_finalize(st->insert);
-	sqlite3_finalize(st->last_seq);
-	sqlite3_finalize(st->begin);
-	sqlite3_finalize(st->commit);
-	sqlite3_finalize(st->rollback);
-	if (sqlite3_close(st->db) != SQLITE_OK)
-		die_db(st, "closing");
-	free(st->path);
+	db_finalize(st->insert);
+	db_finalize(st->last_seq);
+	db_close(st->db);
 	free(st);
 }
 
@@ -246,10 +244,9 @@ bool store_begin(struct store *st)
 {
 	if (st->in_transaction)
 		return true;
-	int rc = sqlite3_step(st->begin);
-	sqlite3_reset(st->begin);
-	if (rc != SQLITE_DONE) {
-		if (transient(st, rc))
+	enum db_result r = db_begin(st->db);
+	if (r != DB_DONE) {
+		if (transient(st, r))
 			return false;
 		die_db(st, "beginning transaction");
 	}
@@ -261,10 +258,9 @@ bool store_commit(struct store *st)
 {
 	if (!st->in_transaction)
 		return true;
-	int rc = sqlite3_step(st->commit);
-	sqlite3_reset(st->commit);
-	if (rc != SQLITE_DONE) {
-		if (transient(st, rc))
+	enum db_result r = db_commit(st->db);
+	if (r != DB_DONE) {
+		if (transient(st, r))
 			return false;
 		die_db(st, "committing");
 	}
@@ -274,11 +270,7 @@ bool store_commit(struct store *st)
 
 void store_rollback(struct store *st)
 {
-	/* SQLite may have rolled the transaction back itself already (full disk, I/O error). */
-	if (!sqlite3_get_autocommit(st->db)) {
-		sqlite3_step(st->rollback);
-		sqlite3_reset(st->rollback);
-	}
+	db_rollback(st->db);
 	st->in_transaction = false;
 }
 
@@ -289,7 +281,12 @@ bool store_in_transaction(const struct store *st)
 
 const char *store_path(const struct store *st)
 {
-	return st->path;
+	return db_name(st->db);
+}
+
+bool store_is_server(const struct store *st)
+{
+	return db_is_server(st->db);
 }
 
 const char *store_error(const struct store *st)
@@ -297,45 +294,84 @@ const char *store_error(const struct store *st)
 	return st->error;
 }
 
-enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
-			       const struct field *fields)
+bool store_text_storable(struct store *st, const char *text, size_t len)
 {
-	sqlite3_stmt *s = st->insert;
+	return db_text_storable(st->db, text, len);
+}
+
+static void bind_row(struct store *st, const struct frame *f, const char *line, size_t len,
+		     const struct field *fields)
+{
+	struct db_stmt *s = st->insert;
 	int i = 1;
-	sqlite3_bind_text(s, i++, f->device, (int)f->device_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, i++, (sqlite3_int64)f->seq);
+	db_bind_text(s, i++, f->device, f->device_len);
+	db_bind_int64(s, i++, (int64_t)f->seq);
 	for (size_t c = 0; c < st->schema->ncolumns; c++, i++) {
 		const struct field *fld = &fields[c];
 		if (fld->is_null)
-			sqlite3_bind_null(s, i);
+			db_bind_null(s, i);
 		else if (st->schema->columns[c].type == COLUMN_INTEGER)
-			sqlite3_bind_int64(s, i, fld->integer);
+			db_bind_int64(s, i, fld->integer);
 		else if (st->schema->columns[c].type == COLUMN_REAL)
-			sqlite3_bind_double(s, i, fld->real);
+			db_bind_double(s, i, fld->real);
 		else
-			sqlite3_bind_text(s, i, fld->text, (int)fld->len, SQLITE_STATIC);
+			db_bind_text(s, i, fld->text, fld->len);
 	}
-	sqlite3_bind_text(s, i, line, (int)len, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE) {
-		if (transient(st, rc))
+	db_bind_text(s, i, line, len);
+}
+
+enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
+			       const struct field *fields)
+{
+	struct db_stmt *s = st->insert;
+	bind_row(st, f, line, len, fields);
+	enum db_result r = db_step(s);
+	int64_t changes = db_changes(s);
+	db_reset(s);
+	if (r != DB_DONE) {
+		if (transient(st, r))
 			return STORE_RETRY;
 		die_db(st, "inserting");
 	}
-	return sqlite3_changes(st->db) > 0 ? STORE_INSERTED : STORE_DUPLICATE;
+	return changes > 0 ? STORE_INSERTED : STORE_DUPLICATE;
+}
+
+void store_insert_many(struct store *st, size_t n, const struct store_row *rows, enum store_result *results)
+{
+	int64_t changes[STORE_QUEUE_MAX];
+	enum db_result r = DB_DONE;
+	size_t sent = 0;
+	if (n > STORE_QUEUE_MAX || n > DB_QUEUE_MAX)
+		die(EXIT_SYSTEM, "database %s: %zu rows at once, more than %d", db_name(st->db), n, STORE_QUEUE_MAX);
+	for (; sent < n && r == DB_DONE; sent++) {
+		bind_row(st, &rows[sent].frame, rows[sent].line, rows[sent].len, rows[sent].fields);
+		r = db_queue(st->insert);
+		db_reset(st->insert);
+	}
+	/* Always: it ends the pipeline, whatever was sent. */
+	enum db_result got = db_queue_results(st->db, r == DB_DONE ? sent : sent - 1, changes);
+	if (r == DB_DONE)
+		r = got;
+	if (r != DB_DONE) {
+		if (!transient(st, r))
+			die_db(st, "inserting");
+		for (size_t i = 0; i < n; i++)
+			results[i] = STORE_RETRY;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		results[i] = changes[i] > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
 bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq)
 {
-	sqlite3_stmt *s = st->last_seq;
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
-	*seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW) {
-		if (transient(st, rc))
+	struct db_stmt *s = st->last_seq;
+	db_bind_text(s, 1, device, len);
+	enum db_result r = db_step(s);
+	*seq = r == DB_ROW ? (uint64_t)db_column_int64(s, 0) : 0;
+	db_reset(s);
+	if (r != DB_ROW) {
+		if (transient(st, r))
 			return false;
 		die_db(st, "reading last sequence number");
 	}

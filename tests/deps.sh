@@ -3,8 +3,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 packages="make gcc libc6-dev pkg-config libssl-dev openssl libsqlite3-dev sqlite3 libyaml-dev
-libmosquitto-dev mosquitto mosquitto-clients bats mandoc valgrind time clang libclang-rt-dev python3
-gnuplot-nox systemd"
+libmosquitto-dev mosquitto mosquitto-clients libpq-dev postgresql bats mandoc valgrind time clang
+libclang-rt-dev python3 gnuplot-nox systemd"
 missing=
 for p in $packages; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -29,8 +29,20 @@ if [ -n "$missing" ]; then
 	echo "deps: installing$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
+	# Debian's postgresql creates and tries to start a cluster when installed;
+	# without a service manager (a container) that start fails, harmlessly: the
+	# tests start servers of their own (tests/pg_helper.bash). policy-rc.d says
+	# so up front, for the install only, when none is there already.
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" -eq 0 ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' > "$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
 	# shellcheck disable=SC2086
 	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	[ -z "$policy" ] || rm -f "$policy"
 fi
 
 # @noble/curves, the independent implementation the BLS12-381 tests compare

@@ -23,47 +23,100 @@ setup() {
 	[ "$(wc -l < frames)" -eq 20000 ]
 }
 
-# two_verifiers ARGS...: two smqtt-verify -R reg.db ARGS started at once on the same frames.
-two_verifiers() {
-	smqtt-verify -R reg.db "$@" < frames > out.1 2> err.1 &
-	local a=$!
-	smqtt-verify -R reg.db "$@" < frames > out.2 2> err.2 &
-	local b=$!
-	status_1=0 status_2=0
-	wait "$a" || status_1=$?
-	wait "$b" || status_2=$?
+# verifiers N ARGS...: N smqtt-verify -R reg.db ARGS started at once on the same frames,
+# each writing out.I and err.I; their exit statuses in STATUSES. With PACE=K, each
+# reads its frames K at a time with a pause of its own (0 to 40 ms) between, so that
+# the verifiers' batches interleave and each gets ahead of the others now and then.
+verifiers() {
+	local n=$1 i
+	shift
+	local pids=()
+	for ((i = 1; i <= n; i++)); do
+		if [ -n "${PACE:-}" ]; then
+			awk -v k="$PACE" -v seed="$i" 'BEGIN { srand(seed) }
+				{ print } NR % k == 0 { fflush(); system("sleep " rand() * 0.04) }' frames |
+				smqtt-verify -R reg.db "$@" > "out.$i" 2> "err.$i" &
+		else
+			smqtt-verify -R reg.db "$@" < frames > "out.$i" 2> "err.$i" &
+		fi
+		pids+=($!)
+	done
+	STATUSES=()
+	for ((i = 0; i < n; i++)); do
+		local st=0
+		wait "${pids[$i]}" || st=$?
+		STATUSES+=("$st")
+	done
 }
 
-# passed_once: every frame was passed on by exactly one of the two verifiers.
+# passed_once N: every frame was passed on by exactly one of the N verifiers.
 passed_once() {
-	sort out.1 out.2 > both
+	local n=$1 i
+	local outs=() errs=()
+	for ((i = 1; i <= n; i++)); do
+		outs+=("out.$i")
+		errs+=("err.$i")
+	done
+	sort "${outs[@]}" > both
 	sort frames > all
 	local twice
 	twice=$(uniq -d both | wc -l)
-	[ "$twice" -eq 0 ] || fail "$twice frames passed on by both verifiers: $(uniq -d both | head -n 2)"
+	[ "$twice" -eq 0 ] || fail "$twice frames passed on by more than one verifier: $(uniq -d both | head -n 2)"
 	cmp -s both all || fail "passed on: $(wc -l < both) of $(wc -l < all) frames"
-	# The other copy of each was rejected as a replay by the other verifier and said so, or
-	# dropped as a duplicate of the device's last frame, which it learnt from the registry.
-	local rejected=$(($(grep -c ': replay: ' err.1 || true) + $(grep -c ': replay: ' err.2 || true)))
-	local dup_1 dup_2
-	dup_1=$(sed -n 's/.* \([0-9]*\) duplicates dropped$/\1/p' err.1)
-	dup_2=$(sed -n 's/.* \([0-9]*\) duplicates dropped$/\1/p' err.2)
-	local duplicates=$((${dup_1:-0} + ${dup_2:-0}))
-	[ "$((rejected + duplicates))" -eq 20000 ] || fail "$rejected replays and $duplicates duplicates: $(tail -n 2 err.1 err.2)"
-	[ "$status_1" -le 1 ] && [ "$status_2" -le 1 ] || fail "status $status_1 and $status_2: $(tail -n 3 err.1 err.2)"
+	# The other copies of each were rejected as replays by the other verifiers and said so, or
+	# dropped as duplicates of the device's last frame, which they learnt from the registry.
+	local rejected=0 duplicates=0 dup
+	for ((i = 1; i <= n; i++)); do
+		rejected=$((rejected + $(grep -c ': replay: ' "err.$i" || true)))
+		dup=$(sed -n 's/.* \([0-9]*\) duplicates dropped$/\1/p' "err.$i")
+		duplicates=$((duplicates + ${dup:-0}))
+		[ "${STATUSES[$((i - 1))]}" -le 1 ] || fail "verifier $i: status ${STATUSES[$((i - 1))]}: $(tail -n 3 "err.$i")"
+	done
+	[ "$((rejected + duplicates))" -eq $((20000 * (n - 1))) ] ||
+		fail "$rejected replays and $duplicates duplicates: $(tail -n 2 "${errs[@]}")"
 	[ "$(sqlite3 reg.db 'select group_concat(last_seq) from devices')" = "$(printf '2000,%.0s' {1..10} | sed 's/,$//')" ]
 }
 
+# shares N: how many frames each of the N verifiers passed on, for the log.
+shares() {
+	local i line="#"
+	for ((i = 1; i <= $1; i++)); do
+		line="$line verifier $i passed $(wc -l < "out.$i");"
+	done
+	echo "$line" >&3
+}
+
 @test "shared registry: two verifiers started at once on the same 20000 frames pass each on once" {
-	two_verifiers
-	passed_once
-	echo "# verifier 1 passed $(wc -l < out.1), verifier 2 passed $(wc -l < out.2)" >&3
+	verifiers 2
+	passed_once 2
+	shares 2
 }
 
 @test "shared registry: the same with two threads each and a small cache" {
-	two_verifiers -j 2 --cache 4
-	passed_once
-	echo "# verifier 1 passed $(wc -l < out.1), verifier 2 passed $(wc -l < out.2)" >&3
+	verifiers 2 -j 2 --cache 4
+	passed_once 2
+	shares 2
+}
+
+@test "shared registry: four verifiers reading the same 20000 frames at once pass each on once" {
+	PACE=1000 verifiers 4
+	passed_once 4
+	shares 4
+}
+
+@test "shared registry: four verifiers racing on one device pass each of its frames on once" {
+	# Every frame of one device, so that each batch of each verifier claims the same row.
+	cp D01.frames frames
+	PACE=50 verifiers 4 --cache 1
+	sort out.1 out.2 out.3 out.4 > both
+	[ -z "$(uniq -d both)" ] || fail "passed on twice: $(uniq -d both | head -n 2)"
+	cmp -s both <(sort frames) || fail "passed on: $(wc -l < both) of 2000 frames"
+	local i
+	for i in 0 1 2 3; do
+		[ "${STATUSES[$i]}" -le 1 ] || fail "verifier $((i + 1)): status ${STATUSES[$i]}: $(tail -n 3 "err.$((i + 1))")"
+	done
+	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'D01'")" -eq 2000 ]
+	shares 4
 }
 
 @test "shared registry: a frame replayed to a second verifier while the first holds it is passed on once" {

@@ -1,0 +1,361 @@
+#!/usr/bin/env bats
+# smqtt-store on PostgreSQL: the scenarios of smqtt-store.bats against a real
+# server (tests/pg_helper.bash), and what only a server has: connection
+# strings, authentication, a server that goes away and comes back.
+
+load test_helper
+load broker_helper # free_port
+load pg_helper
+
+setup_file() {
+	pg_start_server
+}
+
+teardown_file() {
+	pg_stop_server
+}
+
+setup() {
+	common_setup
+	make_key m
+	meter_records 6 | smqtt-sign -k m.key -i ABC > frames
+	DBNAME=t$BATS_TEST_NUMBER
+	pg_new_database "$DBNAME"
+	DB=$PG_URL
+	# As messages show it: no password.
+	SHOWN="postgresql://$PG_USER@127.0.0.1:$PG_PORT/$DBNAME"
+	PIDS=()
+}
+
+teardown() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2> /dev/null || true
+		wait "$pid" 2> /dev/null || true
+	done
+	# A test that stopped the server and failed before starting it again.
+	pg_ready || pg_resume
+}
+
+q() { pg_sql "$DBNAME" "$1"; }
+
+@test "pg-store: one typed row per frame, with the whole frame kept" {
+	run smqtt-store -d "$DB" < frames
+	assert_status 0
+	assert_contains "smqtt-store: 6 stored, 0 duplicates, 0 rejected, 0 gaps (0 frames missing)"
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+	[ "$(q "select meter, time, channel, value from readings where seq = 2")" = "ABC|2013-11-02 00:15:00|1|7" ]
+	[ "$(q "select pg_typeof(channel) || ',' || pg_typeof(value) from readings limit 1")" = "bigint,double precision" ]
+	[ "$(q 'select frame from readings order by seq')" = "$(cat frames)" ]
+}
+
+@test "pg-store: stored frames verify again straight from the server" {
+	smqtt-store -d "$DB" < frames 2> /dev/null
+	q 'select frame from readings order by device, seq' | smqtt-verify --pubkey ABC=m.pub > again
+	cmp again frames
+}
+
+@test "pg-store: schema is versioned" {
+	smqtt-store -d "$DB" < frames 2> /dev/null
+	[ "$(q "select value from smqtt_meta where key = 'schema_version'")" -eq 1 ]
+	[ "$(q "select value from smqtt_meta where key = 'columns'")" = "meter:device,time:text,channel:integer,value:real" ]
+}
+
+@test "pg-store: duplicates are ignored and counted; a re-run stores nothing twice" {
+	smqtt-store -d "$DB" < frames 2> /dev/null
+	run smqtt-store -d "$DB" < frames
+	assert_status 0
+	assert_contains "0 stored, 6 duplicates, 0 rejected"
+	{ cat frames; cat frames; } > twice
+	q 'drop table readings; drop table smqtt_meta'
+	run smqtt-store -d "$DB" < twice
+	assert_contains "6 stored, 6 duplicates"
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+}
+
+@test "pg-store: a gap in a device's sequence is reported with its range" {
+	sed '3,4d' frames > holes
+	run smqtt-store -d "$DB" < holes
+	assert_status 0
+	assert_contains "smqtt-store: line 3: device ABC seq 5: gap: 2 frames missing (seq 3..4)"
+	assert_contains "4 stored, 0 duplicates, 0 rejected, 1 gaps (2 frames missing)"
+	run smqtt-store -d "$DB" < frames
+	assert_contains "2 stored, 4 duplicates, 0 rejected, 0 gaps"
+	meter_records 3 | smqtt-sign -k m.key -i ABC > more
+	sed 1d more > later
+	run smqtt-store -d "$DB" < later
+	assert_contains "line 1: device ABC seq 8: gap: 1 frames missing (seq 7..7)"
+}
+
+@test "pg-store: bad lines are rejected by number, nothing from them stored, the rest kept" {
+	make_key x
+	printf 'XYZ,t,notint,1.0\nXYZ,t,1\nXYZ,t,1,1e999\nXYZ,"quoted, text",1,2.5\n' |
+		smqtt-sign -k x.key -i XYZ > bad
+	{ sed -n 1p frames; cat bad; echo garbage; sed -n 2p frames; } > in
+	run smqtt-store -d "$DB" < in
+	assert_status 1
+	assert_contains "line 2: device XYZ seq 1: record: field 3 (channel): not an integer: \"notint\""
+	assert_contains "line 3: device XYZ seq 2: record: 3 fields, schema has 4"
+	assert_contains "line 4: device XYZ seq 3: record: field 4 (value): not a real number"
+	assert_contains "line 6: malformed frame: not an smqtt1 frame"
+	assert_contains "3 stored, 0 duplicates, 4 rejected"
+	[ "$(q "select time || '|' || value from readings where device = 'XYZ'")" = "quoted, text|2.5" ]
+}
+
+@test "pg-store: text that is not UTF-8 is rejected by line; the rest of the batch is stored" {
+	printf 'ABC,t\377x,1,2\nABC,t\303\251,1,3\n' | smqtt-sign -k m.key -i ABC -S abc.seq > f
+	run smqtt-store -d "$DB" < f
+	assert_status 1
+	assert_contains "smqtt-store: line 1: device ABC seq 1: record: not UTF-8 text, which the database's text columns hold"
+	assert_contains "1 stored, 0 duplicates, 1 rejected"
+	[ "$(q 'select seq, time from readings')" = "2|té" ]
+}
+
+@test "pg-store: empty fields are NULL and quotes are unescaped" {
+	printf 'N,,1,\nN,"say ""hi""",,2\n"N",t,1,3\n' | smqtt-sign -k m.key -i N -S n.seq > f
+	smqtt-store -d "$DB" < f 2> /dev/null
+	[ "$(q "select quote_nullable(time) || ' ' || quote_nullable(value) from readings where seq = 1")" = "NULL NULL" ]
+	[ "$(q "select time || ' ' || quote_nullable(channel) from readings where seq = 2")" = 'say "hi" NULL' ]
+	[ "$(q "select meter from readings where seq = 3")" = N ]
+}
+
+@test "pg-store: a custom column schema, and a schema mismatch refused" {
+	printf '12.5,a\n13,b\n' | smqtt-sign -k m.key -i T > f
+	run smqtt-store -d "$DB" -s 'celsius:real,label:text' < f
+	assert_status 0
+	[ "$(q 'select sum(celsius) from readings')" = 25.5 ]
+	run smqtt-store -d "$DB" < f
+	assert_status 3
+	assert_contains "smqtt-store: database $SHOWN: created with columns \"celsius:real,label:text\""
+	refute_contains "$PG_PASSWORD"
+}
+
+@test "pg-store: a device column must name the device that signed the frame, on the server too" {
+	printf 'meter-0005,t1,0,1.5\nmeter-0002,t2,0,999\n"meter-0005",t4,0,2.5\n' |
+		smqtt-sign -k m.key -i meter-0005 -S m5.seq > f
+	run smqtt-store -d "$DB" < f
+	assert_status 1
+	assert_contains 'smqtt-store: line 2: device meter-0005 seq 2: record: field 1 (meter): "meter-0002" is not the device that signed the frame'
+	assert_contains "2 stored, 0 duplicates, 1 rejected"
+	[ "$(q "select string_agg(seq || ':' || meter || ':' || value, ' ' order by seq) from readings")" = "1:meter-0005:1.5 3:meter-0005:2.5" ]
+	run pg_sql "$DBNAME" "insert into readings values ('meter-0005', 9, 'meter-0002', 't', 0, 1, 'frame')"
+	[ "$status" -ne 0 ] || fail "the table took a row filed under another meter"
+	assert_contains "check constraint"
+}
+
+@test "pg-store: a database made with meter:text is opened with the default schema and checked from then on" {
+	meter_records 2 ABC | smqtt-sign -k m.key -i ABC -S abc.seq > first
+	smqtt-store -d "$DB" -s meter:text,time:text,channel:integer,value:real < first 2> /dev/null
+	meter_records 1 DEF | smqtt-sign -k m.key -i ABC -S abc.seq > misfiled
+	run smqtt-store -d "$DB" < misfiled
+	assert_status 1
+	assert_contains 'line 1: device ABC seq 3: record: field 1 (meter): "DEF" is not the device that signed the frame'
+	run smqtt-store -d "$DB" -s meter:device,time:text,channel:text,value:real < /dev/null
+	assert_status 3
+	assert_contains "database $SHOWN: created with columns \"meter:text,time:text,channel:integer,value:real\", not \"meter:device,time:text,channel:text,value:real\""
+}
+
+@test "pg-store: small batches commit as they go" {
+	meter_records 250 B | smqtt-sign -k m.key -i B > f
+	run smqtt-store -d "$DB" -b 7 < f
+	assert_status 0
+	[ "$(q 'select count(*) from readings')" -eq 250 ]
+}
+
+@test "pg-store: rows are committed within the wait time while input stays open; SIGINT commits the rest" {
+	mkfifo in
+	smqtt-store -d "$DB" -w 200 < in 2> err 3>&- &
+	PIDS+=($!)
+	exec 7> in
+	head -n 3 frames >&7
+	wait_until "3 rows" '[ "$(q "select count(*) from readings")" = 3 ]'
+	tail -n 3 frames >&7
+	sleep 0.05
+	kill -INT "${PIDS[0]}"
+	wait "${PIDS[0]}"
+	exec 7>&-
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+	grep -q "smqtt-store: 6 stored" err || fail "$(cat err)"
+}
+
+@test "pg-store: two stores starting at once on a new database both store, each row once" {
+	meter_records 40 A | smqtt-sign -k m.key -i A > a
+	meter_records 40 B | smqtt-sign -k m.key -i B > b
+	smqtt-store -d "$DB" < a 2> err-a 3>&- &
+	PIDS+=($!)
+	smqtt-store -d "$DB" < b 2> err-b 3>&- &
+	PIDS+=($!)
+	run smqtt-store -d "$DB" < a
+	assert_status 0
+	wait "${PIDS[0]}" || fail "status $?: $(cat err-a)"
+	wait "${PIDS[1]}" || fail "status $?: $(cat err-b)"
+	[ "$(q 'select count(*) from readings')" -eq 80 ]
+	[ "$(q 'select count(distinct (device, seq)) from readings')" -eq 80 ]
+}
+
+# wait_until WHAT CONDITION: poll the shell CONDITION every 50 ms, for 30 s at most.
+wait_until() {
+	for _ in $(seq 600); do
+		eval "$2" && return 0
+		sleep 0.05
+	done
+	fail "timed out waiting for $1"
+}
+
+@test "pg-store: a server that goes away keeps the batch; it is stored once the server is back, no row lost or doubled" {
+	make_key f
+	meter_records 20 F | smqtt-sign -k f.key -i F > f
+	mkfifo in
+	smqtt-store -d "$DB" -w 50 < in 2> err 3>&- &
+	PIDS+=($!)
+	exec 7> in
+	head -n 10 f >&7
+	wait_until "the first rows" '[ "$(q "select count(*) from readings" 2> /dev/null)" = 10 ]'
+	pg_halt
+	# seq 11 to 20 without 15. The frames read at once find the server gone; no
+	# more input is read until they are stored, so the pipe holds the rest.
+	tail -n +11 f | sed 5d >&7
+	wait_until "the failure report" 'grep -q "not stored yet" err'
+	grep -Eq "^smqtt-store: database $SHOWN: [1-9] frames from lines 11-(1[1-9]) not stored yet: .*; keeping them and retrying$" err ||
+		fail "$(cat err)"
+	[ "$(grep -c "not stored yet" err)" -le 2 ] || fail "the same failure reported more than once: $(cat err)"
+	pg_resume
+	wait_until "the kept rows" '[ "$(q "select count(*) from readings")" = 19 ]'
+	exec 7>&-
+	wait "${PIDS[0]}" || fail "status $?: $(cat err)"
+	grep -Eq "^smqtt-store: database $SHOWN: [1-9] frames from lines 11-(1[1-9]) stored after [0-9]+ s of retrying$" err || fail "$(cat err)"
+	grep -q "^smqtt-store: line 15: device F seq 16: gap: 1 frames missing (seq 15..15)$" err || fail "$(cat err)"
+	grep -q "^smqtt-store: 19 stored, 0 duplicates, 0 rejected, 1 gaps (1 frames missing)$" err || fail "$(cat err)"
+	[ "$(q 'select count(distinct seq) from readings')" = 19 ]
+	! grep -q "$PG_PASSWORD" err || fail "the password in a message: $(cat err)"
+}
+
+@test "pg-store: SIGTERM while the server is down exits 4, naming what was not stored" {
+	mkfifo in
+	smqtt-store -d "$DB" -w 50 < in 2> err 3>&- &
+	PIDS+=($!)
+	exec 7> in
+	# Connected and storing before the server goes away.
+	head -n 1 frames >&7
+	wait_until "the first row" '[ "$(q "select count(*) from readings" 2> /dev/null)" = 1 ]'
+	pg_halt
+	sed -n 2p frames >&7
+	wait_until "the failure report" 'grep -q "not stored yet" err'
+	kill -TERM "${PIDS[0]}"
+	status=0
+	wait "${PIDS[0]}" || status=$?
+	exec 7>&-
+	pg_resume
+	[ "$status" -eq 4 ] || fail "status $status: $(cat err)"
+	grep -q "^smqtt-store: database $SHOWN: 1 frames from lines 2-2 not stored: connection lost: " err || fail "$(cat err)"
+	[ "$(q 'select count(*) from readings')" -eq 1 ]
+}
+
+@test "pg-store: a server that is down or not there at all is a system error (4), named" {
+	port=$(free_port)
+	run smqtt-store -d "postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$port/$DBNAME" < frames
+	assert_status 4
+	assert_contains "smqtt-store: database postgresql://$PG_USER@127.0.0.1:$port/$DBNAME: connecting: Connection refused"
+	refute_contains "$PG_PASSWORD"
+	pg_halt
+	run smqtt-store -d "$DB" < frames
+	pg_resume
+	assert_status 4
+	assert_contains "smqtt-store: database $SHOWN: connecting: "
+}
+
+@test "pg-store: a server that never answers is given up after the connect timeout (4)" {
+	port=$(free_port)
+	# Takes the connection and says nothing.
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+open("listening", "w").close()
+time.sleep(60)' "$port" 3>&- &
+	PIDS+=($!)
+	wait_until "the listener" '[ -e listening ]'
+	SECONDS=0
+	run smqtt-store -d "postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$port/$DBNAME?connect_timeout=1" < frames
+	assert_status 4
+	assert_contains "smqtt-store: database postgresql://$PG_USER@127.0.0.1:$port/$DBNAME: connecting: timeout expired"
+	[ "$SECONDS" -lt 10 ] || fail "gave up after $SECONDS s"
+}
+
+@test "pg-store: authentication refused, or no such database, is a configuration error (3), named" {
+	run smqtt-store -d "postgresql://$PG_USER:wrong@127.0.0.1:$PG_PORT/$DBNAME" < frames
+	assert_status 3
+	assert_contains "smqtt-store: database $SHOWN: refused by the server: password authentication failed for user \"$PG_USER\""
+	refute_contains wrong
+	run smqtt-store -d "postgresql://$PG_USER@127.0.0.1:$PG_PORT/$DBNAME" < frames
+	assert_status 3
+	assert_contains "smqtt-store: database $SHOWN: refused by the server: the server asks for a password and none was given"
+	run smqtt-store -d "postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/nosuchdb" < frames
+	assert_status 3
+	assert_contains "smqtt-store: database postgresql://$PG_USER@127.0.0.1:$PG_PORT/nosuchdb: refused by the server: database \"nosuchdb\" does not exist"
+	# libpq's own ways to give the password work: a password file.
+	printf '127.0.0.1:%s:%s:%s:%s\n' "$PG_PORT" "$DBNAME" "$PG_USER" "$PG_PASSWORD" > pgpass
+	chmod 600 pgpass
+	PGPASSFILE=$PWD/pgpass run smqtt-store -d "postgresql://$PG_USER@127.0.0.1:$PG_PORT/$DBNAME" < frames
+	assert_status 0
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+}
+
+@test "pg-store: a connection string libpq cannot read is a usage error (2), or 3 in the configuration" {
+	run smqtt-store -d "postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$DBNAME?nosuch=1" < frames
+	assert_status 2
+	assert_contains "smqtt-store: -d postgresql://...@...: invalid URI query parameter: \"nosuch\""
+	refute_contains "$PG_PASSWORD"
+	run smqtt-store -d "postgresql://[::1/x" < frames
+	assert_status 2
+	assert_contains "smqtt-store: -d postgresql://...: "
+	# libpq quotes what it cannot read; a password is not repeated even then.
+	run smqtt-store -d "postgresql://$PG_USER:se%zzcret@127.0.0.1/$DBNAME" < frames
+	assert_status 2
+	assert_contains 'smqtt-store: -d postgresql://...@...: invalid percent-encoded token: "..."'
+	refute_contains "zzcret"
+	run smqtt-store -d "postgresql://127.0.0.1/$DBNAME?password=se%zzcret" < frames
+	assert_status 2
+	refute_contains "zzcret"
+	printf 'store:\n  db: "postgresql://u:secret@127.0.0.1/x?nosuch=1"\n' > conf.yaml
+	run smqtt-store --config conf.yaml < frames
+	assert_status 3
+	assert_contains "smqtt-store: conf.yaml:2: key store.db: postgresql://...@...: invalid URI query parameter: \"nosuch\""
+	refute_contains secret
+}
+
+@test "pg-store: a database of another schema is refused (3), named, and left alone" {
+	q 'create table t (x integer)'
+	run smqtt-store -d "$DB" < frames
+	assert_status 3
+	assert_contains "smqtt-store: database $SHOWN: not a database of smqtt-store (it has other tables)"
+	[ "$(q "select count(*) from pg_tables where schemaname = 'public'")" -eq 1 ]
+	q 'drop table t'
+	smqtt-store -d "$DB" < /dev/null 2> /dev/null
+	q "update smqtt_meta set value = '2' where key = 'schema_version'"
+	run smqtt-store -d "$DB" < frames
+	assert_status 3
+	assert_contains "smqtt-store: database $SHOWN: schema version 2; this smqtt-store handles version 1"
+	[ "$(q 'select count(*) from readings')" -eq 0 ]
+}
+
+@test "pg-store: store.db in the configuration may name the server; it is not taken for a relative path" {
+	mkdir conf
+	printf 'store:\n  db: "%s"\n  batch: 2\n' "$DB" > conf/smqtt.yaml
+	run smqtt-store --config conf/smqtt.yaml < frames
+	assert_status 0
+	assert_contains "6 stored"
+	[ "$(q 'select count(*) from readings')" -eq 6 ]
+	[ ! -e conf/postgresql: ]
+}
+
+@test "pg: a registry named by a URI is refused (3), without the password" {
+	run smqtt-verify -R "$DB" < frames
+	assert_status 3
+	assert_contains "smqtt-verify: registry $SHOWN: a registry is an SQLite file; PostgreSQL is not supported for it"
+	refute_contains "$PG_PASSWORD"
+	run smqtt-register -R "$DB" list
+	assert_status 3
+	assert_contains "smqtt-register: registry $SHOWN: a registry is an SQLite file"
+	refute_contains "$PG_PASSWORD"
+}
