@@ -55,7 +55,7 @@ done
 export PATH="$bin:$PATH"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bench-mqtt.XXXXXX")
-BROKER_PID= LIVE_PID=
+BROKER_PID='' LIVE_PID=''
 cleanup() {
 	if [ -n "${LIVE_PID:-}" ]; then
 		kill "$LIVE_PID" 2> /dev/null || true
