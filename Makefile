@@ -115,6 +115,7 @@ memcheck: deps all
 
 bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/registry.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/issue.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh

@@ -853,7 +853,7 @@ int main(int argc, char **argv)
 		      v.n.duplicates);
 	frame_hasher_free(v.hasher);
 	recent_free(&v.recent);
-	trust_free(v.trust);
+	trust_close(v.trust);
 	config_free(cfg);
 	return v.n.rejected ? EXIT_REJECTED : EXIT_OK;
 }

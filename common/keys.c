@@ -473,6 +473,14 @@ void signing_key_free(struct signing_key *k)
 	free(k);
 }
 
+bool signing_key_set_public(struct signing_key *k, enum key_type type, const unsigned char *point, size_t len)
+{
+	if (k->for_signing || k->type == KEY_ED25519 || k->type != type)
+		return false;
+	/* The verifying context holds the same key; initialising it again drops anything kept of the old point. */
+	return EVP_PKEY_set1_encoded_public_key(k->pkey, point, len) > 0 && EVP_PKEY_verify_init(k->ctx) > 0;
+}
+
 const EVP_PKEY *signing_key_pkey(const struct signing_key *k)
 {
 	return k->pkey;

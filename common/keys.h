@@ -95,6 +95,14 @@ bool write_all(int fd, const void *data, size_t len);
 struct signing_key;
 struct signing_key *signing_key_new(EVP_PKEY *pkey, bool for_signing);
 void signing_key_free(struct signing_key *k);
+/*
+ * Give a P-256 or P-384 verifying key another public key on the same curve
+ * (the encoded point, checked to be on the curve), keeping its contexts:
+ * much cheaper than building a key, which copies the curve every time.
+ * False, with the key unusable, for a point that is not valid; false and
+ * the key unchanged for a signing key or an Ed25519 key.
+ */
+bool signing_key_set_public(struct signing_key *k, enum key_type type, const unsigned char *point, size_t len);
 const EVP_PKEY *signing_key_pkey(const struct signing_key *k);
 
 /* Sign a frame digest; writes strict base64 of the signature into out (SIGNATURE_B64_MAX + 1). */

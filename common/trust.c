@@ -31,6 +31,13 @@ struct taken {
 	uint64_t registry_last; /* the registry's highest number when they were found */
 };
 
+/*
+ * Spare keys kept per curve. A cache that is full evicts one device for each
+ * one it loads, so a few are enough; building a key from nothing copies the
+ * curve, and freeing one frees it again, most of what loading a key costs.
+ */
+#define SPARE_KEYS 64
+
 struct trust {
 	struct devmap *devices;
 	int64_t now; /* the time validity is checked against, read at each lookup */
@@ -46,6 +53,9 @@ struct trust {
 	uint64_t batch;      /* nonzero between trust_pin_begin and trust_pin_end */
 	uint64_t batches;    /* batches begun so far: the stamp of the current one */
 	EVP_PKEY *curves[2]; /* P-256 and P-384 domain parameters, copied into each key */
+	/* Keys of devices that left the cache, by curve, given the next device's point (signing_key_set_public). */
+	struct signing_key *spare[2][SPARE_KEYS];
+	size_t nspare[2];
 	bool stored;         /* re-verifying stored frames (trust_use_registry) */
 	char why[128];       /* trust_explain_invalid's text for stored frames */
 };
@@ -87,6 +97,21 @@ static void free_keys(struct trusted_device *d)
 	d->nstored = 0;
 }
 
+/* Keep d's keys for the next devices loaded (key_from_point), as many as fit; free the rest. */
+static void recycle_keys(struct trust *t, struct trusted_device *d)
+{
+	for (size_t i = 0; i < d->nkeys; i++) {
+		const EVP_PKEY *pkey = signing_key_pkey(d->keys[i]);
+		int curve = EVP_PKEY_is_a(pkey, "EC") ? (EVP_PKEY_get_bits(pkey) == 256 ? 0 : 1) : -1;
+		if (curve >= 0 && t->nspare[curve] < SPARE_KEYS)
+			t->spare[curve][t->nspare[curve]++] = d->keys[i];
+		else
+			signing_key_free(d->keys[i]);
+	}
+	d->nkeys = 0;
+	free_keys(d);
+}
+
 static void free_device(void *p)
 {
 	struct trusted_device *d = p;
@@ -111,8 +136,27 @@ void trust_free(struct trust *t)
 	free(t->dirty);
 	for (size_t i = 0; i < sizeof t->curves / sizeof *t->curves; i++)
 		EVP_PKEY_free(t->curves[i]);
+	for (size_t c = 0; c < sizeof t->spare / sizeof *t->spare; c++)
+		for (size_t i = 0; i < t->nspare[c]; i++)
+			signing_key_free(t->spare[c][i]);
 	registry_close(t->registry);
 	free(t);
+}
+
+/* trust_close's trust, reachable to the end so leak checkers do not count what the exit frees. */
+static struct trust *volatile closed_trust;
+
+void trust_close(struct trust *t)
+{
+	if (!t)
+		return;
+	if (!t->registry) {
+		trust_free(t);
+		return;
+	}
+	registry_close(t->registry);
+	t->registry = NULL;
+	closed_trust = t;
 }
 
 static struct trusted_device *new_device(const char *id, size_t len)
@@ -199,6 +243,14 @@ void trust_use_registry(struct trust *t, const char *path, size_t cache_devices,
 static struct signing_key *key_from_point(struct trust *t, enum key_type type, const unsigned char *point,
 					  size_t len)
 {
+	int curve = type == KEY_P256 ? 0 : 1;
+	if (type != KEY_ED25519 && t->nspare[curve] > 0) {
+		struct signing_key *k = t->spare[curve][--t->nspare[curve]];
+		if (signing_key_set_public(k, type, point, len))
+			return k;
+		signing_key_free(k);
+		return NULL;
+	}
 	EVP_PKEY *pkey = NULL;
 	if (type == KEY_ED25519) {
 		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, point, len);
@@ -326,7 +378,7 @@ static void load_device(struct trust *t, struct trusted_device *d)
 	}
 	struct registry_entry e;
 	registry_load(t->registry, d->id, d->id_len, &e);
-	free_keys(d);
+	recycle_keys(t, d);
 	d->stale = false;
 	d->refused = true;
 	if (!e.found) {
@@ -379,7 +431,8 @@ static size_t cache_slot(struct trust *t)
 		if (victim->dirty)
 			save_replay_state(t);
 		devmap_remove(t->devices, victim->id, victim->id_len);
-		free_device(victim);
+		recycle_keys(t, victim);
+		free(victim);
 		return slot;
 	}
 }
@@ -584,7 +637,10 @@ const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, con
 		struct signing_key *k = key_from_point(t, e.keys[i].type, e.keys[i].point, e.keys[i].point_len);
 		if (k && signature_verify(k, digest, b64, b64_len) == SIGNATURE_VALID)
 			why = e.keys[i].revoked ? "revoked key" : "retired key";
-		signing_key_free(k);
+		if (k) {
+			struct trusted_device spare = {.keys = {k}, .nkeys = 1};
+			recycle_keys(t, &spare);
+		}
 	}
 	return why;
 }

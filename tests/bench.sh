@@ -6,20 +6,12 @@
 #   verify  frames/s of smqtt-verify -j 1 (P-256, one thread) vs  openssl speed
 #           ecdsap256 verify/s (one core)
 #   store   rows/s of smqtt-store            vs  sqlite3 .import of the same rows
+#   verify -j 2  frames/s of smqtt-verify -j 2 (two threads) vs openssl speed
+#           -multi 2 ecdsap256 verify/s (two processes), in the same
+#           repetitions
 # plus the peak RSS of smqtt-sign, smqtt-verify and smqtt-store on 200k and 1M
-# records, and one run each of Ed25519 and P-384 signing.
-#
-# Registry section (needs smqtt-issue and smqtt-register, else skipped with a
-# note in the report): SMQTT_BENCH_REGISTRY_DEVICES (default 100000) devices
-# issued with smqtt-issue and registered with smqtt-register (devices/s), then
-#   verify -R  frames/s of smqtt-verify -R with every device sending
-#              SMQTT_BENCH_REGISTRY_ROUNDS (default 3) frames, round by round,
-#              so each device's first frame loads its key from the registry,
-#              vs the same number of frames from one registered device
-#              (median of REPS each; goal >= 0.8), and the peak RSS of both.
-# The devices share one key (smqtt-issue certifies it per device), so one
-# helper process can sign for all of them; the verifier still loads and
-# caches one key per device.
+# records, and one run each of Ed25519 and P-384 signing. Registry-backed
+# verification is tests/bench/registry.sh.
 #
 # Prints progress on stderr and a Markdown table on stdout, also written to
 # build/bench.md. Exits 0 when every command worked, whether or not the goals
@@ -140,6 +132,7 @@ expect_lines "record generator" "$work/records" "$N"
 # --- repeated measurements ---------------------------------------------------
 sign_rates=() sign_rss=() os_sign=() os_verify=()
 verify_rates=() verify_rss=() store_rates=() store_rss=() import_rates=()
+verify2_rates=() os_verify2=()
 
 for rep in $(seq 1 "$REPS"); do
 	say "repetition $rep/$REPS"
@@ -165,6 +158,18 @@ for rep in $(seq 1 "$REPS"); do
 	cmp -s "$work/frames" "$work/verified" || die "smqtt-verify changed frames"
 	verify_rates+=("$(rate "$N" "$secs")") verify_rss+=("$rss_kib")
 	say "  smqtt-verify  $N frames in ${secs}s = ${verify_rates[-1]} frames/s, peak RSS $rss_kib KiB"
+
+	# two threads against two openssl processes
+	run "smqtt-verify -j 2" "$work/frames" "$work/verified" "$work/verify.err" \
+		"$bin/smqtt-verify" -j 2 --pubkey "M0001=$work/p256.pem"
+	expect_lines "smqtt-verify -j 2" "$work/verified" "$N"
+	cmp -s "$work/frames" "$work/verified" || die "smqtt-verify -j 2 changed frames"
+	verify2_rates+=("$(rate "$N" "$secs")")
+	say "  smqtt-verify -j 2  $N frames in ${secs}s = ${verify2_rates[-1]} frames/s"
+	read -r _ _ v < <(openssl_speed -multi 2 ecdsap256 | awk '$1 == 256' | tail -n 1)
+	[ -n "${v:-}" ] || die "could not parse openssl speed -multi 2 ecdsap256 output"
+	os_verify2+=("$v")
+	say "  openssl speed -multi 2 ecdsap256: $v verify/s"
 
 	# store into a fresh database
 	rm -f "$work/store.db" "$work/store.db-wal" "$work/store.db-shm" "$work/store.db-journal"
@@ -219,67 +224,6 @@ big_store_rss=$rss_kib
 say "  smqtt-store   $NBIG rows in ${secs}s = $(rate "$NBIG" "$secs") rows/s, peak RSS $rss_kib KiB"
 rm -f "$work/frames.big" "$work/big.db" "$work/records.big"
 
-# --- registry: many devices against one ---------------------------------------
-NREG=${SMQTT_BENCH_REGISTRY_DEVICES:-100000}
-REG_ROUNDS=${SMQTT_BENCH_REGISTRY_ROUNDS:-3}
-REG_GOAL=0.8
-registry_note=
-if [ ! -x "$bin/smqtt-issue" ] || [ ! -x "$bin/smqtt-register" ]; then
-	registry_note="SKIPPED: the registry benchmark needs $bin/smqtt-issue and $bin/smqtt-register"
-	say "!!! $registry_note"
-elif ! cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -I"$root/common" -o "$work/sign-devices" \
-	"$here/bench/sign-devices.c" "$root/build/release/libsmqtt.a" -lcrypto 2>"$work/cc.err"; then
-	cat "$work/cc.err" >&2
-	die "building tests/bench/sign-devices.c against build/release/libsmqtt.a failed (run make first)"
-else
-	say "registry: $NREG devices, $REG_ROUNDS frames each"
-	mkdir "$work/reg"
-	"$bin/smqtt-keygen" -k "$work/reg/shared.key" >"$work/reg/shared.pub" || die "smqtt-keygen failed"
-	"$bin/smqtt-issue" ca --ca-dir "$work/reg/ca" >/dev/null || die "smqtt-issue ca failed"
-	seq -f 'm%07.0f' 1 "$NREG" >"$work/reg/ids"
-	sed "s|\$| pubkey=$work/reg/shared.pub|" "$work/reg/ids" >"$work/reg/issue.in"
-	run "smqtt-issue device" "$work/reg/issue.in" "$work/reg/issued" "$work/reg/issue.err" \
-		"$bin/smqtt-issue" device --ca-dir "$work/reg/ca" -o "$work/reg/certs"
-	expect_lines "smqtt-issue device" "$work/reg/issued" "$NREG"
-	"$bin/smqtt-register" -R "$work/reg/reg0.db" init --ca "$work/reg/ca/ca.crt" || die "smqtt-register init failed"
-	run "smqtt-register add" "$work/reg/issued" /dev/null "$work/reg/add.err" \
-		"$bin/smqtt-register" -R "$work/reg/reg0.db" add
-	grep -q "^smqtt-register: $NREG added, 0 already registered, 0 rejected" "$work/reg/add.err" ||
-		{ cat "$work/reg/add.err" >&2; die "smqtt-register did not add $NREG devices"; }
-	register_rate=$(rate "$NREG" "$secs")
-	say "  smqtt-register add: $NREG devices in ${secs}s = $register_rate devices/s"
-	sqlite3 -bail "$work/reg/reg0.db" 'pragma wal_checkpoint(truncate);' >/dev/null
-	rm -rf "$work/reg/certs"
-
-	nframes=$((NREG * REG_ROUNDS))
-	"$work/sign-devices" "$work/reg/shared.key" "$REG_ROUNDS" <"$work/reg/ids" >"$work/reg/frames.many" ||
-		die "signing frames for $NREG devices failed"
-	head -n 1 "$work/reg/ids" | "$work/sign-devices" "$work/reg/shared.key" "$nframes" >"$work/reg/frames.one" ||
-		die "signing frames for one device failed"
-	expect_lines "sign-devices" "$work/reg/frames.many" "$nframes"
-	expect_lines "sign-devices" "$work/reg/frames.one" "$nframes"
-
-	reg_one=() reg_many=() reg_one_rss=() reg_many_rss=()
-	for rep in $(seq 1 "$REPS"); do
-		for kind in one many; do
-			# A fresh copy each run: no replay state, no cached pages from the last run's writes.
-			cp "$work/reg/reg0.db" "$work/reg/run.db"
-			rm -f "$work/reg/run.db-wal" "$work/reg/run.db-shm"
-			run "smqtt-verify -R ($kind)" "$work/reg/frames.$kind" "$work/reg/verified" "$work/reg/verify.err" \
-				"$bin/smqtt-verify" -j 1 -R "$work/reg/run.db"
-			expect_lines "smqtt-verify -R ($kind)" "$work/reg/verified" "$nframes"
-			r=$(rate "$nframes" "$secs")
-			if [ "$kind" = one ]; then
-				reg_one+=("$r") reg_one_rss+=("$rss_kib")
-			else
-				reg_many+=("$r") reg_many_rss+=("$rss_kib")
-			fi
-			say "  smqtt-verify -R ($kind device(s)) $nframes frames in ${secs}s = $r frames/s, peak RSS $rss_kib KiB"
-		done
-	done
-	rm -f "$work/reg/verified" "$work/reg/frames.one" "$work/reg/frames.many"
-fi
-
 # --- other key types, one run each -------------------------------------------
 say "extra key types: Ed25519 on $N_ED25519 records, P-384 on $N_P384 records"
 head -n "$N_ED25519" "$work/records" >"$work/records.ed25519"
@@ -309,6 +253,8 @@ m_store=$(median "${store_rates[@]}") m_import=$(median "${import_rates[@]}")
 r_sign=$(ratio "$m_sign" "$m_os_sign")
 r_verify=$(ratio "$m_verify" "$m_os_verify")
 r_store=$(ratio "$m_store" "$m_import")
+m_verify2=$(median "${verify2_rates[@]}") m_os_verify2=$(median "${os_verify2[@]}")
+r_verify2=$(ratio "$m_verify2" "$m_os_verify2")
 
 # rss_row NAME KIB_AT_N KIB_AT_NBIG
 rss_row() {
@@ -330,7 +276,7 @@ report=$work/bench.md
 		"· OpenSSL $(openssl version | awk '{ print $2 }') · SQLite $(sqlite3 --version | awk '{ print $1 }')"
 	echo
 	echo "Rates are the median of $REPS runs on $N records, wall clock;" \
-		"openssl speed runs single-core with -elapsed -seconds $OSSL_SECONDS." \
+		"openssl speed runs single-core with -elapsed -seconds $OSSL_SECONDS (two processes, -multi 2, for the -j 2 row)." \
 		"Anchors: openssl speed for signing and verifying, sqlite3 .import of the same rows" \
 		"into the same table for storing. Total time ${total}s."
 	echo
@@ -338,19 +284,11 @@ report=$work/bench.md
 	echo "| --- | ---: | ---: | ---: | --- | --- |"
 	echo "| sign P-256, frames/s (anchor: openssl ecdsap256 sign/s) | $m_sign | $m_os_sign | $r_sign | ratio >= 0.85 | $(at_least "$r_sign" 0.85) |"
 	echo "| verify P-256, frames/s (anchor: openssl ecdsap256 verify/s) | $m_verify | $m_os_verify | $r_verify | ratio >= 0.85 | $(at_least "$r_verify" 0.85) |"
+	echo "| verify P-256 -j 2, frames/s (anchor: openssl speed -multi 2 ecdsap256 verify/s) | $m_verify2 | $m_os_verify2 | $r_verify2 | ratio >= 0.85 | $(at_least "$r_verify2" 0.85) |"
 	echo "| store, rows/s (anchor: sqlite3 .import rows/s) | $m_store | $m_import | $r_store | ratio >= 0.5 | $(at_least "$r_store" 0.5) |"
 	rss_row smqtt-sign "$(maximum "${sign_rss[@]}")" "$big_sign_rss"
 	rss_row smqtt-verify "$(maximum "${verify_rss[@]}")" "$big_verify_rss"
 	rss_row smqtt-store "$(maximum "${store_rss[@]}")" "$big_store_rss"
-	if [ -n "$registry_note" ]; then
-		echo "| registry benchmark: $registry_note | - | - | - | - | - |"
-	else
-		m_reg_many=$(median "${reg_many[@]}") m_reg_one=$(median "${reg_one[@]}")
-		r_reg=$(ratio "$m_reg_many" "$m_reg_one")
-		echo "| verify -R, frames/s, $NREG devices x $REG_ROUNDS frames (anchor: 1 device, same number of frames) | $m_reg_many | $m_reg_one | $r_reg | ratio >= $REG_GOAL | $(at_least "$r_reg" "$REG_GOAL") |"
-		echo "| peak RSS smqtt-verify -R, MiB, $NREG devices (anchor: 1 device) | $(mib "$(maximum "${reg_many_rss[@]}")") | $(mib "$(maximum "${reg_one_rss[@]}")") | - | - | - |"
-		echo "| smqtt-register add, devices/s, $NREG smqtt-issue lines, 1 run | $register_rate | - | - | - | - |"
-	fi
 	echo "| sign Ed25519, frames/s, 1 run on $N_ED25519 records (anchor: openssl ed25519 sign/s) | ${extra_rate[ed25519]} | $os_ed25519 | $(ratio "${extra_rate[ed25519]}" "$os_ed25519") | - | - |"
 	echo "| sign P-384, frames/s, 1 run on $N_P384 records (anchor: openssl ecdsap384 sign/s) | ${extra_rate[p384]} | $os_p384 | $(ratio "${extra_rate[p384]}" "$os_p384") | - | - |"
 } >"$report"

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Issuance benchmark for smqtt-issue, run by `make bench` after tests/bench.sh.
 #
-#   issue     certificates/s of `smqtt-issue device` (key + certificate + files)
-#             on a 10k-device batch, median of 3, vs an openssl CLI loop doing
-#             the same per device (genpkey, req, x509) in the same run, timed
-#             on a sample of SMQTT_BENCH_OPENSSL_DEVICES devices (goal >= 100x)
+#   issue     certificates/s of `smqtt-issue device --jobs J` (key +
+#             certificate + files) on a batch of SMQTT_BENCH_ISSUE_N devices
+#             (default 10k), median of SMQTT_BENCH_REPS (3), vs an openssl CLI
+#             loop doing the same per device (genpkey, req, x509) as J loops
+#             side by side (J = SMQTT_BENCH_ISSUE_JOBS, default nproc: the same
+#             parallelism), alternating with the smqtt-issue runs: each of its
+#             REPS runs issues SMQTT_BENCH_OPENSSL_DEVICES / REPS devices
+#             (default 10k in all), and its rate is the median of those runs
+#             (goal >= 100x)
 #   fleet     time to issue a fleet of SMQTT_BENCH_FLEET devices (default 1M)
 #             and register it in the same run (smqtt-issue -R; goal <= 120 s
 #             on a 2-core machine), then, for comparison, to issue
@@ -22,7 +27,8 @@ bin=${SMQTT_BIN:-$root/bin}
 # shellcheck disable=SC1091
 . "$here/lib.bash"
 N=${SMQTT_BENCH_ISSUE_N:-10000}
-N_OPENSSL=${SMQTT_BENCH_OPENSSL_DEVICES:-200}
+N_OPENSSL=${SMQTT_BENCH_OPENSSL_DEVICES:-$N}
+JOBS=${SMQTT_BENCH_ISSUE_JOBS:-$(nproc)}
 FLEET=${SMQTT_BENCH_FLEET:-1000000}
 PIPE=${SMQTT_BENCH_FLEET_PIPE:-$FLEET}
 REPS=${SMQTT_BENCH_REPS:-3}
@@ -32,7 +38,16 @@ REPS=${SMQTT_BENCH_REPS:-3}
 [ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is needed: run make deps"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/smqtt-bench-issue.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+LOOPS=()
+cleanup() {
+	local pid
+	for pid in "${LOOPS[@]}"; do
+		kill "$pid" 2> /dev/null || true
+		wait "$pid" 2> /dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 cd "$work"
@@ -41,35 +56,62 @@ cd "$work"
 "$bin/smqtt-issue" ca --ca-dir ca > /dev/null
 seq -f 'm%07.0f' 1 "$N" > ids
 
-rates=()
-for ((r = 1; r <= REPS; r++)); do
-	say "smqtt-issue: $N devices, run $r of $REPS"
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' > ext.cnf
+# openssl_loop DIR FIRST LAST: one device after another, as a shell script would issue them
+openssl_loop() {
+	local i
+	for ((i = $2; i <= $3; i++)); do
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1/d$i.key" 2> /dev/null &&
+			openssl req -new -key "$1/d$i.key" -subj "/CN=d$i" -out "$1/d$i.csr" &&
+			openssl x509 -req -in "$1/d$i.csr" -CA ca/ca.crt -CAkey ca/ca.key -CAserial "$1/serial" -CAcreateserial \
+				-days 3650 -extfile ext.cnf -out "$1/d$i.crt" 2> /dev/null || return 1
+	done
+}
+# Each loop keeps its serial number file in its own directory: loops side by side must not share one.
+per_run=$(((N_OPENSSL + REPS - 1) / REPS))
+per_loop=$(((per_run + JOBS - 1) / JOBS))
+
+rates=() ossl_rates=()
+time_smqtt_issue() {
+	local t0 t1
+	say "smqtt-issue --jobs $JOBS: $N devices, run $r of $REPS"
 	# A new directory each run: on some file systems (ext4 without a journal) creating
 	# files right after deleting many is several times slower, which is not issuance.
 	t0=$EPOCHREALTIME
-	"$bin/smqtt-issue" device --ca-dir ca -o "out$r" < ids > issued 2> err || { cat err >&2; die "smqtt-issue failed"; }
+	"$bin/smqtt-issue" device --ca-dir ca --jobs "$JOBS" -o "out$r" < ids > issued 2> err ||
+		{ cat err >&2; die "smqtt-issue failed"; }
 	t1=$EPOCHREALTIME
 	[ "$(wc -l < issued)" -eq "$N" ] || die "smqtt-issue printed $(wc -l < issued) lines, not $N"
 	[ "$(find "out$r" -name '*.crt' | wc -l)" -eq "$N" ] || die "smqtt-issue wrote the wrong number of certificates"
 	rates+=("$(rate "$N" "$(elapsed "$t0" "$t1")")")
+	say "  ${rates[-1]} devices/s"
+}
+time_openssl_loops() {
+	local t0 t1 j pid
+	say "openssl CLI loops: $JOBS side by side, $per_loop devices each, run $r of $REPS"
+	t0=$EPOCHREALTIME
+	LOOPS=()
+	for ((j = 0; j < JOBS; j++)); do
+		mkdir -p "ossl$r-$j"
+		openssl_loop "ossl$r-$j" 1 "$per_loop" &
+		LOOPS+=("$!")
+	done
+	for pid in "${LOOPS[@]}"; do
+		wait "$pid" || die "the openssl loop failed"
+	done
+	LOOPS=()
+	t1=$EPOCHREALTIME
+	openssl verify -CAfile ca/ca.crt "ossl$r-0/d$per_loop.crt" > /dev/null || die "openssl loop certificates do not verify"
+	ossl_rates+=("$(rate "$((per_loop * JOBS))" "$(elapsed "$t0" "$t1")")")
+	say "  ${ossl_rates[-1]} devices/s"
+}
+for ((r = 1; r <= REPS; r++)); do
+	if ((r % 2)); then time_smqtt_issue; time_openssl_loops; else time_openssl_loops; time_smqtt_issue; fi
 done
 openssl verify -CAfile ca/ca.crt out1/m0000001.crt "out1/m$(printf %07d "$N").crt" > /dev/null ||
 	die "certificates do not verify"
 m_issue=$(median "${rates[@]}")
-
-say "openssl CLI loop: $N_OPENSSL devices"
-mkdir ossl
-t0=$EPOCHREALTIME
-for ((i = 1; i <= N_OPENSSL; i++)); do
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "ossl/d$i.key" 2> /dev/null
-	openssl req -new -key "ossl/d$i.key" -subj "/CN=d$i" -out "ossl/d$i.csr"
-	openssl x509 -req -in "ossl/d$i.csr" -CA ca/ca.crt -CAkey ca/ca.key -CAcreateserial -days 3650 \
-		-extfile <(printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-		-out "ossl/d$i.crt" 2> /dev/null
-done
-t1=$EPOCHREALTIME
-openssl verify -CAfile ca/ca.crt "ossl/d$N_OPENSSL.crt" > /dev/null || die "openssl loop certificates do not verify"
-m_openssl=$(rate "$N_OPENSSL" "$(elapsed "$t0" "$t1")")
+m_openssl=$(median "${ossl_rates[@]}")
 # The sample directories stay until the end: on ext4 without a journal, files
 # created within minutes of a mass deletion cost many times more, which would
 # be measured as issuance.
@@ -125,7 +167,7 @@ fi
 	echo "| --- | ---: | ---: | ---: | --- | --- |"
 	ratio=$(awk -v a="$m_issue" -v b="$m_openssl" 'BEGIN { printf "%.0f", a / b }')
 	met=$(awk -v r="$ratio" 'BEGIN { print (r >= 100 ? "yes" : "no") }')
-	echo "| issue, devices/s on $N devices, median of $REPS (anchor: openssl genpkey+req+x509 loop on $N_OPENSSL devices) | $m_issue | $m_openssl | $ratio | ratio >= 100 | $met |"
+	echo "| issue, devices/s on $N devices, --jobs $JOBS, median of $REPS ($(printf '%s ' "${rates[@]}" | sed 's/ $//')) (anchor: $JOBS openssl genpkey+req+x509 loops side by side, $((per_loop * JOBS * REPS)) devices in $REPS runs alternating with smqtt-issue's: $(printf '%s ' "${ossl_rates[@]}" | sed 's/ $//')) | $m_issue | $m_openssl | $ratio | ratio >= 100 | $met |"
 	if [ "$fleet_secs" != - ]; then
 		what="issue (smqtt-register not built)"
 		[ "$fleet_register" = yes ] && what="issue and register (smqtt-issue -R)"
