@@ -410,9 +410,11 @@ static bool read_scalar_value(struct loader *l, const struct config_key *k, stru
 		if (!*w)
 			return wrong_type(l, k);
 	}
-	/* A database key may name a server instead of a file: that is no path to resolve. */
-	v->text = k->type == CONFIG_PATH && !db_target_is_server(scalar_value(l)) ? resolve_path(l, "", 0, scalar_value(l))
-										   : xstrdup(scalar_value(l));
+	/* A database key (registry.db, store.db) may name a server instead of a file: no path to resolve. */
+	size_t name_len = strlen(k->name);
+	bool db_key = name_len > 3 && strcmp(k->name + name_len - 3, ".db") == 0;
+	bool path = k->type == CONFIG_PATH && !(db_key && db_target_is_server(scalar_value(l)));
+	v->text = path ? resolve_path(l, "", 0, scalar_value(l)) : xstrdup(scalar_value(l));
 	return true;
 }
 
