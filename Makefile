@@ -6,7 +6,7 @@
 # make faults     the fault-injection suite (tests/fault/)
 # make memcheck   a full pipeline under valgrind
 # make bench      benchmarks against openssl speed and sqlite3 .import, and end to end;
-#                 BLS12-381 beside @noble/curves
+#                 BLS12-381 beside @noble/curves; FAME beside published figures
 # make install PREFIX=/usr/local DESTDIR=   programs, pages, completions, the
 #                 cron helper (libexec) and the deployment examples (share/doc)
 # make deb        the Debian package, in build/deb/ (make deb-test: build, install, purge)
@@ -62,13 +62,13 @@ CPPFLAGS += -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Icommon
 CFLAGS += -std=c11 -pthread $(OPT) $(HARDEN) $(WARN) $(PKG_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDOPT)
 
-COMMON_SRC = $(wildcard common/*.c common/bls12_381/*.c)
+COMMON_SRC = $(wildcard common/*.c common/bls12_381/*.c common/fame/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB = $(BUILD)/libsmqtt.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 
 .PHONY: all deps demo check faults sanitize memcheck bench install uninstall clean lint deb deb-test
-all: $(BINS) $(BUILD)/tests/bls-driver
+all: $(BINS) $(BUILD)/tests/bls-driver $(BUILD)/tests/fame-driver
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -88,7 +88,12 @@ $(BUILD)/tests/bls-driver: tests/bls/driver.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(LIB) $(PKG_LIBS)
 
--include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d) $(BUILD)/tests/bls-driver.d
+# Test driver for common/fame (tests/fame.bats), built the same way.
+$(BUILD)/tests/fame-driver: tests/fame/driver.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -MMD -MP -o $@ $< $(LIB) $(PKG_LIBS)
+
+-include $(COMMON_OBJ:.o=.d) $(PROGRAMS:%=$(BUILD)/cmd/%.d) $(BUILD)/tests/bls-driver.d $(BUILD)/tests/fame-driver.d
 
 # Debian packages the build, the tests and the benchmarks need; installed when missing.
 deps:
@@ -120,6 +125,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/mqtt.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
 	bash tests/bench/bls.sh
+	bash tests/bench/fame.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
@@ -165,14 +171,14 @@ clean:
 
 # libFuzzer harnesses for every parser (clang); FUZZ_SECONDS each, seed corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = frame record config manifest bls_point
+FUZZ_TARGETS = frame record config manifest bls_point fame_decode
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(CPPFLAGS) $(PKG_CFLAGS) -pthread
 FUZZ_COMMON = common/frame.c common/keys.c common/error.c common/record.c common/config.c common/manifest.c common/devmap.c \
-	$(wildcard common/bls12_381/*.c)
+	$(wildcard common/bls12_381/*.c common/fame/*.c)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON) $(wildcard common/*.h common/bls12_381/*.h)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON) $(wildcard common/*.h common/bls12_381/*.h common/fame/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_COMMON) $(PKG_LIBS)
 

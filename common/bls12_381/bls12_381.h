@@ -123,4 +123,23 @@ void bls_multi_pairing(struct bls_gt *r, const struct bls_g1 *p, const struct bl
 int bls_hash_to_g1(struct bls_g1 *r, const uint8_t *msg, size_t msg_len,
 	const uint8_t *dst, size_t dst_len);
 
+/*
+ * Additions for FAME (common/fame/): g1_multi.c and gt_extra.c.
+ */
+/* The most terms bls_g1_multi_mul takes; more are ignored. */
+#define BLS_G1_MULTI_MAX 6
+/* r = [k0]p0 + ... + [kn-1]pn-1, n <= BLS_G1_MULTI_MAX, sharing the doublings. */
+void bls_g1_multi_mul(struct bls_g1 *r, const struct bls_g1 *p, const struct bls_scalar *k, size_t n);
+/* r = a^k b^m, sharing the squarings; b may be NULL for a^k alone. */
+void bls_gt_pow2(struct bls_gt *r, const struct bls_gt *a, const struct bls_scalar *k,
+	const struct bls_gt *b, const struct bls_scalar *m);
+/*
+ * 0, or -1 unless in holds twelve canonical coefficients (bls_gt_encode's
+ * layout) of an element of GT (order dividing r; one is accepted: refuse it
+ * where it is not allowed). Variable time.
+ */
+int bls_gt_decode(struct bls_gt *r, const uint8_t in[BLS_GT_BYTES]);
+/* e(g1, g2) for the two generators, a constant. */
+void bls_gt_generator(struct bls_gt *r);
+
 #endif
