@@ -65,6 +65,11 @@ assert_contains() {
 	esac
 }
 
+# assert_line TEXT: one line of the last `run`'s output is exactly TEXT.
+assert_line() {
+	printf '%s\n' "$output" | grep -qxF -- "$1" || fail "expected a line '$1'; got: $output"
+}
+
 refute_contains() {
 	case "$output" in
 	*"$1"*) fail "expected output not to contain '$1'; got: $output" ;;

@@ -164,7 +164,7 @@ struct fame_kp_ciphertext;
 /* Policies. */
 struct fame_policy_error {
 	size_t position;    /* byte offset into the text */
-	char message[96];   /* what was expected there, or which bound was passed */
+	char message[160];  /* what was expected there, or which bound was passed */
 };
 /* FAME_OK, or FAME_ERR_POLICY with *error filled in (error may be NULL). */
 int fame_policy_parse(struct fame_policy **policy, const char *text, size_t len,

@@ -50,6 +50,24 @@ static void fail(struct parser *p, size_t at, const char *message)
 	}
 }
 
+/* An "expected ..." failure that also names the byte found there, when it is one no token starts with. */
+static void fail_expected(struct parser *p, const char *message)
+{
+	if (p->at < p->len && p->error != NULL && !p->failed) {
+		unsigned char c = (unsigned char)p->text[p->at];
+		char found[sizeof p->error->message];
+		if (c < 0x20 || c == 0x7f)
+			snprintf(found, sizeof found, "%s, not the control byte 0x%02x", message, c);
+		else if (c > 0x7f)
+			snprintf(found, sizeof found, "%s, not the byte 0x%02x (quote such an attribute)", message, c);
+		else
+			snprintf(found, sizeof found, "%s, not '%c'", message, c);
+		fail(p, p->at, found);
+		return;
+	}
+	fail(p, p->at, message);
+}
+
 static void skip_space(struct parser *p)
 {
 	while (p->at < p->len && (p->text[p->at] == ' ' || p->text[p->at] == '\t' ||
@@ -178,7 +196,7 @@ static size_t parse_primary(struct parser *p)
 			return 0;
 		skip_space(p);
 		if (p->at == p->len || p->text[p->at] != ')') {
-			fail(p, p->at, "expected 'and', 'or' or ')'");
+			fail_expected(p, "expected 'and', 'or' or ')'");
 			return 0;
 		}
 		p->at++;
@@ -189,7 +207,7 @@ static size_t parse_primary(struct parser *p)
 		return parse_quoted(p);
 	size_t n = word_length(p);
 	if (n == 0) {
-		fail(p, p->at, "expected an attribute or '('");
+		fail_expected(p, "expected an attribute or '('");
 		return 0;
 	}
 	if (is_keyword(p->text + p->at, n, "and") || is_keyword(p->text + p->at, n, "or")) {
@@ -382,7 +400,7 @@ int fame_policy_parse(struct fame_policy **out, const char *text, size_t len,
 	if (!p.failed) {
 		skip_space(&p);
 		if (p.at != p.len)
-			fail(&p, p.at, "expected 'and', 'or' or the end of the policy");
+			fail_expected(&p, "expected 'and', 'or' or the end of the policy");
 	}
 	if (p.failed) {
 		fame_policy_free(p.policy);
