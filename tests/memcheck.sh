@@ -31,3 +31,9 @@ $vg "$driver" check > bls-check || { echo "memcheck: bls12_381 checks failed" >&
 $vg "$driver" cases 2 > /dev/null
 $vg "$driver" ct > /dev/null || { echo "memcheck: bls12_381: a secret reaches a branch or an index" >&2; exit 1; }
 echo "memcheck: bls12_381 checks and random cases clean under valgrind ($(grep -c '^ok ' bls-check) checks)"
+# FAME: set-up, keys, encapsulation, decapsulation and the decoders.
+fame=${SMQTT_FAME_DRIVER:-$here/build/release/tests/fame-driver}
+$vg "$fame" check > fame-check || { echo "memcheck: fame checks failed" >&2; exit 1; }
+$vg "$fame" roundtrip 4 >> fame-check || { echo "memcheck: fame round trips failed" >&2; exit 1; }
+$vg "$fame" invalid >> fame-check || { echo "memcheck: fame invalid encodings failed" >&2; exit 1; }
+echo "memcheck: fame checks, round trips and invalid encodings clean under valgrind ($(grep -c '^ok ' fame-check) checks)"

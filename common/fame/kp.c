@@ -80,9 +80,13 @@ int fame_kp_keygen(struct fame_kp_key **out, struct fame_public *pub,
 				bls_scalar_add(&sigma, &sigma, &sigma_column[j]);
 		}
 		key_component(key->row[i], &hp, &e, &sigma);
-		if (m[0] != 0)
-			for (int t = 0; t < 3; t++)
-				bls_g1_add(&key->row[i][t], &key->row[i][t], &master->gd[t]);
+		/* The first column carries the secret: g^(M_i1 d_t). (Lewko-Waters puts only 0 or 1 there.) */
+		for (int t = 0; t < 3 && m[0] != 0; t++) {
+			struct bls_g1 term = master->gd[t];
+			if (m[0] < 0)
+				bls_g1_neg(&term, &term);
+			bls_g1_add(&key->row[i][t], &key->row[i][t], &term);
+		}
 	}
 	status = FAME_OK;
 	*out = key;
