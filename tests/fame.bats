@@ -127,4 +127,8 @@ assert_checks() {
 		"$vg_driver" roundtrip 3
 	assert_status 0
 	assert_contains 'ok random CP and KP round trips'
+	# The fixed cases: keys that do and do not satisfy, the skipped-column key, "01".
+	run valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		"$vg_driver" check
+	assert_status 0
 }

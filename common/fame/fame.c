@@ -244,6 +244,7 @@ void fame_public_free(struct fame_public *pub)
 		free(pub->attribute[i].name);
 	free(pub->attribute);
 	free(pub->column);
+	free(pub->c0_table);
 	free(pub);
 }
 

@@ -57,6 +57,8 @@ struct fame_public {
 	size_t attributes, attribute_capacity;
 	struct hashed_points *column;   /* column[j - 1] */
 	size_t columns;
+	/* Fixed-base tables for H1, H2 and h, filled at the first encapsulation (NULL until then). */
+	struct bls_g2_table *c0_table;
 };
 
 struct fame_master {
@@ -147,7 +149,7 @@ int kem_derive(uint8_t key[FAME_KEY_BYTES], const struct bls_gt *k, const uint8_
 int sha256(uint8_t digest[32], const uint8_t *in, size_t len);
 /* T1^s1 T2^s2 and the ciphertext's (H1^s1, H2^s2, h^(s1+s2)) for fresh s1, s2. */
 int kem_randomness(struct bls_scalar s[2], struct bls_gt *k, struct bls_g2 c0[3],
-	const struct fame_public *pub);
+	struct fame_public *pub);
 /* e(a1, c01) e(a2, c02) e(a3, c03) / (e(c1, k01) e(c2, k02) e(c3, k03)). */
 void kem_pairings(struct bls_gt *k, const struct bls_g1 a[3], const struct bls_g2 c0[3],
 	const struct bls_g1 c[3], const struct bls_g2 k0[3]);

@@ -12,6 +12,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "error.h"
 #include "internal.h"
 
 static const char kem_label[] = "SMQTT-FAME-V1 KEM";
@@ -52,19 +53,26 @@ int kem_derive(uint8_t key[FAME_KEY_BYTES], const struct bls_gt *k, const uint8_
 
 /* Constant time in s1, s2: constant-time multiplications and exponentiation. */
 int kem_randomness(struct bls_scalar s[2], struct bls_gt *k, struct bls_g2 c0[3],
-	const struct fame_public *pub)
+	struct fame_public *pub)
 {
-	struct bls_g2 h;
 	struct bls_scalar sum;
 	int status;
 	if ((status = random_nonzero_scalar(&s[0])) != FAME_OK ||
 	    (status = random_nonzero_scalar(&s[1])) != FAME_OK)
 		return status;
-	bls_g2_generator(&h);
-	bls_g2_mul(&c0[0], &pub->H[0], &s[0]);
-	bls_g2_mul(&c0[1], &pub->H[1], &s[1]);
+	/* H1, H2 and h are the same for every capsule: a table each (about 2.5 ms to fill, once). */
+	if (pub->c0_table == NULL) {
+		struct bls_g2 h;
+		bls_g2_generator(&h);
+		pub->c0_table = xmalloc(3 * sizeof *pub->c0_table);
+		bls_g2_table_init(&pub->c0_table[0], &pub->H[0]);
+		bls_g2_table_init(&pub->c0_table[1], &pub->H[1]);
+		bls_g2_table_init(&pub->c0_table[2], &h);
+	}
+	bls_g2_mul_table(&c0[0], &pub->c0_table[0], &s[0]);
+	bls_g2_mul_table(&c0[1], &pub->c0_table[1], &s[1]);
 	bls_scalar_add(&sum, &s[0], &s[1]);
-	bls_g2_mul(&c0[2], &h, &sum);
+	bls_g2_mul_table(&c0[2], &pub->c0_table[2], &sum);
 	bls_gt_pow2(k, &pub->T[0], &s[0], &pub->T[1], &s[1]);
 	OPENSSL_cleanse(&sum, sizeof sum);
 	return FAME_OK;

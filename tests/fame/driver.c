@@ -498,8 +498,10 @@ static void roundtrip(int cases)
 	printf("cases %d: CP %d satisfied %d not, KP %d satisfied %d not, up to %d attributes\n", cases,
 		counts[0][1], counts[0][0], counts[1][1], counts[1][0], max_rows);
 	check(bad == 0, "random CP and KP round trips: decapsulation succeeds exactly when the policy is satisfied", why);
-	check(counts[0][1] > 0 && counts[0][0] > 0 && counts[1][1] > 0 && counts[1][0] > 0,
-		"random round trips: both outcomes seen", "one outcome never occurred");
+	/* With a few cases (under valgrind) one outcome may be missing by chance; with 20 it is not. */
+	if (cases >= 20)
+		check(counts[0][1] > 0 && counts[0][0] > 0 && counts[1][1] > 0 && counts[1][0] > 0,
+			"random round trips: both outcomes seen", "one outcome never occurred");
 	fame_public_free(pub);
 	fame_master_free(msk);
 }
