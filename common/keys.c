@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -571,12 +572,26 @@ void signature_create(struct signing_key *k, const unsigned char digest[DIGEST_L
 	EVP_EncodeBlock((unsigned char *)out, sig, (int)sig_len);
 }
 
+static bool base64_recheck(const char *b64, size_t b64_len, unsigned char *out, unsigned char *check,
+			   size_t *out_len);
+
 bool base64_decode_strict(const char *b64, size_t b64_len, unsigned char *out, size_t out_max,
 			  size_t *out_len)
 {
-	unsigned char check[SIGNATURE_B64_MAX + 4];
-	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > SIGNATURE_B64_MAX || b64_len / 4 * 3 > out_max)
+	unsigned char small[SIGNATURE_B64_MAX + 4];
+	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > INT_MAX || b64_len / 4 * 3 > out_max)
 		return false;
+	/* Signatures fit on the stack; longer texts (encrypted records) get a buffer of their own. */
+	unsigned char *check = b64_len + 1 <= sizeof small ? small : xmalloc(b64_len + 1);
+	bool ok = base64_recheck(b64, b64_len, out, check, out_len);
+	if (check != small)
+		free(check);
+	return ok;
+}
+
+static bool base64_recheck(const char *b64, size_t b64_len, unsigned char *out, unsigned char *check,
+			   size_t *out_len)
+{
 	int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)b64_len);
 	if (n < 0)
 		return false;
