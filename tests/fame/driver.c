@@ -420,7 +420,7 @@ static void roundtrip(int cases)
 		print_tree(text, t);
 		struct fame_policy *p = policy(text);
 		if ((int)fame_policy_rows(p) != leaves) {
-			snprintf(why, sizeof why, "%d rows for %d leaves: %s", (int)fame_policy_rows(p), leaves, text);
+			snprintf(why, sizeof why, "%d rows for %d leaves: %.200s", (int)fame_policy_rows(p), leaves, text);
 			bad++;
 		}
 		if (leaves > max_rows)
@@ -440,7 +440,7 @@ static void roundtrip(int cases)
 		}
 		int should = eval_tree(t, has);
 		if (fame_policy_satisfied(p, names, count) != should) {
-			snprintf(why, sizeof why, "fame_policy_satisfied disagrees: %s", text);
+			snprintf(why, sizeof why, "fame_policy_satisfied disagrees: %.200s", text);
 			bad++;
 		}
 		for (int kp = 0; kp < 2; kp++) {
@@ -474,7 +474,7 @@ static void roundtrip(int cases)
 			free(ct);
 			int opened = status == FAME_OK && memcmp(got, key, 32) == 0;
 			if (opened != should || (!should && status != FAME_ERR_NOT_SATISFIED)) {
-				snprintf(why, sizeof why, "%s, should %d, status %s: %s", kp ? "KP" : "CP", should,
+				snprintf(why, sizeof why, "%s, should %d, status %s: %.160s", kp ? "KP" : "CP", should,
 					fame_strerror(status), text);
 				bad++;
 			}
