@@ -111,6 +111,16 @@ _smqtt()
 			return 0
 		fi
 		;;
+	smqtt-encrypt)
+		options='--params -i --id -P --policy -a --attribute --epoch --no-epoch --rekey --help --version'
+		file_options='--params'
+		free_options='-i --id -P --policy -a --attribute --epoch --rekey'
+		;;
+	smqtt-decrypt)
+		options='--params -k --key --max-capsules --help --version'
+		file_options='--params -k --key'
+		free_options='--max-capsules'
+		;;
 	smqtt-pub | smqtt-sub)
 		options='-t --topic -q --qos -h --host -p --port -i --id -V --protocol-version
 			--keepalive --cafile --capath --cert --key --passfile --passenv --passfd
@@ -200,4 +210,4 @@ _smqtt()
 	return 0
 }
 
-complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register smqtt-pub smqtt-sub smqtt-pkg
+complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register smqtt-pub smqtt-sub smqtt-pkg smqtt-encrypt smqtt-decrypt
