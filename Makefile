@@ -126,6 +126,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
 	bash tests/bench/bls.sh
 	bash tests/bench/fame.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/abe.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
