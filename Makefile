@@ -126,6 +126,7 @@ bench: deps all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pipeline.sh
 	bash tests/bench/bls.sh
 	bash tests/bench/fame.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/abe.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
@@ -171,11 +172,11 @@ clean:
 
 # libFuzzer harnesses for every parser (clang); FUZZ_SECONDS each, seed corpus in tests/fuzz/corpus.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = frame record config manifest bls_point fame_decode
+FUZZ_TARGETS = frame record config manifest bls_point fame_decode abe_record
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(CPPFLAGS) $(PKG_CFLAGS) -pthread
-FUZZ_COMMON = common/frame.c common/keys.c common/error.c common/record.c common/config.c common/manifest.c common/devmap.c \
+FUZZ_COMMON = common/frame.c common/keys.c common/error.c common/record.c common/config.c common/manifest.c common/devmap.c common/abemsg.c \
 	$(wildcard common/bls12_381/*.c common/fame/*.c)
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON) $(wildcard common/*.h common/bls12_381/*.h common/fame/*.h)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 
 #include "error.h"
 
@@ -353,7 +355,7 @@ static int password_callback(char *buf, int size, int rwflag, void *u)
 	return (int)n;
 }
 
-EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pass)
+BIO *key_file_open(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -372,20 +374,70 @@ EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pas
 	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
 	if (!bio)
 		die_ssl(EXIT_SYSTEM, "private key %s", path);
+	return bio;
+}
+
+/* The error for a key that did not load, depending on whether a passphrase was asked for and given. */
+static _Noreturn void key_load_failed(const char *path, const struct passphrase_source *pass, bool asked,
+				      const char *what)
+{
+	bool have_pass = pass->file || pass->env || pass->fd >= 0;
+	if (asked && !have_pass)
+		die(EXIT_CONFIG, "private key %s: encrypted; give the passphrase with --passfile, "
+				 "--passenv or --passfd",
+		    path);
+	if (asked)
+		die(EXIT_CONFIG, "private key %s: wrong passphrase or damaged key", path);
+	die_ssl(EXIT_CONFIG, "private key %s: %s", path, what);
+}
+
+PKCS8_PRIV_KEY_INFO *key_load_pkcs8(const char *path, const struct passphrase_source *pass)
+{
+	BIO *bio = key_file_open(path);
+	struct password_request req = {pass, false};
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len = 0;
+	ERR_clear_error();
+	if (PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
+		const unsigned char *at = data;
+		if (strcmp(name, PEM_STRING_PKCS8INF) == 0) {
+			p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &at, len);
+		} else if (strcmp(name, PEM_STRING_PKCS8) == 0) {
+			X509_SIG *sealed = d2i_X509_SIG(NULL, &at, len);
+			char buf[PASSPHRASE_MAX];
+			int n = sealed ? password_callback(buf, sizeof buf, 0, &req) : -1;
+			if (n >= 0)
+				p8 = PKCS8_decrypt(sealed, buf, n);
+			OPENSSL_cleanse(buf, sizeof buf);
+			X509_SIG_free(sealed);
+		}
+		if (p8 && at != data + len) {
+			PKCS8_PRIV_KEY_INFO_free(p8);
+			p8 = NULL;
+		}
+	}
+	BIO_free(bio);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	if (data)
+		OPENSSL_cleanse(data, (size_t)len);
+	OPENSSL_free(data);
+	if (!p8)
+		key_load_failed(path, pass, req.asked, "not a PEM PKCS#8 private key");
+	return p8;
+}
+
+EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pass)
+{
+	BIO *bio = key_file_open(path);
 	struct password_request req = {pass, false};
 	ERR_clear_error();
 	EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, password_callback, &req);
 	BIO_free(bio);
-	if (!pkey) {
-		bool have_pass = pass->file || pass->env || pass->fd >= 0;
-		if (req.asked && !have_pass)
-			die(EXIT_CONFIG, "private key %s: encrypted; give the passphrase with --passfile, "
-					 "--passenv or --passfd",
-			    path);
-		if (req.asked)
-			die(EXIT_CONFIG, "private key %s: wrong passphrase or damaged key", path);
-		die_ssl(EXIT_CONFIG, "private key %s: not a PEM private key", path);
-	}
+	if (!pkey)
+		key_load_failed(path, pass, req.asked, "not a PEM private key");
 	enum key_type type;
 	if (!key_type_of(pkey, &type))
 		die(EXIT_CONFIG, "private key %s: unsupported key type (use p256, p384 or ed25519)", path);
@@ -520,12 +572,26 @@ void signature_create(struct signing_key *k, const unsigned char digest[DIGEST_L
 	EVP_EncodeBlock((unsigned char *)out, sig, (int)sig_len);
 }
 
+static bool base64_recheck(const char *b64, size_t b64_len, unsigned char *out, unsigned char *check,
+			   size_t *out_len);
+
 bool base64_decode_strict(const char *b64, size_t b64_len, unsigned char *out, size_t out_max,
 			  size_t *out_len)
 {
-	unsigned char check[SIGNATURE_B64_MAX + 4];
-	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > SIGNATURE_B64_MAX || b64_len / 4 * 3 > out_max)
+	unsigned char small[SIGNATURE_B64_MAX + 4];
+	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > INT_MAX || b64_len / 4 * 3 > out_max)
 		return false;
+	/* Signatures fit on the stack; longer texts (encrypted records) get a buffer of their own. */
+	unsigned char *check = b64_len + 1 <= sizeof small ? small : xmalloc(b64_len + 1);
+	bool ok = base64_recheck(b64, b64_len, out, check, out_len);
+	if (check != small)
+		free(check);
+	return ok;
+}
+
+static bool base64_recheck(const char *b64, size_t b64_len, unsigned char *out, unsigned char *check,
+			   size_t *out_len)
+{
 	int n = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)b64_len);
 	if (n < 0)
 		return false;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "frame.h"
 
@@ -43,6 +44,17 @@ EVP_PKEY *key_generate(enum key_type type);
  * Dies with EXIT_CONFIG naming the file on every failure.
  */
 EVP_PKEY *key_load_private(const char *path, const struct passphrase_source *pass);
+/*
+ * A secret file opened for reading, after the checks key_load_private makes:
+ * a regular file, not accessible by group or others. Dies otherwise.
+ */
+BIO *key_file_open(const char *path);
+/*
+ * A PEM PKCS#8 private key of any algorithm ("PRIVATE KEY", or "ENCRYPTED
+ * PRIVATE KEY" decrypted with the passphrase from pass), with the same
+ * checks and errors as key_load_private. Dies if it cannot be read.
+ */
+PKCS8_PRIV_KEY_INFO *key_load_pkcs8(const char *path, const struct passphrase_source *pass);
 
 /*
  * Write a PEM private key (PKCS#8, AES-256-CBC encrypted when passphrase is not

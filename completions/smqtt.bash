@@ -95,6 +95,32 @@ _smqtt()
 			return 0
 		fi
 		;;
+	smqtt-pkg)
+		options='-m --master --params -o --out --kp -R --registry --epoch --no-epoch -f --force
+			--passfile --passenv --passfd --help --version'
+		file_options='-m --master --params -o --out -R --registry --passfile'
+		env_options='--passenv'
+		free_options='--epoch --passfd'
+		# The command comes first: setup or keygen; ids, attributes and policies after it are free-form.
+		local w has_command=
+		for w in "${COMP_WORDS[@]:1:cword-1}"; do
+			case $w in setup | keygen) has_command=1 ;; esac
+		done
+		if [[ $cur != -* && -z $prefix && -z $left ]] && ! [[ " $file_options $free_options $env_options " == *" $prev "* ]]; then
+			[[ -z $has_command ]] && _smqtt_words 'setup keygen' '' "$cur"
+			return 0
+		fi
+		;;
+	smqtt-encrypt)
+		options='--params -i --id -P --policy -a --attribute --epoch --no-epoch --rekey --help --version'
+		file_options='--params'
+		free_options='-i --id -P --policy -a --attribute --epoch --rekey'
+		;;
+	smqtt-decrypt)
+		options='--params -k --key --max-capsules --help --version'
+		file_options='--params -k --key'
+		free_options='--max-capsules'
+		;;
 	smqtt-pub | smqtt-sub)
 		options='-t --topic -q --qos -h --host -p --port -i --id -V --protocol-version
 			--keepalive --cafile --capath --cert --key --passfile --passenv --passfd
@@ -184,4 +210,4 @@ _smqtt()
 	return 0
 }
 
-complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register smqtt-pub smqtt-sub
+complete -F _smqtt smqtt-keygen smqtt-sign smqtt-verify smqtt-store smqtt-issue smqtt-register smqtt-pub smqtt-sub smqtt-pkg smqtt-encrypt smqtt-decrypt

@@ -18,7 +18,14 @@
 #      reason;
 #   6. a summary, the consumption per meter from the database, and a PNG plot
 #      of it (gnuplot, examples/plot.gp);
-#   7. the broker and every process started here are stopped on exit, also
+#   7. encryption: a key authority (smqtt-pkg) gives billing and grid
+#      operations keys for their roles and each meter the attributes the
+#      registry holds; two meters publish encrypted readings
+#      (smqtt-encrypt | smqtt-sign | smqtt-pub) that each consumer reads as
+#      far as its key allows, and an eavesdropper allowed on the topic
+#      cannot; the control center sends a command encrypted for the
+#      household meters of feeder F12, which only ABC can read;
+#   8. the broker and every process started here are stopped on exit, also
 #      when interrupted.
 #
 # With --step it waits for Enter (a line on stdin) before each step, for
@@ -64,7 +71,7 @@ die() {
 	exit 1
 }
 for p in smqtt-issue smqtt-register smqtt-sign smqtt-pub smqtt-sub smqtt-verify smqtt-store \
-	mosquitto sqlite3 gnuplot python3; do
+	smqtt-pkg smqtt-encrypt smqtt-decrypt mosquitto mosquitto_sub sqlite3 gnuplot python3; do
 	command -v "$p" > /dev/null || die "$p not found (make demo installs and builds everything)"
 done
 for f in readings.csv devices.yaml plot.gp mosquitto/mosquitto.conf mosquitto/acl; do
@@ -160,7 +167,7 @@ cp "$here/readings.csv" "$here/devices.yaml" "$here/plot.gp" .
 meters=$(cut -d, -f1 readings.csv | sort -u)
 
 # --- 1 ---------------------------------------------------------------------
-step "1/7 PKI: a CA, the broker's certificate, the fleet and the control center"
+step "1/8 PKI: a CA, the broker's certificate, the fleet and the control center"
 smqtt-issue ca --ca-dir ca --cn "smqtt demo CA" > /dev/null
 say "CA                 ca/ca.crt ($(openssl x509 -in ca/ca.crt -noout -subject))"
 smqtt-issue server --ca-dir ca -o broker --dns localhost --ip 127.0.0.1 localhost > /dev/null
@@ -182,7 +189,7 @@ say "registry           registry.db: $(cat register.err)"
 smqtt-register -R registry.db list | sed 's/^/                     /'
 
 # --- 2 ---------------------------------------------------------------------
-step "2/7 Broker: mosquitto with mutual TLS and the ACL of examples/mosquitto"
+step "2/8 Broker: mosquitto with mutual TLS and the ACL of examples/mosquitto"
 for _ in 1 2 3 4 5; do
 	PORT=$(free_port)
 	[ -n "$PORT" ] || die "no free loopback port"
@@ -228,7 +235,7 @@ mapfile -t COLLECTOR < <(tls center/collector)
 mapfile -t CONTROL < <(tls center/control)
 
 # --- 3 ---------------------------------------------------------------------
-step "3/7 Readings: each meter signs and publishes; the control center verifies and stores"
+step "3/8 Readings: each meter signs and publishes; the control center verifies and stores"
 records=$(lines readings.csv)
 injected=3
 expected=$((records + injected))
@@ -265,7 +272,7 @@ done
 say "first frame of ABC $(head -n 1 meters/ABC.delivered | short)"
 
 # --- 4 ---------------------------------------------------------------------
-step "4/7 Command: the control center signs a command, meter ABC verifies it"
+step "4/8 Command: the control center signs a command, meter ABC verifies it"
 mkdir commands
 mkfifo commands/received
 mapfile -t ABC < <(tls fleet/ABC)
@@ -288,7 +295,7 @@ grep -qxF "$(cat commands/sent)" commands/ABC.verified || die "meter ABC did not
 say "ABC verified       $(cut -d' ' -f5- commands/ABC.verified) (signed by $(cut -d' ' -f2 commands/ABC.verified), seq $(cut -d' ' -f3 commands/ABC.verified), checked against center/control.crt)"
 
 # --- 5 ---------------------------------------------------------------------
-step "5/7 Attack: meter GHI is compromised and injects frames in ABC's name"
+step "5/8 Attack: meter GHI is compromised and injects frames in ABC's name"
 mkdir attack
 mapfile -t GHI < <(tls fleet/GHI)
 # The ACL keeps GHI off ABC's topic...
@@ -336,7 +343,7 @@ say "rejected by smqtt-store:"
 grep '^smqtt-store: line [0-9]*: ' sink/store.err | sed 's/^/                   /' || true
 
 # --- 6 ---------------------------------------------------------------------
-step "6/7 Results"
+step "6/8 Results"
 stored=$(sqlite3 readings.db 'select count(*) from readings')
 rejected=$(grep -c '^smqtt-verify: line [0-9]*: ' sink/verify.err || true)
 duplicates=$(sed -n 's/^smqtt-verify: .* \([0-9][0-9]*\) duplicates dropped$/\1/p' sink/verify.err)
@@ -376,13 +383,96 @@ status=0
 [ "$again" -eq "$stored" ] || status=1
 
 # --- 7 ---------------------------------------------------------------------
-step "7/7 Stopping the broker"
+step "7/8 Encryption: readings only the right consumers read, a command only the right meters read"
+mkdir -m 700 pkg keys
+mkdir abe
+smqtt-pkg setup -m pkg/master.key > pkg/params.pem
+say "key authority      pkg/master.key (mode 0600), public parameters pkg/params.pem"
+pkg() { smqtt-pkg keygen --params pkg/params.pem -m pkg/master.key -o keys "$@"; }
+# Consumers at the control center get the attributes of their role; the
+# meters get exactly what the registry holds for them (for commands).
+{ pkg billing role:billing && pkg grid role:grid && printf '%s\n' $meters | pkg -R registry.db; } > keys/issued 2> abe/pkg.err ||
+	{ cat abe/pkg.err >&2; die "smqtt-pkg keygen"; }
+sed 's/ key=[^ ]*//; s/^/key                /' keys/issued
+# Everyone allowed on the topic sees the frames: an eavesdropper with the
+# collector's identity, and the two consumers.
+per_meter=4
+frames=$((2 * (per_meter + 1)))
+start /dev/null abe/eavesdropper abe/eavesdropper.err mosquitto_sub -h localhost -p "$PORT" --cafile ca/ca.crt \
+	--cert center/collector.crt --key center/collector.key -i eavesdropper -q 1 -t 'smqtt/+/frames/encrypted' -C "$frames" -W 30
+EAVES_PID=$PID
+for who in billing grid; do
+	start /dev/null "abe/$who.received" "abe/$who.sub.err" \
+		smqtt-sub "${COLLECTOR[@]}" -i "$who" -t 'smqtt/+/frames/encrypted' -C "$frames" -W 30
+	eval "${who}_PID=\$PID"
+done
+wait_until "the consumers' subscriptions" 30 "subscribed eavesdropper 'smqtt/+/frames/encrypted' &&
+	subscribed billing 'smqtt/+/frames/encrypted' && subscribed grid 'smqtt/+/frames/encrypted'"
+# ABC's readings are for billing only; DEF's for billing and grid operations.
+for m in ABC DEF; do
+	case $m in ABC) policy='role:billing' ;; DEF) policy='role:billing or role:grid' ;; esac
+	mapfile -t METER < <(tls "fleet/$m")
+	grep "^$m," readings.csv | head -n "$per_meter" |
+		smqtt-encrypt --params pkg/params.pem -i "$m" -P "$policy" 2> "abe/$m.encrypt.err" |
+		smqtt-sign -k "fleet/$m.key" -c "fleet/$m.crt" 2> "abe/$m.sign.err" |
+		smqtt-pub "${METER[@]}" -t "smqtt/$m/frames/encrypted" > "abe/$m.delivered" 2> "abe/$m.pub.err" ||
+		{ cat "abe/$m.encrypt.err" "abe/$m.sign.err" "abe/$m.pub.err" >&2; die "meter $m: smqtt-encrypt | smqtt-sign | smqtt-pub"; }
+	say "meter $m          $per_meter readings encrypted for '$policy': $(lines "abe/$m.delivered") frames (a capsule, then one per reading)"
+done
+for who in billing grid; do
+	eval "wait \$${who}_PID" || die "$who: smqtt-sub: $(cat "abe/$who.sub.err")"
+	dstatus=0
+	smqtt-verify -c fleet/ABC.crt -c fleet/DEF.crt < "abe/$who.received" 2> "abe/$who.verify.err" |
+		smqtt-decrypt --params pkg/params.pem -k "keys/$who.cpkey" > "abe/$who.csv" 2> "abe/$who.decrypt.err" || dstatus=$?
+	[ "$dstatus" -le 1 ] || die "$who: smqtt-decrypt exited $dstatus: $(cat "abe/$who.decrypt.err")"
+	say "$(printf '%-18s' "$who read") $(lines "abe/$who.csv") readings: $(cut -d, -f1 "abe/$who.csv" | sort | uniq -c | awk '{ printf "%s%s of %s", (NR > 1 ? ", " : ""), $1, $2 }')"
+done
+grep -m 1 'policy not satisfied' abe/grid.decrypt.err | sed 's/^/                   /' || true
+wait "$EAVES_PID" || true
+PIDS=()
+say "eavesdropper saw   $(lines abe/eavesdropper) frames, only ciphertext: $(grep -m 1 ' abe1 data ' abe/eavesdropper | short | cut -c1-100)..."
+# A command for the household meters of feeder F12 only, sent to every meter.
+command='set-interval,300'
+for m in $meters; do
+	mapfile -t METER < <(tls "fleet/$m")
+	start /dev/null "abe/$m.command" "abe/$m.command.err" \
+		smqtt-sub "${METER[@]}" -i "$m-encrypted" -t "smqtt/$m/commands/encrypted" -C 2 -W 30
+	eval "cmd_${m//[^A-Za-z0-9]/_}_PID=\$PID"
+	wait_until "meter $m's subscription" 30 "subscribed $m-encrypted smqtt/$m/commands/encrypted"
+done
+printf '%s\n' "$command" |
+	smqtt-encrypt --params pkg/params.pem -i control -P 'kind:household and feeder:F12' |
+	smqtt-sign -k center/control.key -c center/control.crt -S abe/control.seq > abe/command.frames 2> abe/command.err ||
+	{ cat abe/command.err >&2; die "control: smqtt-encrypt | smqtt-sign"; }
+for m in $meters; do
+	smqtt-pub "${CONTROL[@]}" -t "smqtt/$m/commands/encrypted" < abe/command.frames > /dev/null 2> abe/command.pub.err ||
+		{ cat abe/command.pub.err >&2; die "control: smqtt-pub to $m"; }
+done
+say "control sent       '$command' encrypted for 'kind:household and feeder:F12' to every meter"
+abe_status=0
+for m in $meters; do
+	eval "wait \$cmd_${m//[^A-Za-z0-9]/_}_PID" || die "meter $m: smqtt-sub: $(cat "abe/$m.command.err")"
+	got=$(smqtt-verify -c center/control.crt < "abe/$m.command" 2> /dev/null |
+		smqtt-decrypt --params pkg/params.pem -k "keys/$m.cpkey" 2> "abe/$m.decrypt.err") || true
+	case $m in ABC) want=$command ;; *) want= ;; esac
+	[ "$got" = "$want" ] || { say "demo: meter $m read '$got', expected '$want'" >&2; abe_status=1; }
+	say "meter $m          $(if [ -n "$got" ]; then echo "read '$got'"; else echo "cannot read it: $(grep -o 'policy not satisfied' "abe/$m.decrypt.err" | head -n 1)"; fi)"
+done
+PIDS=()
+[ "$(lines abe/billing.csv)" -eq $((2 * per_meter)) ] || { say "demo: billing read $(lines abe/billing.csv) readings" >&2; abe_status=1; }
+[ "$(lines abe/grid.csv)" -eq "$per_meter" ] && ! grep -q '^ABC,' abe/grid.csv ||
+	{ say "demo: grid operations read $(lines abe/grid.csv) readings" >&2; abe_status=1; }
+! grep -qE ' (ABC|DEF),20' abe/eavesdropper || { say "demo: the eavesdropper read a reading" >&2; abe_status=1; }
+[ "$abe_status" -eq 0 ] || status=1
+
+# --- 8 ---------------------------------------------------------------------
+step "8/8 Stopping the broker"
 kill "$BROKER_PID"
 wait "$BROKER_PID" 2> /dev/null || true
 say "broker (pid $BROKER_PID) stopped; nothing of the demo is left running"
 BROKER_PID=
 say
 say "The workspace is $ws"
-say "  fleet.txt, registry.db, readings.db, consumption.png, sink/, commands/, attack/, broker/"
+say "  fleet.txt, registry.db, readings.db, consumption.png, sink/, commands/, attack/, pkg/, keys/, abe/, broker/"
 say "Try: sqlite3 $ws/readings.db 'select * from readings limit 3'"
 exit "$status"

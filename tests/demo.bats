@@ -49,8 +49,8 @@ assert_nothing_left() {
 	ws=$(sed -n 's/^The workspace is //p' out)
 	[ -d "$ws" ] && [ "${ws#"$BATS_TEST_TMPDIR"/smqtt-demo.}" != "$ws" ] ||
 		fail "workspace '$ws' not under TMPDIR: $(cat out)"
-	for n in 1 2 3 4 5 6 7; do
-		grep -q "^== $n/7 " out || fail "no step $n/7 in: $(cat out)"
+	for n in 1 2 3 4 5 6 7 8; do
+		grep -q "^== $n/8 " out || fail "no step $n/8 in: $(cat out)"
 	done
 	records=$(wc -l < "$REPO/examples/readings.csv")
 
@@ -107,6 +107,17 @@ assert_nothing_left() {
 	# The database is sound, and the plot a PNG.
 	[ "$(sqlite3 "$ws/readings.db" 'pragma integrity_check')" = ok ]
 	grep -q '^database  *integrity_check: ok' out
+	# Encryption: each consumer reads what its role allows, the eavesdropper
+	# nothing, and the command reaches only the household meter of feeder F12.
+	grep -qE '^billing read +8 readings: 4 of ABC, 4 of DEF$' out || fail "billing: $(grep '^billing' out)"
+	grep -qE '^grid read +4 readings: 4 of DEF$' out || fail "grid: $(grep '^grid' out)"
+	grep -qE '^eavesdropper saw +10 frames, only ciphertext: smqtt1 [A-Z]+ [0-9]+ .* abe1 data ' out ||
+		fail "eavesdropper: $(grep '^eavesdropper' out)"
+	! grep -qE ' (ABC|DEF),20' "$ws/abe/eavesdropper" || fail "the eavesdropper read a reading"
+	grep -qE "^meter ABC +read 'set-interval,300'$" out || fail "ABC: $(grep '^meter ABC' out)"
+	grep -qE '^meter DEF +cannot read it: policy not satisfied$' out || fail "DEF: $(grep '^meter DEF' out)"
+	grep -qE '^meter GHI +cannot read it: policy not satisfied$' out || fail "GHI: $(grep '^meter GHI' out)"
+	cmp -s "$ws/abe/billing.csv" <(grep -E '^(ABC|DEF),' "$REPO/examples/readings.csv" | awk -F, '{ n[$1]++ } n[$1] <= 4')
 	[ -s "$ws/consumption.png" ] || fail "no plot"
 	[ "$(head -c 8 "$ws/consumption.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
 		fail "consumption.png is not a PNG"
@@ -130,11 +141,11 @@ os.execvp(sys.argv[1], sys.argv[1:])' bash "$REPO/examples/demo.sh" --step < inp
 	# the broker and the sink are running, the sink still waits for frames.
 	printf '\n\n\n' >&4
 	for ((i = 0; i < 600; i++)); do
-		grep -q '^== 4/7' out && break
+		grep -q '^== 4/8' out && break
 		kill -0 "$DEMO_PID" 2> /dev/null || fail "the demo ended early: $(cat out err)"
 		sleep 0.05
 	done
-	grep -q '^== 4/7' out || fail "the demo did not reach step 4: $(cat out err)"
+	grep -q '^== 4/8' out || fail "the demo did not reach step 4: $(cat out err)"
 	broker=$(sed -n 's/.*mosquitto pid \([0-9]*\) on 127\.0\.0\.1:.*/\1/p' out)
 	kill -0 "$broker" || fail "the broker is not running before the interrupt"
 	kill -INT "$DEMO_PID"

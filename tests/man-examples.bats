@@ -35,6 +35,7 @@ NOT_RUN='
 smqtt-frame.5 1 smqtt1 ABC 1 |a frame, not a command
 smqtt-frame.5 2 frame=$(sed -n 1p frames.txt)|the openssl recipe: docs.bats runs it on P-256, P-384 and Ed25519 frames
 smqtt-frame.5 3 openssl x509 -in cert.pem -pubkey|docs.bats runs it with the openssl recipe
+smqtt-decrypt.1 1 $ smqtt-sub -t |leaves out the broker and TLS options (...); abe.bats runs this pipeline through mosquitto
 smqtt-register.1 3 $ smqtt-sub ... |leaves out the broker and TLS options (...); the sink test of examples.bats runs this pipeline
 smqtt-sub.1 2 $ smqtt-sub -i collector-1 |leaves out the broker and TLS options (...); smqtt-sub.bats tests a shared subscription
 smqtt-sub.1 4 $ smqtt-sub -v -W 10 |leaves out the broker and TLS options (...)
@@ -47,12 +48,17 @@ smqtt.conf.5 3 # Control center|a configuration file: config.bats loads it
 # in the example's directory: where an example starts over, or is one of
 # several ways to do the same thing, or needs something the page describes.
 GIVEN='
+smqtt-decrypt.1 2 $ smqtt-verify -c abc.crt|smqtt-pkg setup -m master.key > params.pem && smqtt-pkg keygen --params params.pem -m master.key -o . billing role:billing > /dev/null && smqtt-encrypt --params params.pem -i ABC -P role:billing < readings.csv | smqtt-sign -k abc.key -i ABC -S ../enc.seq > frames.enc
+smqtt-encrypt.1 1 $ smqtt-encrypt --params params.pem|smqtt-pkg setup -m master.key > params.pem
 smqtt-issue.1 1 $ smqtt-issue ca --ca-dir ca|rm -rf ca registry.db
 smqtt-issue.1 2 $ smqtt-register -R registry.db init|rm -rf registry.db fleet
 smqtt-keygen.1 1 $ smqtt-keygen -k abc.key|rm abc.key abc.pub
 smqtt-keygen.1 2 $ smqtt-keygen --type ed25519|rm abc.key abc.pub
 smqtt-keygen.1 3 $ SMQTT_PASS=|rm abc.key abc.pub
 smqtt-keygen.1 4 $ openssl req -new -x509|cp -p ../env/abc.key ../env/abc.pub .
+smqtt-pkg.1 1 $ smqtt-pkg setup|mkdir -m 700 pkg && echo "a passphrase for the authority" > pkg/pass
+smqtt-pkg.1 2 $ smqtt-pkg keygen --params|mkdir -m 700 keys
+smqtt-pkg.1 3 $ smqtt-register -R registry.db list|smqtt-register -R registry.db set ABC feeder=F12 kind=household && smqtt-register -R registry.db set DEF feeder=F12 kind=industrial && smqtt-register -R registry.db set GHI feeder=F13
 smqtt-register.1 1 $ smqtt-issue ca --ca-dir ca|rm -rf ca reg.db
 smqtt-register.1 2 $ cat meter-a.crt meter-b.crt|printf "meter-a\nmeter-b\n" | smqtt-issue device --ca-dir ca -o elsewhere > /dev/null 2>&1 && cp elsewhere/meter-a.crt elsewhere/meter-b.crt .
 smqtt-sub.1 3 $ smqtt-sub -t smqtt/ABC/commands|sub_as ABC -i ABC-commands -t smqtt/ABC/commands -W 1 > /dev/null && echo ABC,set-interval,900 | smqtt-sign -k control.key -c control.crt -S ../control.seq | pub_as control -t smqtt/ABC/commands > /dev/null
@@ -364,6 +370,21 @@ page_setup() {
 @test "man-examples: smqtt-frame.5" {
 	page_setup
 	run_page smqtt-frame.5
+}
+
+@test "man-examples: smqtt-decrypt.1" {
+	page_setup
+	run_page smqtt-decrypt.1
+}
+
+@test "man-examples: smqtt-encrypt.1" {
+	page_setup
+	run_page smqtt-encrypt.1
+}
+
+@test "man-examples: smqtt-pkg.1" {
+	page_setup
+	run_page smqtt-pkg.1
 }
 
 @test "man-examples: smqtt-issue.1" {

@@ -37,3 +37,12 @@ $vg "$fame" check > fame-check || { echo "memcheck: fame checks failed" >&2; exi
 $vg "$fame" roundtrip 4 >> fame-check || { echo "memcheck: fame round trips failed" >&2; exit 1; }
 $vg "$fame" invalid >> fame-check || { echo "memcheck: fame invalid encodings failed" >&2; exit 1; }
 echo "memcheck: fame checks, round trips and invalid encodings clean under valgrind ($(grep -c '^ok ' fame-check) checks)"
+# Encrypted readings: the key authority, encryption before signing, decryption after verifying.
+$vg "$bin/smqtt-pkg" setup -m abe-master.key > abe-params.pem
+mkdir -m 700 abe-keys
+$vg "$bin/smqtt-pkg" keygen --params abe-params.pem -m abe-master.key -o abe-keys billing role:billing > /dev/null
+$vg "$bin/smqtt-encrypt" --params abe-params.pem -i ABC -P 'role:billing or role:audit' < in.csv > abe-records
+"$bin/smqtt-sign" -k m.key -i ABC -S abe.seq < abe-records | "$bin/smqtt-verify" -c m.crt > abe-frames
+$vg "$bin/smqtt-decrypt" --params abe-params.pem -k abe-keys/billing.cpkey < abe-frames > abe-out
+cmp -s abe-out in.csv || { echo "memcheck: decrypted records differ from the originals" >&2; exit 1; }
+echo "memcheck: pkg, encrypt, decrypt clean under valgrind ($(wc -l < abe-out) records)"

@@ -236,6 +236,11 @@ const uint8_t *fame_public_id(const struct fame_public *pub)
 	return pub->id;
 }
 
+const uint8_t *fame_master_id(const struct fame_master *master)
+{
+	return master->id;
+}
+
 void fame_public_free(struct fame_public *pub)
 {
 	if (pub == NULL)

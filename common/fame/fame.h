@@ -174,6 +174,8 @@ void fame_policy_free(struct fame_policy *policy);
 const char *fame_policy_text(const struct fame_policy *policy);
 size_t fame_policy_rows(const struct fame_policy *policy);
 size_t fame_policy_columns(const struct fame_policy *policy);
+/* The attribute of a row (rows are numbered from 0 in the order of the text). */
+const char *fame_policy_attribute(const struct fame_policy *policy, size_t row);
 /* Entry (row, column) of the span program: 0, 1 or -1. */
 int fame_policy_entry(const struct fame_policy *policy, size_t row, size_t column);
 /* Whether the attributes satisfy the policy (names need not be sorted). */
@@ -191,6 +193,8 @@ int fame_setup(struct fame_public **pub, struct fame_master **master);
 void fame_public_free(struct fame_public *pub);
 void fame_master_free(struct fame_master *master);   /* wipes it */
 const uint8_t *fame_public_id(const struct fame_public *pub);
+/* The id of the parameters the master secret belongs to. */
+const uint8_t *fame_master_id(const struct fame_master *master);
 
 /* Keys. The attribute names: 1 to FAME_ROWS_MAX of them, repeats ignored. */
 int fame_cp_keygen(struct fame_cp_key **key, struct fame_public *pub,

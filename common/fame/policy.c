@@ -432,6 +432,11 @@ const char *fame_policy_text(const struct fame_policy *policy)
 	return policy->text;
 }
 
+const char *fame_policy_attribute(const struct fame_policy *policy, size_t row)
+{
+	return row < policy->rows ? policy->row_attribute[row] : NULL;
+}
+
 size_t fame_policy_rows(const struct fame_policy *policy)
 {
 	return policy->rows;
