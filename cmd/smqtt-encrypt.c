@@ -73,23 +73,21 @@ struct session {
 	size_t n_attributes;
 	const char *fixed_epoch; /* --epoch, or NULL for the current month */
 	bool no_epoch;
-	char epoch[64];          /* the epoch of the current capsule */
+	char epoch[ABE_EPOCH_MAX + 1]; /* the epoch of the current capsule */
 	bool open;
 	uint8_t key[FAME_KEY_BYTES];
 	char id[ABE_ID_HEX + 1];
 	unsigned long long used;
 };
 
-static void current_epoch(const struct session *s, char out[64])
+static void current_epoch(const struct session *s, char out[ABE_EPOCH_MAX + 1])
 {
-	if (s->no_epoch) {
+	if (s->no_epoch)
 		out[0] = '\0';
-	} else if (s->fixed_epoch) {
-		snprintf(out, 64, "%s", s->fixed_epoch);
-	} else {
-		time_t now = time(NULL);
-		strftime(out, 64, "%Y-%m", gmtime(&now));
-	}
+	else if (s->fixed_epoch)
+		snprintf(out, ABE_EPOCH_MAX + 1, "%s", s->fixed_epoch);
+	else
+		abe_epoch_now(out);
 }
 
 static void emit(const char *line, size_t len)
@@ -182,10 +180,7 @@ int main(int argc, char **argv)
 			s.attributes[s.n_attributes++] = optarg;
 			break;
 		case OPT_EPOCH:
-			if (!*optarg || strlen(optarg) >= 64 || !fame_attribute_valid(optarg, strlen(optarg)) ||
-			    strpbrk(optarg, " \"\\()"))
-				die(EXIT_USAGE, "--epoch %s: 1 to 63 bytes, no space, quote, backslash or parenthesis",
-				    optarg);
+			abe_epoch_option(optarg);
 			s.fixed_epoch = optarg;
 			break;
 		case OPT_NO_EPOCH:
@@ -259,7 +254,7 @@ int main(int argc, char **argv)
 			refused++;
 			continue;
 		}
-		char epoch[64];
+		char epoch[ABE_EPOCH_MAX + 1];
 		current_epoch(&s, epoch);
 		if (!s.open || s.used >= rekey || strcmp(epoch, s.epoch) != 0) {
 			new_capsule(&s);

@@ -84,12 +84,12 @@ static const struct option long_options[] = {
 struct settings {
 	const char *master_path, *params_path, *out_dir, *registry_path;
 	bool kp, force, no_epoch;
-	char epoch[64];
+	char epoch[ABE_EPOCH_MAX + 1];
 	struct passphrase_source pass;
 };
 
 /* The attribute that names the epoch: reserved to the key authority. */
-#define EPOCH_PREFIX "epoch:"
+#define EPOCH_PREFIX ABE_EPOCH_PREFIX
 
 static int setup(const struct settings *s)
 {
@@ -501,10 +501,7 @@ int main(int argc, char **argv)
 			s.kp = true;
 			break;
 		case OPT_EPOCH:
-			if (!*optarg || strlen(optarg) >= sizeof s.epoch ||
-			    !fame_attribute_valid(optarg, strlen(optarg)) || strpbrk(optarg, " \"\\()"))
-				die(EXIT_USAGE, "--epoch %s: 1 to 63 bytes, no space, quote, backslash or parenthesis",
-				    optarg);
+			abe_epoch_option(optarg);
 			snprintf(s.epoch, sizeof s.epoch, "%s", optarg);
 			break;
 		case OPT_NO_EPOCH:
@@ -529,10 +526,8 @@ int main(int argc, char **argv)
 		usage();
 	}
 	const char *command = argv[optind++];
-	if (!s.epoch[0]) {
-		time_t now = time(NULL);
-		strftime(s.epoch, sizeof s.epoch, "%Y-%m", gmtime(&now));
-	}
+	if (!s.epoch[0])
+		abe_epoch_now(s.epoch);
 	if (strcmp(command, "setup") == 0) {
 		if (optind != argc) {
 			warning("unexpected argument: %s", argv[optind]);

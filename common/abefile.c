@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/buffer.h>
 #include <openssl/crypto.h>
@@ -164,4 +165,24 @@ void abe_key_free(struct abe_key *key)
 	fame_kp_key_free(key->kp);
 	key->cp = NULL;
 	key->kp = NULL;
+}
+
+bool abe_epoch_valid(const char *epoch)
+{
+	size_t n = strspn(epoch, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:-_.");
+	return n > 0 && n <= ABE_EPOCH_MAX && epoch[n] == '\0';
+}
+
+void abe_epoch_now(char out[ABE_EPOCH_MAX + 1])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	if (!gmtime_r(&now, &tm) || strftime(out, ABE_EPOCH_MAX + 1, "%Y-%m", &tm) == 0)
+		die(EXIT_SYSTEM, "the current month: the clock is unusable");
+}
+
+void abe_epoch_option(const char *epoch)
+{
+	if (!abe_epoch_valid(epoch))
+		die(EXIT_USAGE, "--epoch %s: 1 to %d of A-Z a-z 0-9 : - _ .", epoch, ABE_EPOCH_MAX);
 }

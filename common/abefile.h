@@ -49,4 +49,16 @@ void abe_key_write(const char *path, const struct abe_key *key, bool replace);
 void abe_key_load(const char *path, const struct passphrase_source *pass, struct abe_key *key);
 void abe_key_free(struct abe_key *key);
 
+/*
+ * Epochs: the attribute epoch:EPOCH that keys and capsules carry. An epoch
+ * is 1 to ABE_EPOCH_MAX of A-Z a-z 0-9 : - _ . (so that it needs no quotes
+ * in a policy); the default is the current month in UTC, as 2026-12.
+ */
+#define ABE_EPOCH_MAX 63
+#define ABE_EPOCH_PREFIX "epoch:"
+bool abe_epoch_valid(const char *epoch);
+void abe_epoch_now(char out[ABE_EPOCH_MAX + 1]);
+/* Dies with EXIT_USAGE naming --epoch unless epoch is valid. */
+void abe_epoch_option(const char *epoch);
+
 #endif
