@@ -372,6 +372,11 @@ page_setup() {
 	run_page smqtt-frame.5
 }
 
+@test "man-examples: smqtt-abe.5" {
+	page_setup
+	run_page smqtt-abe.5
+}
+
 @test "man-examples: smqtt-decrypt.1" {
 	page_setup
 	run_page smqtt-decrypt.1
