@@ -105,10 +105,26 @@ static uint32_t hash(const char *device, const char *id)
 	return h;
 }
 
+/*
+ * Parts of capsules still incomplete, in bytes, over all devices: bounded,
+ * so that a device sending first parts without the rest cannot fill memory.
+ */
+#define PENDING_MAX (8u << 20)
+static size_t pending_bytes;
+
+static void free_parts(struct capsule *c)
+{
+	for (unsigned i = 0; i < ABE_PARTS_MAX; i++) {
+		if (c->part[i])
+			pending_bytes -= strlen(c->part[i]) + 1;
+		free(c->part[i]);
+		c->part[i] = NULL;
+	}
+}
+
 static void capsule_clear(struct capsule *c)
 {
-	for (unsigned i = 0; i < ABE_PARTS_MAX; i++)
-		free(c->part[i]);
+	free_parts(c);
 	OPENSSL_cleanse(c, sizeof *c);
 }
 
@@ -154,10 +170,7 @@ static bool rate_allows(struct decryptor *d, const char *device)
 
 static void unreadable(struct capsule *c, const char *why)
 {
-	for (unsigned i = 0; i < ABE_PARTS_MAX; i++) {
-		free(c->part[i]);
-		c->part[i] = NULL;
-	}
+	free_parts(c);
 	c->state = CAPSULE_UNREADABLE;
 	snprintf(c->why, sizeof c->why, "%s", why);
 }
@@ -220,10 +233,7 @@ static void open_capsule(struct decryptor *d, struct capsule *c)
 		unreadable(c, why);
 		return;
 	}
-	for (unsigned i = 0; i < ABE_PARTS_MAX; i++) {
-		free(c->part[i]);
-		c->part[i] = NULL;
-	}
+	free_parts(c);
 	c->state = CAPSULE_OPEN;
 }
 
@@ -337,7 +347,14 @@ int main(int argc, char **argv)
 				continue;
 			}
 			cap->parts = r.parts;
+			if (!cap->part[r.part - 1] && pending_bytes + r.b64_len + 1 > PENDING_MAX) {
+				unreadable(cap, "capsule: not kept: too many capsules arriving in parts at once");
+				warning("stdin: line %llu: device %s seq %llu: %s", in.lineno, device,
+					(unsigned long long)f.seq, cap->why);
+				continue;
+			}
 			if (!cap->part[r.part - 1]) {
+				pending_bytes += r.b64_len + 1;
 				cap->part[r.part - 1] = xmalloc(r.b64_len + 1);
 				memcpy(cap->part[r.part - 1], r.b64, r.b64_len);
 				cap->part[r.part - 1][r.b64_len] = '\0';

@@ -150,6 +150,19 @@ chain() {
 	[ "$output" = "$(cat in.csv)" ]
 }
 
+@test "abe: capsules that never complete cannot fill the decryptor's memory" {
+	# 600 capsules of 32 parts sent without their last part, 3000 characters
+	# each part (56 MB in all): at most 8 MiB of parts are kept.
+	awk 'BEGIN { b = ""; for (i = 0; i < 750; i++) b = b "QUJD"
+		for (i = 0; i < 600; i++) for (k = 1; k < 32; k++) printf "abe1 capsule %032x %d/32 %s\n", i, k, b }' |
+		smqtt-sign -k ABC.key -i ABC -S ABC.seq | smqtt-verify -c ABC.crt > halves
+	run /usr/bin/time -f 'rss %M' smqtt-decrypt --params params.pem -k keys/billing.cpkey < halves
+	assert_status 0
+	assert_contains "capsule: not kept: too many capsules arriving in parts at once"
+	rss=$(printf '%s\n' "$output" | sed -n 's/^rss //p')
+	[ "$rss" -lt 40960 ] || fail "peak RSS $rss kB"
+}
+
 @test "abe: a 30-attribute policy: the capsule spans several records within the record limit" {
 	policy=$(for i in $(seq 1 30); do printf 'zone:%02d and ' "$i"; done)role:billing
 	smqtt-pkg keygen --params params.pem -m master.key -o keys --epoch 2026-12 wide \
