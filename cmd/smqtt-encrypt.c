@@ -191,9 +191,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			free(s.attributes);
 			return EXIT_OK;
 		case OPT_VERSION:
 			print_version();
+			free(s.attributes);
 			return EXIT_OK;
 		default:
 			usage();
