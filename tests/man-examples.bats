@@ -35,7 +35,7 @@ NOT_RUN='
 smqtt-frame.5 1 smqtt1 ABC 1 |a frame, not a command
 smqtt-frame.5 2 frame=$(sed -n 1p frames.txt)|the openssl recipe: docs.bats runs it on P-256, P-384 and Ed25519 frames
 smqtt-frame.5 3 openssl x509 -in cert.pem -pubkey|docs.bats runs it with the openssl recipe
-smqtt-decrypt.1 1 $ smqtt-sub -t |leaves out the broker and TLS options (...); abe.bats runs this pipeline through mosquitto
+smqtt-decrypt.1 1 $ smqtt-sub -t |leaves out the broker and TLS options (...); smqtt-decrypt.bats runs this pipeline through mosquitto
 smqtt-register.1 3 $ smqtt-sub ... |leaves out the broker and TLS options (...); the sink test of examples.bats runs this pipeline
 smqtt-sub.1 2 $ smqtt-sub -i collector-1 |leaves out the broker and TLS options (...); smqtt-sub.bats tests a shared subscription
 smqtt-sub.1 4 $ smqtt-sub -v -W 10 |leaves out the broker and TLS options (...)

@@ -1,38 +1,25 @@
 #!/usr/bin/env bats
-# Encrypted readings: smqtt-encrypt before smqtt-sign, smqtt-decrypt after
-# smqtt-verify, with keys from smqtt-pkg. CP and KP round trips, keys that
-# may not read, changed and moved records, epochs, bad input, and the whole
-# chain through a real mosquitto with TLS, watched by mosquitto_sub.
+# smqtt-decrypt: encrypted readings (smqtt-encrypt before smqtt-sign) read
+# after smqtt-verify with keys from smqtt-pkg. CP and KP round trips, keys
+# that may not read, changed and moved records, capsules changed or never
+# completed, the encrypted frames stored and read back, and the whole chain
+# through a real mosquitto with TLS, watched by mosquitto_sub.
 
 load test_helper
 load pki_helper
 load broker_helper
+load abe_helper
 
 setup() {
 	common_setup
-	smqtt-pkg setup -m master.key > params.pem
-	mkdir -m 700 keys
-	pkg() { smqtt-pkg keygen --params params.pem -m master.key -o keys --epoch 2026-12 "$@" > /dev/null; }
-	pkg billing role:billing
-	pkg ops role:ops
-	pkg --kp audit 'feeder:F12 and kind:household'
-	pkg --kp other 'feeder:F13'
-	make_key ABC && make_cert ABC ABC
-	meter_records 6 ABC > in.csv
+	abe_setup
 }
 
 teardown() {
 	broker_teardown
 }
 
-# chain ARGS...: in.csv encrypted with ARGS, signed and verified, into verified.
-chain() {
-	smqtt-encrypt --params params.pem -i ABC --epoch 2026-12 "$@" < in.csv > enc &&
-		smqtt-sign -k ABC.key -i ABC -S ABC.seq < enc > frames &&
-		smqtt-verify -c ABC.crt < frames > verified
-}
-
-@test "abe: CP: a key whose attributes satisfy the policy reads every record; another reads none" {
+@test "decrypt: CP: a key whose attributes satisfy the policy reads every record; another reads none" {
 	chain -P 'role:billing or role:audit'
 	# One capsule record, then one data record per reading; nothing in clear.
 	[ "$(grep -c '^abe1 capsule [0-9a-f]\{32\} 1/1 ' enc)" -eq 1 ]
@@ -49,7 +36,7 @@ chain() {
 	refute_contains "ABC,"
 }
 
-@test "abe: KP: records under attributes are read by keys whose policy they satisfy" {
+@test "decrypt: KP: records under attributes are read by keys whose policy they satisfy" {
 	chain -a feeder:F12 -a kind:household
 	run smqtt-decrypt --params params.pem -k keys/audit.kpkey < verified
 	assert_status 0
@@ -63,30 +50,7 @@ chain() {
 	assert_contains "capsule: not a CP capsule, or damaged"
 }
 
-@test "abe: a key of another epoch reads nothing; a new month starts a new capsule" {
-	smqtt-pkg keygen --params params.pem -m master.key -o keys --epoch 2027-01 next role:billing > /dev/null
-	chain -P role:billing
-	run smqtt-decrypt --params params.pem -k keys/next.cpkey < verified
-	assert_status 1
-	assert_contains "policy not satisfied"
-	# Without --epoch the current month is used, as smqtt-pkg does.
-	smqtt-pkg keygen --params params.pem -m master.key -o keys now role:billing > /dev/null
-	smqtt-encrypt --params params.pem -i ABC -P role:billing < in.csv | smqtt-sign -k ABC.key -i ABC -S ABC.seq |
-		smqtt-verify -c ABC.crt > current
-	run smqtt-decrypt --params params.pem -k keys/now.cpkey < current
-	assert_status 0
-	[ "$output" = "$(cat in.csv)" ]
-	# --rekey: a new capsule every 2 records, each read.
-	smqtt-encrypt --params params.pem -i ABC -P role:billing --epoch 2026-12 --rekey 2 < in.csv > enc
-	[ "$(grep -c '^abe1 capsule ' enc)" -eq 3 ]
-	[ "$(cut -d' ' -f3 enc | sort -u | wc -l)" -eq 3 ]
-	smqtt-sign -k ABC.key -i ABC -S ABC.seq < enc | smqtt-verify -c ABC.crt > verified
-	run smqtt-decrypt --params params.pem -k keys/billing.cpkey < verified
-	assert_status 0
-	[ "$output" = "$(cat in.csv)" ]
-}
-
-@test "abe: a data record changed, moved to another device or capsule, or without its capsule is left out" {
+@test "decrypt: a data record changed, moved to another device or capsule, or without its capsule is left out" {
 	chain -P role:billing
 	# Changed: one base64 character of record 3 (line 4).
 	awk 'NR == 4 { c = substr($NF, 10, 1); $NF = substr($NF, 1, 9) (c == "A" ? "B" : "A") substr($NF, 11) } { print }' \
@@ -109,7 +73,7 @@ chain() {
 	assert_contains "0 records read, 6 left out"
 }
 
-@test "abe: a capsule changed, of other parameters, or malformed records are refused with a reason" {
+@test "decrypt: a capsule changed, of other parameters, or malformed records are refused with a reason" {
 	chain -P role:billing
 	awk 'NR == 1 { n = length($NF); c = substr($NF, n - 8, 1); $NF = substr($NF, 1, n - 9) (c == "A" ? "B" : "A") substr($NF, n - 7) } { print }' \
 		verified > changed
@@ -137,7 +101,7 @@ chain() {
 	assert_contains "neither \"capsule\" nor \"data\""
 }
 
-@test "abe: the control center stores the encrypted frames: the database re-verifies and stays confidential" {
+@test "decrypt: the control center stores the encrypted frames: the database re-verifies and stays confidential" {
 	chain -P role:billing
 	run smqtt-store -d readings.db -s sealed:text < verified
 	assert_status 0
@@ -150,7 +114,7 @@ chain() {
 	[ "$output" = "$(cat in.csv)" ]
 }
 
-@test "abe: capsules that never complete cannot fill the decryptor's memory" {
+@test "decrypt: capsules that never complete cannot fill the decryptor's memory" {
 	# 600 capsules of 32 parts sent without their last part, 3000 characters
 	# each part (56 MB in all): at most 8 MiB of parts are kept.
 	awk 'BEGIN { b = ""; for (i = 0; i < 750; i++) b = b "QUJD"
@@ -170,45 +134,7 @@ chain() {
 	[ "$((rss - base))" -lt 24576 ] || fail "peak RSS $rss kB, $((rss - base)) kB above the baseline of $base kB"
 }
 
-@test "abe: a 30-attribute policy: the capsule spans several records within the record limit" {
-	policy=$(for i in $(seq 1 30); do printf 'zone:%02d and ' "$i"; done)role:billing
-	smqtt-pkg keygen --params params.pem -m master.key -o keys --epoch 2026-12 wide \
-		$(for i in $(seq 1 30); do printf 'zone:%02d ' "$i"; done) role:billing > /dev/null
-	chain -P "$policy"
-	parts=$(grep -c '^abe1 capsule ' enc)
-	[ "$parts" -ge 2 ] || fail "one part for 31 attributes"
-	awk '{ if (length($0) > 4096) exit 1 }' enc || fail "a record over 4096 bytes"
-	run smqtt-decrypt --params params.pem -k keys/wide.cpkey < verified
-	assert_status 0
-	[ "$output" = "$(cat in.csv)" ]
-	run smqtt-decrypt --params params.pem -k keys/billing.cpkey < verified
-	assert_status 1
-	assert_contains "policy not satisfied"
-}
-
-@test "abe: bad input to smqtt-encrypt: policies with the byte, records too long, usage" {
-	run smqtt-encrypt --params params.pem -i ABC -P 'role:billing and'
-	assert_status 2
-	assert_contains "-P: byte 17: expected an attribute or '(' but the policy ended"
-	run smqtt-encrypt --params params.pem -i ABC -P 'role:billing and epoch:2020-01'
-	assert_status 2
-	assert_contains "the epoch is added by --epoch"
-	run smqtt-encrypt --params params.pem -i ABC -P a -a b
-	assert_status 2
-	run smqtt-encrypt --params params.pem -P a
-	assert_status 2
-	run smqtt-encrypt --params nothere -i ABC -P a
-	assert_status 3
-	# Records: an empty one and one too long are named; the rest is encrypted.
-	{ echo first; echo; head -c 3100 /dev/zero | tr '\0' x; echo; echo last; } > mixed
-	run smqtt-encrypt --params params.pem -i ABC -P role:billing < mixed
-	assert_status 1
-	assert_contains "stdin: line 2: empty record; not encrypted"
-	assert_contains "stdin: line 3: longer than the 3011 bytes an encrypted record can hold; not encrypted"
-	[ "$(printf '%s\n' "$output" | grep -c '^abe1 data ')" -eq 2 ]
-}
-
-@test "abe: through mosquitto with TLS: the broker and an eavesdropper see only ciphertext; each consumer reads what its key allows" {
+@test "decrypt: through mosquitto with TLS: the broker and an eavesdropper see only ciphertext; each consumer reads what its key allows" {
 	broker_setup ABC
 	# An eavesdropper: a client allowed to read the topic, without a key.
 	mosquitto_sub -p "$BROKER_PORT" --cafile "$PKI/ca.crt" --cert "$PKI/collector.crt" --key "$PKI/collector.key" \
