@@ -277,16 +277,7 @@ int main(int argc, char **argv)
 	d.pub = abe_parameters_load(params);
 	struct passphrase_source none = PASSPHRASE_SOURCE_NONE;
 	abe_key_load(key_path, &none, &d.key);
-	uint8_t key_params[FAME_ID_BYTES];
-	uint8_t *enc;
-	size_t enc_len;
-	if ((d.key.cp ? fame_cp_key_encode(d.key.cp, &enc, &enc_len) : fame_kp_key_encode(d.key.kp, &enc, &enc_len)) !=
-		    FAME_OK ||
-	    fame_object_id(key_params, enc, enc_len) != FAME_OK)
-		die(EXIT_SYSTEM, "%s: reading the key's parameters", key_path);
-	OPENSSL_cleanse(enc, enc_len);
-	free(enc);
-	if (memcmp(key_params, fame_public_id(d.pub), FAME_ID_BYTES) != 0)
+	if (memcmp(d.key.params, fame_public_id(d.pub), FAME_ID_BYTES) != 0)
 		die(EXIT_CONFIG, "%s: a key of other parameters than %s", key_path, params);
 	d.capsule = xcalloc(CAPSULES, sizeof *d.capsule);
 	d.rate = xcalloc(RATES, sizeof *d.rate);

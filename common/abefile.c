@@ -154,6 +154,8 @@ void abe_key_load(const char *path, const struct passphrase_source *pass, struct
 		status = fame_cp_key_decode(&key->cp, octets, (size_t)len);
 	else
 		status = fame_kp_key_decode(&key->kp, octets, (size_t)len);
+	if (status == FAME_OK)
+		status = fame_object_id(key->params, octets, (size_t)len);
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (status != FAME_OK)
 		die(EXIT_CONFIG, "%s: %s key: %s", path, which == 0 ? "CP" : "KP", fame_strerror(status));

@@ -39,10 +39,11 @@ struct fame_public *abe_parameters_load(const char *path);
 void abe_master_write(const char *path, const struct fame_master *master, const char *passphrase, bool replace);
 struct fame_master *abe_master_load(const char *path, const struct passphrase_source *pass);
 
-/* A decryption key: exactly one of cp, kp set. */
+/* A decryption key: exactly one of cp, kp set; params the id of its parameters. */
 struct abe_key {
 	struct fame_cp_key *cp;
 	struct fame_kp_key *kp;
+	uint8_t params[FAME_ID_BYTES];
 };
 /* A key file like the master secret's, never encrypted (a subscriber's filter reads it unattended). */
 void abe_key_write(const char *path, const struct abe_key *key, bool replace);
