@@ -412,7 +412,7 @@ wait_until "the consumers' subscriptions" 30 "subscribed eavesdropper 'smqtt/+/f
 for m in ABC DEF; do
 	case $m in ABC) policy='role:billing' ;; DEF) policy='role:billing or role:grid' ;; esac
 	mapfile -t METER < <(tls "fleet/$m")
-	grep "^$m," readings.csv | head -n "$per_meter" |
+	grep -m "$per_meter" "^$m," readings.csv |
 		smqtt-encrypt --params pkg/params.pem -i "$m" -P "$policy" 2> "abe/$m.encrypt.err" |
 		smqtt-sign -k "fleet/$m.key" -c "fleet/$m.crt" 2> "abe/$m.sign.err" |
 		smqtt-pub "${METER[@]}" -t "smqtt/$m/frames/encrypted" > "abe/$m.delivered" 2> "abe/$m.pub.err" ||
