@@ -17,6 +17,7 @@
  *
  * Every check prints "ok NAME" or "FAIL NAME: why" (and the driver exits 1).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,19 +343,20 @@ static const char *universe[UNIVERSE] = {
 
 struct tree { int kind; int attr; int n; struct tree *child[3]; };
 
-static struct tree *make_tree(int depth, int *leaves, int max_leaves)
+/* full: no early leaves and three operands each, so that the tree grows to about max_leaves. */
+static struct tree *make_tree(int depth, int *leaves, int max_leaves, bool full)
 {
 	struct tree *t = calloc(1, sizeof *t);
-	if (depth == 0 || *leaves + 3 > max_leaves || random_below(10) < 3) {
+	if (depth == 0 || *leaves + 3 > max_leaves || (!full && random_below(10) < 3)) {
 		t->kind = POLICY_LEAF;
 		t->attr = (int)random_below(UNIVERSE);
 		(*leaves)++;
 		return t;
 	}
 	t->kind = random_below(2) ? POLICY_AND : POLICY_OR;
-	t->n = 2 + (int)random_below(2);
+	t->n = full ? 3 : 2 + (int)random_below(2);
 	for (int i = 0; i < t->n; i++)
-		t->child[i] = make_tree(depth - 1, leaves, max_leaves);
+		t->child[i] = make_tree(depth - 1, leaves, max_leaves, full);
 	return t;
 }
 
@@ -415,7 +417,9 @@ static void roundtrip(int cases)
 	must(fame_setup(&pub, &msk), "setup");
 	for (int n = 0; n < cases; n++) {
 		int leaves = 0, has[UNIVERSE];
-		struct tree *t = make_tree((int)random_below(5), &leaves, 1 + (int)random_below(30));
+		/* Every tenth case a full tree of depth 4 (24 to 30 attributes), so large policies are always among them. */
+		struct tree *t = n % 10 == 0 ? make_tree(4, &leaves, 24, true)
+					     : make_tree((int)random_below(5), &leaves, 1 + (int)random_below(30), false);
 		char text[8192] = "";
 		print_tree(text, t);
 		struct fame_policy *p = policy(text);
