@@ -13,6 +13,7 @@
 
 #include "abefile.h"
 #include "abemsg.h"
+#include "config.h"
 #include "error.h"
 #include "frame.h"
 #include "lineio.h"
@@ -20,7 +21,8 @@
 
 static const char usage_text[] =
 	"usage: smqtt-encrypt --params PARAMS -i DEVICE (-P POLICY | -a ATTRIBUTE...)\n"
-	"                     [--epoch EPOCH | --no-epoch] [--rekey N]\n"
+	"                     [--epoch EPOCH | --no-epoch] [--rekey N] [--repeat N]\n"
+	"                     [--config FILE]\n"
 	"\n"
 	"Encrypt each record of stdin (one per line) and write encrypted records\n"
 	"for smqtt-sign to stdout: first the capsule that carries the session key\n"
@@ -39,6 +41,10 @@ static const char usage_text[] =
 	"      --no-epoch        add no epoch\n"
 	"      --rekey N         a new capsule after N records (default 10000); also\n"
 	"                        when the month changes\n"
+	"      --repeat N        send the capsule again before every Nth record of a\n"
+	"                        session (default 100), for subscribers that join late\n"
+	"      --config FILE     read settings (abe.params, device.id, encrypt.policy,\n"
+	"                        encrypt.attributes, encrypt.rekey, encrypt.repeat)\n"
 	"      --help            show this help\n"
 	"      --version         show the version\n"
 	"\n"
@@ -51,7 +57,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_PARAMS = OPT_FIRST_PROGRAM_OPTION, OPT_EPOCH, OPT_NO_EPOCH, OPT_REKEY };
+enum { OPT_PARAMS = OPT_FIRST_PROGRAM_OPTION, OPT_EPOCH, OPT_NO_EPOCH, OPT_REKEY, OPT_REPEAT, OPT_CONFIG };
 
 static const struct option long_options[] = {
 	{"params", required_argument, NULL, OPT_PARAMS},
@@ -61,6 +67,8 @@ static const struct option long_options[] = {
 	{"epoch", required_argument, NULL, OPT_EPOCH},
 	{"no-epoch", no_argument, NULL, OPT_NO_EPOCH},
 	{"rekey", required_argument, NULL, OPT_REKEY},
+	{"repeat", required_argument, NULL, OPT_REPEAT},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -77,6 +85,8 @@ struct session {
 	bool open;
 	uint8_t key[FAME_KEY_BYTES];
 	char id[ABE_ID_HEX + 1];
+	uint8_t *capsule; /* the current capsule, kept to be sent again */
+	size_t capsule_len;
 	unsigned long long used;
 };
 
@@ -94,6 +104,20 @@ static void emit(const char *line, size_t len)
 {
 	if (!output_line(line, len))
 		exit(EXIT_SYSTEM);
+}
+
+/* The current capsule, written out in parts. */
+static void send_capsule(const struct session *s)
+{
+	size_t part_bytes = ABE_PART_B64_MAX / 4 * 3;
+	size_t parts = (s->capsule_len + part_bytes - 1) / part_bytes;
+	char line[RECORD_MAX + 1];
+	for (size_t i = 0; i < parts; i++) {
+		size_t from = i * part_bytes, n = s->capsule_len - from < part_bytes ? s->capsule_len - from : part_bytes;
+		int head = snprintf(line, sizeof line, ABE_MAGIC " capsule %s %zu/%zu ", s->id, i + 1, parts);
+		int b64 = EVP_EncodeBlock((unsigned char *)line + head, s->capsule + from, (int)n);
+		emit(line, (size_t)head + (size_t)b64);
+	}
 }
 
 /* A fresh capsule for the current epoch, written out in parts. */
@@ -133,29 +157,24 @@ static void new_capsule(struct session *s)
 	}
 	if (status != FAME_OK)
 		die(status == FAME_ERR_ATTRIBUTE ? EXIT_USAGE : EXIT_SYSTEM, "encapsulation: %s", fame_strerror(status));
-	abe_capsule_id(capsule, len, s->id);
 	size_t part_bytes = ABE_PART_B64_MAX / 4 * 3;
-	size_t parts = (len + part_bytes - 1) / part_bytes;
-	if (parts > ABE_PARTS_MAX)
+	if ((len + part_bytes - 1) / part_bytes > ABE_PARTS_MAX)
 		die(EXIT_USAGE, "the capsule takes %zu bytes, more than %d records can carry: use a shorter policy", len,
 		    ABE_PARTS_MAX);
-	char line[RECORD_MAX + 1];
-	for (size_t i = 0; i < parts; i++) {
-		size_t from = i * part_bytes, n = len - from < part_bytes ? len - from : part_bytes;
-		int head = snprintf(line, sizeof line, ABE_MAGIC " capsule %s %zu/%zu ", s->id, i + 1, parts);
-		int b64 = EVP_EncodeBlock((unsigned char *)line + head, capsule + from, (int)n);
-		emit(line, (size_t)head + (size_t)b64);
-	}
-	free(capsule);
+	abe_capsule_id(capsule, len, s->id);
+	free(s->capsule);
+	s->capsule = capsule;
+	s->capsule_len = len;
 	s->open = true;
 	s->used = 0;
+	send_capsule(s);
 }
 
 int main(int argc, char **argv)
 {
 	struct session s = {0};
-	const char *params = NULL;
-	unsigned long long rekey = 10000;
+	const char *params = NULL, *config_path = NULL;
+	long long rekey = -1, repeat = -1;
 	int c;
 
 	error_init(argv);
@@ -187,7 +206,13 @@ int main(int argc, char **argv)
 			s.no_epoch = true;
 			break;
 		case OPT_REKEY:
-			rekey = (unsigned long long)option_number("--rekey", optarg, 1, 1000000000);
+			rekey = option_number("--rekey", optarg, 1, 1000000000);
+			break;
+		case OPT_REPEAT:
+			repeat = option_number("--repeat", optarg, 1, 1000000000);
+			break;
+		case OPT_CONFIG:
+			config_path = optarg;
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -205,24 +230,69 @@ int main(int argc, char **argv)
 		warning("unexpected argument: %s", argv[optind]);
 		usage();
 	}
-	if (!params || !s.device) {
-		warning("--params PARAMS and -i DEVICE are required");
+	if (s.policy_text && s.n_attributes) {
+		warning("give either -P POLICY (CP) or -a ATTRIBUTE (KP), not both");
 		usage();
 	}
+	/* Settings not given on the command line come from the configuration. */
+	struct config *cfg = config_open(config_path);
+	char id_where[300] = "-i", policy_where[300] = "-P";
+	if (!params)
+		params = config_string(cfg, "abe.params");
+	if (!s.device) {
+		s.device = config_string(cfg, "device.id");
+		if (s.device)
+			snprintf(id_where, sizeof id_where, "%s: key device.id:", config_where(cfg, "device.id"));
+	}
+	if (rekey < 0 && !config_integer(cfg, "encrypt.rekey", &rekey))
+		rekey = 10000;
+	if (repeat < 0 && !config_integer(cfg, "encrypt.repeat", &repeat))
+		repeat = 100;
+	if (!s.policy_text && !s.n_attributes) {
+		const char *const *items;
+		size_t n = config_list(cfg, "encrypt.attributes", &items);
+		s.policy_text = config_string(cfg, "encrypt.policy");
+		if (s.policy_text)
+			snprintf(policy_where, sizeof policy_where, "%s: key encrypt.policy", config_where(cfg, "encrypt.policy"));
+		if (s.policy_text && n)
+			die(EXIT_CONFIG, "%s: encrypt.policy and encrypt.attributes are both set (CP or KP: one of them)",
+			    config_file(cfg));
+		for (size_t i = 0; i < n; i++) {
+			const char *where = config_where(cfg, "encrypt.attributes");
+			if (!fame_attribute_valid(items[i], strlen(items[i])))
+				die(EXIT_CONFIG, "%s: key encrypt.attributes: %s: not an attribute (1 to 255 bytes, no control byte)",
+				    where, items[i]);
+			if (strncmp(items[i], "epoch:", 6) == 0)
+				die(EXIT_CONFIG, "%s: key encrypt.attributes: %s: the epoch is added by --epoch", where, items[i]);
+			s.attributes = xrealloc(s.attributes, (s.n_attributes + 1) * sizeof *s.attributes);
+			s.attributes[s.n_attributes++] = items[i];
+		}
+	}
+	if (!params || !s.device) {
+		config_free(cfg);
+		free(s.attributes);
+		warning("--params PARAMS and -i DEVICE are required (or abe.params and device.id in the configuration)");
+		usage();
+	}
+	int bad_setting = id_where[0] == '-' ? EXIT_USAGE : EXIT_CONFIG;
 	if (!device_id_valid(s.device, strlen(s.device)))
-		die(EXIT_USAGE, "-i %s: not a device id (1 to 64 of A-Z a-z 0-9 . _ -)", s.device);
+		die(bad_setting, "%s %s: not a device id (1 to 64 of A-Z a-z 0-9 . _ -)", id_where, s.device);
 	if (!s.policy_text == !s.n_attributes) {
-		warning("give either -P POLICY (CP) or -a ATTRIBUTE (KP)");
+		config_free(cfg);
+		free(s.attributes);
+		warning("give either -P POLICY (CP) or -a ATTRIBUTE (KP) (or encrypt.policy or encrypt.attributes in the configuration)");
 		usage();
 	}
 	if (s.policy_text) {
+		bad_setting = policy_where[0] == '-' ? EXIT_USAGE : EXIT_CONFIG;
 		struct fame_policy *p;
 		struct fame_policy_error e;
 		if (fame_policy_parse(&p, s.policy_text, strlen(s.policy_text), &e) != FAME_OK)
-			die(EXIT_USAGE, "-P: byte %zu: %s", e.position + 1, e.message);
+			die(bad_setting, "%s: byte %zu: %s", policy_where, e.position + 1, e.message);
 		for (size_t i = 0; i < fame_policy_rows(p); i++)
 			if (strncmp(fame_policy_attribute(p, i), "epoch:", 6) == 0)
-				die(EXIT_USAGE, "-P: attribute %s: the epoch is added by --epoch", fame_policy_attribute(p, i));
+				die(bad_setting, "%s: attribute %s: the epoch is added by --epoch", policy_where,
+				    fame_policy_attribute(p, i));
 		fame_policy_free(p);
 	}
 	s.pub = abe_parameters_load(params);
@@ -258,9 +328,11 @@ int main(int argc, char **argv)
 		}
 		char epoch[ABE_EPOCH_MAX + 1];
 		current_epoch(&s, epoch);
-		if (!s.open || s.used >= rekey || strcmp(epoch, s.epoch) != 0) {
+		if (!s.open || s.used >= (unsigned long long)rekey || strcmp(epoch, s.epoch) != 0) {
 			new_capsule(&s);
 			aad_len = abe_aad(aad, s.device, strlen(s.device), s.id);
+		} else if (s.used % (unsigned long long)repeat == 0) {
+			send_capsule(&s);
 		}
 		if (fame_seal(sealed, s.key, NULL, aad, aad_len, (const uint8_t *)line, len) != FAME_OK)
 			die(EXIT_SYSTEM, "sealing a record");
@@ -274,6 +346,8 @@ int main(int argc, char **argv)
 		exit(EXIT_SYSTEM);
 	OPENSSL_cleanse(s.key, sizeof s.key);
 	fame_public_free(s.pub);
+	free(s.capsule);
 	free(s.attributes);
+	config_free(cfg);
 	return refused ? EXIT_REJECTED : EXIT_OK;
 }

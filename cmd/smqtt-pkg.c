@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "abefile.h"
+#include "config.h"
 #include "error.h"
 #include "frame.h"
 #include "keys.h"
@@ -24,9 +25,10 @@
 
 static const char usage_text[] =
 	"usage: smqtt-pkg setup -m MASTER [-f] [--passfile FILE | --passenv VAR | --passfd FD]\n"
+	"                 [--config FILE]\n"
 	"       smqtt-pkg keygen --params PARAMS -m MASTER -o OUTDIR [--kp] [-R REGISTRY]\n"
 	"                 [--epoch EPOCH | --no-epoch] [-f] [--passfile FILE | --passenv VAR |\n"
-	"                 --passfd FD] [ID [ATTRIBUTE... | POLICY]]\n"
+	"                 --passfd FD] [--config FILE] [ID [ATTRIBUTE... | POLICY]]\n"
 	"\n"
 	"setup   create the master secret in MASTER (mode 0600, never overwritten\n"
 	"        unless -f) and write the public parameters (PEM) to stdout\n"
@@ -52,6 +54,8 @@ static const char usage_text[] =
 	"      --passfile FILE the master secret's passphrase is the first line of FILE\n"
 	"      --passenv VAR   ... the value of variable VAR\n"
 	"      --passfd FD     ... the first line read from descriptor FD\n"
+	"      --config FILE   read settings (abe.params, pkg.master, pkg.out,\n"
+	"                      pkg.passfile, registry.db) from this YAML file\n"
 	"      --help          show this help\n"
 	"      --version       show the version\n"
 	"\n"
@@ -64,7 +68,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_KP = OPT_FIRST_PROGRAM_OPTION, OPT_EPOCH, OPT_NO_EPOCH, OPT_PARAMS };
+enum { OPT_KP = OPT_FIRST_PROGRAM_OPTION, OPT_EPOCH, OPT_NO_EPOCH, OPT_PARAMS, OPT_CONFIG };
 
 static const struct option long_options[] = {
 	{"master", required_argument, NULL, 'm'},
@@ -75,6 +79,7 @@ static const struct option long_options[] = {
 	{"epoch", required_argument, NULL, OPT_EPOCH},
 	{"no-epoch", no_argument, NULL, OPT_NO_EPOCH},
 	{"force", no_argument, NULL, 'f'},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	PASSPHRASE_LONG_OPTIONS,
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -479,6 +484,7 @@ static int keygen(const struct settings *s, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct settings s = {.pass = PASSPHRASE_SOURCE_NONE};
+	const char *config_path = NULL;
 	int c;
 
 	error_init(argv);
@@ -510,6 +516,9 @@ int main(int argc, char **argv)
 		case 'f':
 			s.force = true;
 			break;
+		case OPT_CONFIG:
+			config_path = optarg;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -526,6 +535,18 @@ int main(int argc, char **argv)
 		usage();
 	}
 	const char *command = argv[optind++];
+	/* Settings not given on the command line come from the configuration. */
+	struct config *cfg = config_open(config_path);
+	if (!s.master_path)
+		s.master_path = config_string(cfg, "pkg.master");
+	if (!s.params_path)
+		s.params_path = config_string(cfg, "abe.params");
+	if (!s.out_dir)
+		s.out_dir = config_string(cfg, "pkg.out");
+	if (!s.registry_path)
+		s.registry_path = config_string(cfg, "registry.db");
+	if (!s.pass.file && !s.pass.env && s.pass.fd < 0)
+		s.pass.file = config_string(cfg, "pkg.passfile");
 	if (!s.epoch[0])
 		abe_epoch_now(s.epoch);
 	if (strcmp(command, "setup") == 0) {
@@ -533,10 +554,15 @@ int main(int argc, char **argv)
 			warning("unexpected argument: %s", argv[optind]);
 			usage();
 		}
-		return setup(&s);
+		int status = setup(&s);
+		config_free(cfg);
+		return status;
 	}
-	if (strcmp(command, "keygen") == 0)
-		return keygen(&s, argc - optind, argv + optind);
+	if (strcmp(command, "keygen") == 0) {
+		int status = keygen(&s, argc - optind, argv + optind);
+		config_free(cfg);
+		return status;
+	}
 	warning("unknown command: %s (setup or keygen)", command);
 	usage();
 }

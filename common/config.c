@@ -60,6 +60,17 @@ static const struct config_key keys[] = {
 	{"issue.ca_dir", CONFIG_PATH, 0, 0, NULL},
 	{"issue.out", CONFIG_PATH, 0, 0, NULL},
 	{"issue.passfile", CONFIG_PATH, 0, 0, NULL},
+	{"abe.params", CONFIG_PATH, 0, 0, NULL},
+	{"pkg.master", CONFIG_PATH, 0, 0, NULL},
+	{"pkg.out", CONFIG_PATH, 0, 0, NULL},
+	{"pkg.passfile", CONFIG_PATH, 0, 0, NULL},
+	{"encrypt.policy", CONFIG_STRING, 0, 0, NULL},
+	{"encrypt.attributes", CONFIG_STRING_LIST, 0, 0, NULL},
+	{"encrypt.rekey", CONFIG_INTEGER, 1, 1000000000, NULL},
+	{"encrypt.repeat", CONFIG_INTEGER, 1, 1000000000, NULL},
+	{"decrypt.key", CONFIG_PATH, 0, 0, NULL},
+	{"decrypt.capsules", CONFIG_PATH, 0, 0, NULL},
+	{"decrypt.max_capsules", CONFIG_INTEGER, 1, 1000000, NULL},
 };
 
 #define KEY_COUNT (sizeof keys / sizeof keys[0])

@@ -97,8 +97,8 @@ _smqtt()
 		;;
 	smqtt-pkg)
 		options='-m --master --params -o --out --kp -R --registry --epoch --no-epoch -f --force
-			--passfile --passenv --passfd --help --version'
-		file_options='-m --master --params -o --out -R --registry --passfile'
+			--passfile --passenv --passfd --config --help --version'
+		file_options='-m --master --params -o --out -R --registry --passfile --config'
 		env_options='--passenv'
 		free_options='--epoch --passfd'
 		# The command comes first: setup or keygen; ids, attributes and policies after it are free-form.
@@ -112,13 +112,13 @@ _smqtt()
 		fi
 		;;
 	smqtt-encrypt)
-		options='--params -i --id -P --policy -a --attribute --epoch --no-epoch --rekey --help --version'
-		file_options='--params'
-		free_options='-i --id -P --policy -a --attribute --epoch --rekey'
+		options='--params -i --id -P --policy -a --attribute --epoch --no-epoch --rekey --repeat --config --help --version'
+		file_options='--params --config'
+		free_options='-i --id -P --policy -a --attribute --epoch --rekey --repeat'
 		;;
 	smqtt-decrypt)
-		options='--params -k --key --max-capsules --help --version'
-		file_options='--params -k --key'
+		options='--params -k --key --capsules --max-capsules --config --help --version'
+		file_options='--params -k --key --capsules --config'
 		free_options='--max-capsules'
 		;;
 	smqtt-pub | smqtt-sub)

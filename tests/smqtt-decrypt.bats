@@ -162,3 +162,66 @@ teardown() {
 	! grep -q 'ABC,20' eve.out || fail "the eavesdropper read a record"
 	! grep -q 'ABC,20' "$BROKER_DIR"/*.db 2> /dev/null || fail "a record in clear in the broker's store"
 }
+
+@test "decrypt: --capsules: a decryptor restarted mid-session reads on from the capsule file; a changed file opens nothing" {
+	meter_records 40 ABC > in.csv
+	chain -P role:billing --repeat 1000
+	head -n 21 verified > first   # the capsule and records 1 to 20
+	tail -n +22 verified > rest   # records 21 to 40, no capsule
+	# Without a capsule file a new run cannot read the rest.
+	run smqtt-decrypt --params params.pem -k keys/billing.cpkey < rest
+	assert_status 1
+	assert_contains "its capsule was not received"
+	smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < first > plain
+	[ "$(stat -c %a caps)" = 600 ]
+	# One line per part: the device, then the capsule record as it arrived.
+	[ "$(wc -l < caps)" -eq 1 ]
+	[ "$(cat caps)" = "ABC $(head -n 1 enc)" ] || fail "capsule file: $(cut -c1-80 caps)"
+	run smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < rest
+	assert_status 0
+	[ "$output" = "$(tail -n 20 in.csv)" ]
+	cat plain - <<< "$output" | cmp -s - in.csv || fail "the two runs did not read the 40 records"
+	# The capsule file holds no secret: a key that may not read the capsule still cannot.
+	run smqtt-decrypt --params params.pem -k keys/ops.cpkey --capsules caps < rest
+	assert_status 1
+	assert_contains "capsule: this key may not read it (policy not satisfied)"
+	refute_contains "ABC,"
+	# A changed capsule in the file does not open (its id is the digest the signed records name).
+	sed 's/\(.\{200\}\)[A-Z]/\1a/' caps > changed && cmp -s caps changed && fail "nothing changed"
+	cp changed caps2 && chmod 600 caps2
+	run smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps2 < rest
+	assert_status 1
+	assert_contains "capsule: its parts do not hash to its id (changed or mixed up)"
+	refute_contains "ABC,"
+	# Lines that are not capsule parts are named and ignored.
+	printf 'junk\nABC abe1 data %s QUJD\nA\001B abe1 capsule x\npartial' "$(printf '%032d' 0)" > caps3
+	chmod 600 caps3
+	run smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps3 < verified
+	assert_status 0
+	assert_contains "caps3: line 1: not \"DEVICE abe1 capsule ...\"; ignored"
+	assert_contains "caps3: line 2: not a capsule part; ignored"
+	assert_contains "caps3: line 3: not a device id before the first space; ignored"
+	assert_contains "caps3: line 4: no newline at end of input"
+	# A capsule file others may write is refused.
+	chmod 620 caps
+	run smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < rest
+	assert_status 3
+	assert_contains "caps: writable by group or others (mode 620): chmod 600 it"
+}
+
+@test "decrypt: settings from the configuration file: abe.params, decrypt.key, decrypt.capsules" {
+	chain -P role:billing
+	printf 'abe: {params: params.pem}\ndecrypt: {key: keys/billing.cpkey, capsules: caps, max_capsules: 5}\n' > conf.yaml
+	run smqtt-decrypt --config conf.yaml < verified
+	assert_status 0
+	[ "$output" = "$(cat in.csv)" ]
+	[ -s caps ] || fail "decrypt.capsules was not used"
+	# The command line comes first.
+	run smqtt-decrypt --config conf.yaml -k keys/ops.cpkey < verified
+	assert_status 1
+	assert_contains "policy not satisfied"
+	printf 'decrypt: {max_capsules: 0}\n' > bad.yaml
+	run smqtt-decrypt --config bad.yaml --params params.pem -k keys/billing.cpkey < verified
+	assert_status 3
+	assert_contains "bad.yaml:1"
+}

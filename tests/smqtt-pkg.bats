@@ -199,3 +199,37 @@ OID=2.25.14047966797898528082281868243671959402
 	run smqtt-pkg keygen --epoch 'a b' --params params.pem -m master.key -o keys B role:x
 	assert_status 2
 }
+
+@test "pkg: settings from the configuration file; its registry.db restricts keygen as -R does" {
+	printf 'secret words\n' > pass && chmod 600 pass
+	cat > conf.yaml <<-EOF2
+	abe: {params: params2.pem}
+	pkg: {master: master2.key, out: keys, passfile: pass}
+	EOF2
+	smqtt-pkg --config conf.yaml setup > params2.pem
+	grep -q 'ENCRYPTED PRIVATE KEY' master2.key || fail "pkg.passfile did not encrypt the master secret"
+	run smqtt-pkg --config conf.yaml keygen --epoch 2026-12 billing role:billing
+	assert_status 0
+	[ "$output" = "billing key=keys/billing.cpkey cp role:billing epoch:2026-12" ]
+	# registry.db: only what the registry holds.
+	registry_setup M1
+	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R reg.db set M1 kind=household
+	printf 'registry: {db: reg.db}\n' >> conf.yaml
+	run smqtt-pkg --config conf.yaml keygen --epoch 2026-12 M1
+	assert_status 0
+	[ "$output" = "M1 key=keys/M1.cpkey cp kind:household epoch:2026-12" ]
+	run smqtt-pkg --config conf.yaml keygen --epoch 2026-12 ops role:ops
+	assert_status 1
+	assert_contains "ops: not in the registry"
+	# The command line comes first.
+	run smqtt-pkg --config conf.yaml keygen -m master.key --params params.pem --epoch 2026-12 -f M1
+	assert_status 0
+	# The key is of the parameters given on the command line: it reads what they encrypt.
+	make_key M1 && make_cert M1 M1
+	echo 'M1,reading' | smqtt-encrypt --params params.pem -i M1 --epoch 2026-12 -P kind:household |
+		smqtt-sign -k M1.key -i M1 -S M1.seq | smqtt-verify -c M1.crt > verified
+	run smqtt-decrypt --params params.pem -k keys/M1.cpkey < verified
+	assert_status 0
+	[ "$output" = "M1,reading" ]
+}
