@@ -478,6 +478,7 @@ int main(int argc, char **argv)
 
 	struct line_reader in;
 	line_reader_init(&in, STDIN_FILENO, "stdin", FRAME_MAX);
+	in.flush_before_wait = stdout; /* a live stream: what is read goes out before waiting for more */
 	in.strip_bom = false;
 	in.strip_cr = false;
 	char *line;

@@ -301,6 +301,7 @@ int main(int argc, char **argv)
 
 	struct line_reader in;
 	line_reader_init(&in, STDIN_FILENO, "stdin", RECORD_MAX);
+	in.flush_before_wait = stdout; /* a live stream: what is read goes out before waiting for more */
 	char *line, out[RECORD_MAX + 1];
 	size_t len;
 	uint8_t sealed[ABE_PLAIN_MAX + FAME_SEAL_OVERHEAD], aad[ABE_AAD_MAX];

@@ -225,3 +225,19 @@ teardown() {
 	assert_status 3
 	assert_contains "bad.yaml:1"
 }
+
+@test "decrypt: a live stream: smqtt-encrypt and smqtt-decrypt write what they read before waiting for more input" {
+	# Input that stays open, as from smqtt-sub: the output must not wait for its end.
+	mkfifo enc.in dec.in
+	exec 7<> enc.in 8<> dec.in
+	smqtt-encrypt --params params.pem -i ABC -P role:billing --epoch 2026-12 < enc.in > live.enc 3>&- 7>&- 8>&- &
+	track $!
+	smqtt-decrypt --params params.pem -k keys/billing.cpkey < dec.in > live.out 3>&- 7>&- 8>&- &
+	track $!
+	cat in.csv >&7
+	wait_for "6 encrypted records out of smqtt-encrypt" '[ "$(grep -c "^abe1 data " live.enc)" -eq 6 ]'
+	smqtt-sign -k ABC.key -i ABC -S ABC.seq < live.enc | smqtt-verify -c ABC.crt >&8
+	wait_for "6 records out of smqtt-decrypt" '[ "$(wc -l < live.out)" -eq 6 ]'
+	cmp -s live.out in.csv || fail "$(cat live.out)"
+	exec 7>&- 8>&-
+}
