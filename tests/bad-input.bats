@@ -99,6 +99,16 @@
 #  86  smqtt-sub       a message holding a NUL byte                                    1
 #  87  smqtt-sub       an invalid topic filter                                         2
 #  88  smqtt-sub       a configuration with a type error names FILE:LINE               3
+#  89  smqtt-pkg       a policy that does not parse, in a bulk keygen, names the byte  1
+#  90  smqtt-pkg       an attribute the registry does not hold for the device          1
+#  91  smqtt-pkg       a key for a revoked device                                      1
+#  92  smqtt-encrypt   a policy that does not parse names the byte                     2
+#  93  smqtt-encrypt   a record longer than an encrypted record can hold               1
+#  94  smqtt-decrypt   a key made for other parameters                                 3
+#  95  smqtt-decrypt   a truncated data record                                         1
+#  96  smqtt-decrypt   an oversized capsule part                                       1
+#  97  smqtt-decrypt   encrypted records re-signed as another device's                 1
+#  98  smqtt-decrypt   a capsule file others may write to                              3
 
 bats_require_minimum_version 1.5.0
 
@@ -1162,4 +1172,133 @@ broker_certificate() {
 	expect 1
 	said 'holds a \033[2J, not a certificate'
 	no_raw_bytes
+}
+
+# abe_keys: a key authority (params.pem, master.key), another one
+# (other.pem), a CP key billing (role:billing) of the first and stranger of
+# the other, all of epoch 2026-12; enc: three records of ABC encrypted for
+# role:billing (a capsule and r1 r2 r3).
+abe_keys() {
+	smqtt-pkg setup -m master.key > params.pem && smqtt-pkg setup -m other.key > other.pem &&
+		mkdir -m 700 keys &&
+		smqtt-pkg keygen --params params.pem -m master.key -o keys --epoch 2026-12 billing role:billing > /dev/null &&
+		smqtt-pkg keygen --params other.pem -m other.key -o keys --epoch 2026-12 stranger role:billing > /dev/null &&
+		printf 'r1\nr2\nr3\n' | smqtt-encrypt --params params.pem -i ABC -P role:billing --epoch 2026-12 > enc
+}
+
+# verified_as DEVICE < records: signed as DEVICE and verified.
+verified_as() {
+	smqtt-sign -k "$S/pki/$1.key" -c "$S/pki/$1.crt" -S "$1.seq" | smqtt-verify -c "$S/pki/$1.crt"
+}
+
+@test "#89 smqtt-pkg: a policy that does not parse, in a bulk keygen, names the byte (1)" {
+	abe_keys
+	run --separate-stderr smqtt-pkg keygen --kp --params params.pem -m master.key -o keys --epoch 2026-12 \
+		<<< $'a role:x\nb role:x and (feeder:F1 or\nc role:y'
+	expect 1
+	said "smqtt-pkg: stdin: line 2: b: policy: byte 25: expected an attribute or '(' but the policy ended; no key issued" \
+		"smqtt-pkg: 2 keys issued, 1 refused"
+	[ -e keys/a.kpkey ] && [ -e keys/c.kpkey ] && [ ! -e keys/b.kpkey ] || fail "keys: $(ls keys)"
+	[ "$(printf '%s\n' "$output" | cut -d' ' -f1 | tr '\n' ' ')" = "a c " ] || fail "stdout: $output"
+}
+
+@test "#90 smqtt-pkg: an attribute the registry does not hold for the device (1)" {
+	abe_keys
+	cp "$S/reg.db" reg.db
+	smqtt-register -R reg.db set ABC kind=household
+	run --separate-stderr smqtt-pkg keygen -R reg.db --params params.pem -m master.key -o keys --epoch 2026-12 \
+		ABC kind:household role:admin
+	expect 1
+	said "smqtt-pkg: ABC: attribute role:admin: not held by ABC in the registry; no key issued"
+	[ ! -e keys/ABC.cpkey ] || fail "a key was issued"
+	no_output
+}
+
+@test "#91 smqtt-pkg: a key for a revoked device (1)" {
+	abe_keys
+	cp "$S/reg.db" reg.db
+	smqtt-register -R reg.db set ABC kind=household
+	smqtt-register -R reg.db set DEF kind=household
+	smqtt-register -R reg.db revoke DEF --reason keyCompromise 2> /dev/null
+	run --separate-stderr smqtt-pkg keygen -R reg.db --params params.pem -m master.key -o keys --epoch 2026-12 <<< $'DEF\nABC'
+	expect 1
+	said "smqtt-pkg: stdin: line 1: DEF: revoked in the registry reg.db; no key issued"
+	[ ! -e keys/DEF.cpkey ] && [ -e keys/ABC.cpkey ] || fail "keys: $(ls keys); $stderr"
+	[ "$output" = "ABC key=keys/ABC.cpkey cp kind:household epoch:2026-12" ] || fail "stdout: $output"
+}
+
+@test "#92 smqtt-encrypt: a policy that does not parse names the byte (2)" {
+	abe_keys
+	run --separate-stderr smqtt-encrypt --params params.pem -i ABC -P 'role:billing or (feeder:F12 and' <<< r1
+	expect 2
+	said "smqtt-encrypt: -P: byte 32: expected an attribute or '(' but the policy ended"
+	no_output
+}
+
+@test "#93 smqtt-encrypt: a record longer than an encrypted record can hold (1)" {
+	abe_keys
+	{ echo r1; head -c 3012 /dev/zero | tr '\0' x; echo; echo r2; } > in
+	run --separate-stderr smqtt-encrypt --params params.pem -i ABC -P role:billing --epoch 2026-12 < in
+	expect 1
+	said "smqtt-encrypt: stdin: line 2: longer than the 3011 bytes an encrypted record can hold; not encrypted"
+	printf '%s\n' "$output" | verified_as ABC > verified
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey < verified
+	expect 0
+	[ "$output" = $'r1\nr2' ] || fail "read: $output"
+}
+
+@test "#94 smqtt-decrypt: a key made for other parameters (3)" {
+	abe_keys
+	verified_as ABC < enc > verified
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/stranger.cpkey < verified
+	expect 3
+	said "smqtt-decrypt: keys/stranger.cpkey: a key of other parameters than params.pem"
+	no_output
+}
+
+@test "#95 smqtt-decrypt: a truncated data record (1)" {
+	abe_keys
+	# The capsule, r1, then r2 cut to 20 base64 characters, then r3.
+	awk 'NR == 3 { $NF = substr($NF, 1, 20) } { print }' enc | verified_as ABC > verified
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey < verified
+	expect 1
+	said "smqtt-decrypt: stdin: line 3: device ABC seq 3: not canonical base64, or too short; left out" \
+		"smqtt-decrypt: 2 records read, 1 left out"
+	[ "$output" = $'r1\nr3' ] || fail "read: $output"
+}
+
+@test "#96 smqtt-decrypt: an oversized capsule part (1)" {
+	abe_keys
+	{
+		sed -n 1,2p enc
+		printf 'abe1 capsule %032d 1/1 %s\n' 0 "$(head -c 2400 /dev/zero | base64 -w 0)"
+		sed -n '3,$p' enc
+	} | verified_as ABC > verified
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey < verified
+	expect 1
+	said "smqtt-decrypt: stdin: line 3: device ABC seq 3: encrypted record: a capsule part longer than 3000 characters; left out"
+	[ "$output" = $'r1\nr2\nr3' ] || fail "read: $output"
+}
+
+@test "#97 smqtt-decrypt: encrypted records re-signed as another device's (1)" {
+	abe_keys
+	# DEF takes ABC's encrypted records and signs them as its own: the signatures are good, the records do not open.
+	{ verified_as ABC < enc; verified_as DEF < enc; } > verified
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey < verified
+	expect 1
+	said "smqtt-decrypt: stdin: line 6: device DEF seq 2: does not authenticate (changed, or moved from another device or capsule); left out" \
+		"smqtt-decrypt: 3 records read, 3 left out"
+	[ "$output" = $'r1\nr2\nr3' ] || fail "read: $output"
+}
+
+@test "#98 smqtt-decrypt: a capsule file others may write to (3)" {
+	abe_keys
+	verified_as ABC < enc > verified
+	: > caps
+	chmod 666 caps
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < verified
+	expect 3
+	said "smqtt-decrypt: caps: writable by group or others (mode 666): chmod 600 it"
+	no_output
+	[ ! -s caps ] || fail "the file was written"
 }
