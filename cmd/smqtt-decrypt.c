@@ -371,8 +371,11 @@ static void journal_load(struct decryptor *d, const char *path)
 		die(EXIT_CONFIG, "%s: writable by group or others (mode %03o): chmod 600 it", path,
 		    (unsigned)(sb.st_mode & 0777));
 	j->size = sb.st_size;
-	if (j->size > (off_t)JOURNAL_MAX)
+	if (j->size > (off_t)JOURNAL_MAX) {
 		journal_compact(j);
+		if (lseek(j->fd, 0, SEEK_SET) < 0)
+			die(EXIT_SYSTEM, "%s: %s", path, strerror(errno));
+	}
 	struct line_reader in;
 	line_reader_init(&in, j->fd, path, FRAME_MAX);
 	in.strip_bom = false;

@@ -41,8 +41,14 @@ echo "memcheck: fame checks, round trips and invalid encodings clean under valgr
 $vg "$bin/smqtt-pkg" setup -m abe-master.key > abe-params.pem
 mkdir -m 700 abe-keys
 $vg "$bin/smqtt-pkg" keygen --params abe-params.pem -m abe-master.key -o abe-keys billing role:billing > /dev/null
-$vg "$bin/smqtt-encrypt" --params abe-params.pem -i ABC -P 'role:billing or role:audit' < in.csv > abe-records
+$vg "$bin/smqtt-encrypt" --params abe-params.pem -i ABC -P 'role:billing or role:audit' --repeat 1000 < in.csv > abe-records
 "$bin/smqtt-sign" -k m.key -i ABC -S abe.seq < abe-records | "$bin/smqtt-verify" -c m.crt > abe-frames
 $vg "$bin/smqtt-decrypt" --params abe-params.pem -k abe-keys/billing.cpkey < abe-frames > abe-out
 cmp -s abe-out in.csv || { echo "memcheck: decrypted records differ from the originals" >&2; exit 1; }
+# A restart: the second run reads its capsule from the capsule file.
+head -n 97 abe-frames > abe-first
+tail -n +98 abe-frames > abe-rest
+$vg "$bin/smqtt-decrypt" --params abe-params.pem -k abe-keys/billing.cpkey --capsules abe-caps < abe-first > abe-out
+$vg "$bin/smqtt-decrypt" --params abe-params.pem -k abe-keys/billing.cpkey --capsules abe-caps < abe-rest >> abe-out
+cmp -s abe-out in.csv || { echo "memcheck: records decrypted in two runs differ from the originals" >&2; exit 1; }
 echo "memcheck: pkg, encrypt, decrypt clean under valgrind ($(wc -l < abe-out) records)"

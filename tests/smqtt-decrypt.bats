@@ -9,6 +9,7 @@ load test_helper
 load pki_helper
 load broker_helper
 load abe_helper
+bats_require_minimum_version 1.5.0
 
 setup() {
 	common_setup
@@ -207,6 +208,26 @@ teardown() {
 	run smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < rest
 	assert_status 3
 	assert_contains "caps: writable by group or others (mode 620): chmod 600 it"
+}
+
+@test "decrypt: --capsules: a capsule file past 32 MiB keeps its newer half, and what it needs" {
+	meter_records 10 ABC > in.csv
+	chain -P role:billing --repeat 1000
+	smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < <(head -n 1 verified) > /dev/null
+	# 12,000 capsule parts of other devices (35 MiB) written before this one.
+	awk 'BEGIN { b = "AAAA"; while (length(b) < 2996) b = b b; b = substr(b, 1, 2996);
+		for (i = 1; i <= 12000; i++) printf "M%d abe1 capsule %032x 1/1 %s\n", i, i, b }' > big
+	cat big caps > caps.new && mv caps.new caps && chmod 600 caps
+	[ "$(stat -c %s caps)" -gt $((32 << 20)) ]
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < <(tail -n +2 verified)
+	assert_status 0
+	[ "$output" = "$(cat in.csv)" ]
+	size=$(stat -c %s caps)
+	[ "$size" -le $((16 << 20)) ] && [ "$size" -gt $((15 << 20)) ] || fail "capsule file of $size bytes"
+	# It starts at a line, and the newest capsule is its last line.
+	head -n 1 caps | grep -q '^M[0-9]* abe1 capsule [0-9a-f]\{32\} 1/1 A*$' || fail "first line: $(head -c 60 caps)"
+	[ "$(tail -n 1 caps | cut -d' ' -f1-3)" = "ABC abe1 capsule" ]
+	[ "$(stat -c %a caps)" = 600 ]
 }
 
 @test "decrypt: settings from the configuration file: abe.params, decrypt.key, decrypt.capsules" {
