@@ -128,6 +128,7 @@ bench: deps all
 	bash tests/bench/fame.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/abe.sh
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/pg.sh
+	SMQTT_BIN="$(CURDIR)/$(BIN)" bash tests/bench/ingest.sh
 
 lint:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
