@@ -118,15 +118,28 @@ smqtt-sign -k "$PKI/$DEV.key" -c "$PKI/$DEV.crt" -S sign.seq < records > frames 
 expect_lines smqtt-sign frames "$N"
 rm records
 
-# Persistent sessions with a QoS 1 subscription for both subscribers, so that
-# what is published at QoS 1 from now on waits for them (QoS 0 is not queued
-# for an absent client).
-smqtt-sub "${SUB_TLS[@]}" -i bench-smqtt-sub -q 1 -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err ||
-	{ cat sub.err >&2; die "smqtt-sub could not open its session"; }
 # MQTT 5 as smqtt-sub: a session that outlives the connection needs an expiry interval.
 MSUB_V5=(-V mqttv5 -x 86400)
-mosquitto_sub "${SUB_TLS[@]}" "${MSUB_V5[@]}" -h localhost -i bench-mosquitto-sub -c -q 1 -t 'smqtt/+/frames' -E \
-	> /dev/null 2> msub.err || { cat msub.err >&2; die "mosquitto_sub could not open its session"; }
+# open_sessions R: persistent sessions with a QoS 1 subscription for both
+# subscribers, new ones for each repetition R, so that what is published at
+# QoS 1 from now on waits for them (QoS 0 is not queued for an absent
+# client). New sessions each time: a subscriber that exits after -C N may
+# leave its last acknowledgements unsent, and the broker would deliver those
+# frames again to the same session's next drain.
+open_sessions() {
+	smqtt-sub "${SUB_TLS[@]}" -i "bench-smqtt-sub-$1" -q 1 -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err ||
+		{ cat sub.err >&2; die "smqtt-sub could not open its session"; }
+	mosquitto_sub "${SUB_TLS[@]}" "${MSUB_V5[@]}" -h localhost -i "bench-mosquitto-sub-$1" -c -q 1 -t 'smqtt/+/frames' -E \
+		> /dev/null 2> msub.err || { cat msub.err >&2; die "mosquitto_sub could not open its session"; }
+}
+# close_sessions R: end them (a new, empty session under each id), so that
+# nothing more is queued for them.
+close_sessions() {
+	smqtt-sub "${SUB_TLS[@]}" -i "bench-smqtt-sub-$1" --session-expiry 0 -q 1 -t 'smqtt/+/frames' -W 1 > /dev/null 2> sub.err ||
+		{ cat sub.err >&2; die "smqtt-sub could not end its session"; }
+	mosquitto_sub "${SUB_TLS[@]}" -V mqttv5 -h localhost -i "bench-mosquitto-sub-$1" -q 1 -t 'smqtt/+/frames' -E \
+		> /dev/null 2> msub.err || { cat msub.err >&2; die "mosquitto_sub could not end its session"; }
+}
 
 q0=() mq0=() q1=() mq1=() sub=() msub=() p0=() mp0=() c0=() c1=()
 sent1=0 delivered1=0 msent1=0 mdelivered1=0
@@ -161,7 +174,7 @@ time_mosq_q1() {
 time_smqtt_drain() {
 	local t0 t1
 	t0=$EPOCHREALTIME
-	smqtt-sub "${SUB_TLS[@]}" -i bench-smqtt-sub -q 1 -t 'smqtt/+/frames' -C "$N" -W 120 > got 2> sub.err ||
+	smqtt-sub "${SUB_TLS[@]}" -i "bench-smqtt-sub-$r" -q 1 -t 'smqtt/+/frames' -C "$N" -W 120 > got 2> sub.err ||
 		{ cat sub.err >&2; die "smqtt-sub failed"; }
 	t1=$EPOCHREALTIME
 	expect_lines smqtt-sub got "$N"
@@ -172,7 +185,7 @@ time_smqtt_drain() {
 time_mosquitto_drain() {
 	local t0 t1
 	t0=$EPOCHREALTIME
-	mosquitto_sub "${SUB_TLS[@]}" "${MSUB_V5[@]}" -h localhost -i bench-mosquitto-sub -c -q 1 \
+	mosquitto_sub "${SUB_TLS[@]}" "${MSUB_V5[@]}" -h localhost -i "bench-mosquitto-sub-$r" -c -q 1 \
 		-t 'smqtt/+/frames' -C "$N" -W 120 > got 2> msub.err || { cat msub.err >&2; die "mosquitto_sub failed"; }
 	t1=$EPOCHREALTIME
 	expect_lines mosquitto_sub got "$N"
@@ -220,9 +233,11 @@ for ((r = 1; r <= REPS; r++)); do
 	if ((r % 2)); then time_smqtt_q1; time_mosq_q1; else time_mosq_q1; time_smqtt_q1; fi
 
 	# The frames both subscribers then drain (not timed), drained first by one, then the other.
+	open_sessions "$r"
 	smqtt-pub "${PUB_TLS[@]}" -q 1 < frames > delivered 2> pub.err || { cat pub.err >&2; die "smqtt-pub -q 1 failed"; }
 	expect_lines "smqtt-pub -q 1" delivered "$N"
 	if ((r % 2)); then time_smqtt_drain; time_mosquitto_drain; else time_mosquitto_drain; time_smqtt_drain; fi
+	close_sessions "$r"
 done
 rm -f got delivered
 
