@@ -5,6 +5,15 @@
 # capsule per record (--rekey 1), beside smqtt-sign and smqtt-verify in the
 # same run; bytes per reading, plain and encrypted; and the collector's
 # verify | decrypt against verify alone (goal, issue 13: at least 0.8).
+# Then the control center with SMQTT_BENCH_ABE_METERS meters (default
+# 1000), SMQTT_BENCH_ABE_PER_METER readings each (default 200), every meter
+# its own session and capsule (smqtt-encrypt with its defaults), all
+# registered with one shared signing key: the collector `smqtt-verify -R |
+# smqtt-store` on the encrypted frames (stored sealed, -s sealed:text)
+# against the same on the plain frames (typed rows), and the consumer
+# `smqtt-verify -R | smqtt-decrypt` against `smqtt-verify -R | cut` of the
+# plain frames' records, from files (the broker's part is the same for both
+# and left out).
 # Wall-clock seconds, median of SMQTT_BENCH_ABE_RUNS runs (default 5).
 #
 # Prints a Markdown table on stdout, also written to build/bench-abe.md.
@@ -72,6 +81,44 @@ smqtt-sign -k m.key -i M1 -S r.seq < rekey.records | smqtt-verify -c m.crt > rek
 timed t_decrypt_rekey "smqtt-decrypt --params params.pem -k keys/K.cpkey --max-capsules 1000000 < rekey.verified > out.rekey"
 cmp -s out.rekey records.rekey || die "decrypted records (rekeyed) differ from the originals"
 
+M=${SMQTT_BENCH_ABE_METERS:-1000}
+PER=${SMQTT_BENCH_ABE_PER_METER:-200}
+say "abe: $M meters x $PER readings: keys, registry, encrypting and signing"
+smqtt-keygen -k shared.key > shared.pub
+smqtt-issue ca --ca-dir ca > /dev/null
+smqtt-register -R reg.db init --ca ca/ca.crt
+seq -f 'm%04.0f' 1 "$M" > ids
+sed "s|\$| pubkey=$work/shared.pub|" ids | smqtt-issue device --ca-dir ca -o certs -R reg.db > /dev/null 2> issue.err ||
+	{ tail -n 3 issue.err >&2; die "smqtt-issue device -R failed"; }
+mkdir meters
+# meter LANE: the meters LANE, LANE + 2, ...: plain and encrypted frames of each
+meter() {
+	local i id
+	for ((i = $1; i <= M; i += 2)); do
+		id=$(sed -n "${i}p" ids)
+		awk -v n="$PER" -v d="$id" 'BEGIN { for (i = 0; i < n; i++) printf "%s,2026-12-%02d %02d:%02d:00,%d,%.1f\n", d, 1 + int(i / 96) % 28, int(i % 96 / 4), (i % 4) * 15, i % 2, (i * 7) % 1000 / 10 }' > "meters/$id"
+		smqtt-sign -k shared.key -i "$id" -S "meters/$id.pseq" < "meters/$id" > "meters/$id.plain" || return 1
+		smqtt-encrypt --params params.pem -i "$id" -P 'role:billing or (role:audit and feeder:F12)' < "meters/$id" |
+			smqtt-sign -k shared.key -i "$id" -S "meters/$id.eseq" > "meters/$id.enc" || return 1
+	done
+}
+meter 1 & lane1=$!
+meter 2 & lane2=$!
+wait "$lane1" && wait "$lane2" || die "encrypting and signing the meters' readings failed"
+while read -r id; do cat "meters/$id.plain"; done < ids > fleet.plain
+while read -r id; do cat "meters/$id.enc"; done < ids > fleet.enc
+while read -r id; do cat "meters/$id"; done < ids > fleet.records
+[ "$(wc -l < fleet.plain)" -eq $((M * PER)) ] || die "fleet: $(wc -l < fleet.plain) plain frames"
+smqtt-pkg keygen -f --params params.pem -m master.key -o keys billing role:billing > /dev/null
+say "abe: the control center on $((M * PER)) readings of $M meters, $RUNS runs each"
+timed t_store_plain "cp reg.db run.db && rm -f p.db* && smqtt-verify -R run.db < fleet.plain | smqtt-store -d p.db"
+timed t_store_enc "cp reg.db run.db && rm -f e.db* && smqtt-verify -R run.db < fleet.enc | smqtt-store -d e.db -s sealed:text"
+[ "$(sqlite3 e.db 'select count(*) from readings')" -eq "$(wc -l < fleet.enc)" ] || die "sealed store: not every frame stored"
+timed t_read_plain "cp reg.db run.db && smqtt-verify -R run.db < fleet.plain | cut -d' ' -f5- > out.plain"
+timed t_read_enc "cp reg.db run.db && smqtt-verify -R run.db < fleet.enc | smqtt-decrypt --params params.pem -k keys/billing.cpkey > out.enc"
+cmp -s out.enc fleet.records || die "the consumer's decrypted readings differ from the meters' records"
+cmp -s out.plain fleet.records || die "the plain consumer's records differ from the meters' records"
+
 plain_bytes=$(awk '{ n += length($0) + 1 } END { printf "%.0f", n / NR }' plain.frames)
 enc_bytes=$(awk '{ n += length($0) + 1 } END { printf "%.0f", n / NR }' enc.frames)
 capsules=$(grep -c ' abe1 capsule ' enc.frames)
@@ -90,7 +137,16 @@ capsule_bytes=$(grep ' abe1 capsule ' enc.frames | awk '{ n += length($0) + 1 } 
 	echo "| smqtt-decrypt, per frame, one capsule | $(per "$t_decrypt" "$N") µs |"
 	echo "| smqtt-decrypt, per frame, a capsule each | $(per "$t_decrypt_rekey" "$N_REKEY") µs |"
 	echo
-	echo "Bytes per reading on the wire (frame and newline): $plain_bytes plain, $enc_bytes encrypted; and a capsule of $capsule_bytes bytes per session ($capsules in $N records: one per --rekey 10000)."
+	echo "Bytes per frame on the wire (frame and newline, capsule frames included): $plain_bytes plain, $enc_bytes encrypted; a capsule frame is $capsule_bytes bytes ($capsules in $N records: one per session of --rekey 10000 records, sent again every --repeat 100)."
 	ratio_c=$(ratio "$t_collector_plain" "$t_collector")
 	echo "Collector, smqtt-verify | smqtt-decrypt against smqtt-verify alone (same frames, one capsule): $ratio_c (goal 0.8: $(atleast "$ratio_c" 0.8))."
+	echo
+	echo "The control center, $M meters x $PER readings ($((M * PER)) in all; each meter its own session, capsule and repeats: $(grep -c ' abe1 capsule ' fleet.enc) capsule frames), seconds and readings/s:"
+	echo
+	echo "| pipeline | encrypted | plain | ratio (plain time / encrypted time) | goal | met |"
+	echo "| --- | ---: | ---: | ---: | --- | --- |"
+	r1=$(ratio "$t_store_plain" "$t_store_enc")
+	echo "| collector: smqtt-verify -R \\| smqtt-store (sealed:text against typed rows) | $t_store_enc s, $(rate $((M * PER)) "$t_store_enc")/s | $t_store_plain s, $(rate $((M * PER)) "$t_store_plain")/s | $r1 | >= 0.8 | $(atleast "$r1" 0.8) |"
+	r2=$(ratio "$t_read_plain" "$t_read_enc")
+	echo "| consumer: smqtt-verify -R \\| smqtt-decrypt (against \\| cut) | $t_read_enc s, $(rate $((M * PER)) "$t_read_enc")/s | $t_read_plain s, $(rate $((M * PER)) "$t_read_plain")/s | $r2 | >= 0.8 | $(atleast "$r2" 0.8) |"
 } | tee "$root/build/bench-abe.md"
