@@ -34,21 +34,8 @@ done
 
 # The tests' server helpers; their failures end the benchmark.
 fail() { die "$*"; }
-free_port() {
-	python3 -c '
-import random, socket
-ports = list(range(10000, 32768))
-for _ in range(100):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.choice(ports)))
-    except OSError:
-        continue
-    print(s.getsockname()[1])
-    break
-else:
-    raise SystemExit(1)'
-}
+# shellcheck disable=SC1091 # free_port
+. "$root/tests/broker_helper.bash"
 # shellcheck disable=SC1091
 . "$root/tests/pg_helper.bash"
 

@@ -40,38 +40,6 @@ teardown() {
 	broker_teardown
 }
 
-# wait_long WHAT SECONDS CONDITION: poll CONDITION every 100 ms until it holds.
-wait_long() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		eval "$3" && return 0
-		sleep 0.1
-	done
-	fail "timed out after $2 s waiting for $1"
-}
-
-# supervise NAME COMMAND: run COMMAND again each time it ends (100 runs at
-# most) until the file "stop" exists; its pid in NAME.pid, exit statuses
-# appended to NAME.status, the supervisor's own pid in NAME.supervisor.
-supervise() {
-	local name=$1 command=$2 run pid status
-	echo "$BASHPID" > "$name.supervisor"
-	for ((run = 1; run <= 100; run++)); do
-		[ -e stop ] && return 0
-		eval "$command &"
-		pid=$!
-		echo "$pid" > "$name.pid"
-		status=0
-		{ wait "$pid"; } 2> /dev/null || status=$?
-		echo "$status" >> "$name.status"
-	done
-}
-
-# pace: about 100 lines a second, so that the faults land mid-session.
-pace() {
-	awk '{ print } NR % 25 == 0 { fflush(); system("sleep 0.25") }'
-}
-
 decrypted() {
 	wc -l < plain
 }
