@@ -108,7 +108,7 @@ stored() {
 # ingest TARGET K: one run with K collectors into a new database; sets secs
 ingest() {
 	local target=$1 k=$2 n db t0 t1 i before
-	rm -f readings.db readings.db-wal readings.db-shm
+	rm -f readings.db readings.db-wal readings.db-shm run-registry.db-wal run-registry.db-shm
 	cp registry.db run-registry.db
 	if [ "$target" = sqlite ]; then
 		db=readings.db
