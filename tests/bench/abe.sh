@@ -111,11 +111,11 @@ while read -r id; do cat "meters/$id"; done < ids > fleet.records
 [ "$(wc -l < fleet.plain)" -eq $((M * PER)) ] || die "fleet: $(wc -l < fleet.plain) plain frames"
 smqtt-pkg keygen -f --params params.pem -m master.key -o keys billing role:billing > /dev/null
 say "abe: the control center on $((M * PER)) readings of $M meters, $RUNS runs each"
-timed t_store_plain "cp reg.db run.db && rm -f p.db* && smqtt-verify -R run.db < fleet.plain | smqtt-store -d p.db"
-timed t_store_enc "cp reg.db run.db && rm -f e.db* && smqtt-verify -R run.db < fleet.enc | smqtt-store -d e.db -s sealed:text"
+timed t_store_plain "rm -f run.db-wal run.db-shm && cp reg.db run.db && rm -f p.db* && smqtt-verify -R run.db < fleet.plain | smqtt-store -d p.db"
+timed t_store_enc "rm -f run.db-wal run.db-shm && cp reg.db run.db && rm -f e.db* && smqtt-verify -R run.db < fleet.enc | smqtt-store -d e.db -s sealed:text"
 [ "$(sqlite3 e.db 'select count(*) from readings')" -eq "$(wc -l < fleet.enc)" ] || die "sealed store: not every frame stored"
-timed t_read_plain "cp reg.db run.db && smqtt-verify -R run.db < fleet.plain | cut -d' ' -f5- > out.plain"
-timed t_read_enc "cp reg.db run.db && smqtt-verify -R run.db < fleet.enc | smqtt-decrypt --params params.pem -k keys/billing.cpkey > out.enc"
+timed t_read_plain "rm -f run.db-wal run.db-shm && cp reg.db run.db && smqtt-verify -R run.db < fleet.plain | cut -d' ' -f5- > out.plain"
+timed t_read_enc "rm -f run.db-wal run.db-shm && cp reg.db run.db && smqtt-verify -R run.db < fleet.enc | smqtt-decrypt --params params.pem -k keys/billing.cpkey > out.enc"
 cmp -s out.enc fleet.records || die "the consumer's decrypted readings differ from the meters' records"
 cmp -s out.plain fleet.records || die "the plain consumer's records differ from the meters' records"
 
