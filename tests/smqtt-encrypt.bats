@@ -87,6 +87,12 @@ setup() {
 	[ "$output" = "$(tail -n 50 in.csv)" ] || fail "read: $(printf '%s\n' "$output" | wc -l) records"
 	[[ "$stderr" == *"stdin: line 1: device ABC seq 151: its capsule was not received (sent before this run began, or lost); left out"* ]] || fail "$stderr"
 	[[ "$stderr" == *"50 records read, 52 left out"* ]] || fail "$stderr"
+	# Kept frames read again with a capsule file: the first pass keeps the
+	# repeated capsule, the second reads every record.
+	smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < late > /dev/null 2>&1 || true
+	run --separate-stderr smqtt-decrypt --params params.pem -k keys/billing.cpkey --capsules caps < late
+	assert_status 0
+	[ "$output" = "$(tail -n 102 in.csv)" ] || fail "second pass read $(printf '%s\n' "$output" | wc -l) records"
 	# The default: every 100 records.
 	smqtt-encrypt --params params.pem -i ABC -P role:billing --epoch 2026-12 < in.csv > enc
 	[ "$(grep -c '^abe1 capsule ' enc)" -eq 3 ]
