@@ -106,6 +106,16 @@ static void emit(const char *line, size_t len)
 		exit(EXIT_SYSTEM);
 }
 
+/* Why an attribute given for KP records cannot be used, or NULL. */
+static const char *attribute_problem(const char *a)
+{
+	if (!fame_attribute_valid(a, strlen(a)))
+		return "not an attribute (1 to 255 bytes, no control byte)";
+	if (strncmp(a, ABE_EPOCH_PREFIX, sizeof ABE_EPOCH_PREFIX - 1) == 0)
+		return "the epoch is added by --epoch";
+	return NULL;
+}
+
 /* The current capsule, written out in parts. */
 static void send_capsule(const struct session *s)
 {
@@ -175,6 +185,7 @@ int main(int argc, char **argv)
 	struct session s = {0};
 	const char *params = NULL, *config_path = NULL;
 	long long rekey = -1, repeat = -1;
+	const char *why;
 	int c;
 
 	error_init(argv);
@@ -192,10 +203,8 @@ int main(int argc, char **argv)
 			s.policy_text = optarg;
 			break;
 		case 'a':
-			if (!fame_attribute_valid(optarg, strlen(optarg)))
-				die(EXIT_USAGE, "-a %s: not an attribute (1 to 255 bytes, no control byte)", optarg);
-			if (strncmp(optarg, "epoch:", 6) == 0)
-				die(EXIT_USAGE, "-a %s: the epoch is added by --epoch", optarg);
+			if ((why = attribute_problem(optarg)))
+				die(EXIT_USAGE, "-a %s: %s", optarg, why);
 			s.attributes[s.n_attributes++] = optarg;
 			break;
 		case OPT_EPOCH:
@@ -258,12 +267,9 @@ int main(int argc, char **argv)
 			die(EXIT_CONFIG, "%s: encrypt.policy and encrypt.attributes are both set (CP or KP: one of them)",
 			    config_file(cfg));
 		for (size_t i = 0; i < n; i++) {
-			const char *where = config_where(cfg, "encrypt.attributes");
-			if (!fame_attribute_valid(items[i], strlen(items[i])))
-				die(EXIT_CONFIG, "%s: key encrypt.attributes: %s: not an attribute (1 to 255 bytes, no control byte)",
-				    where, items[i]);
-			if (strncmp(items[i], "epoch:", 6) == 0)
-				die(EXIT_CONFIG, "%s: key encrypt.attributes: %s: the epoch is added by --epoch", where, items[i]);
+			if ((why = attribute_problem(items[i])))
+				die(EXIT_CONFIG, "%s: key encrypt.attributes: %s: %s", config_where(cfg, "encrypt.attributes"),
+				    items[i], why);
 			s.attributes = xrealloc(s.attributes, (s.n_attributes + 1) * sizeof *s.attributes);
 			s.attributes[s.n_attributes++] = items[i];
 		}
@@ -290,7 +296,7 @@ int main(int argc, char **argv)
 		if (fame_policy_parse(&p, s.policy_text, strlen(s.policy_text), &e) != FAME_OK)
 			die(bad_setting, "%s: byte %zu: %s", policy_where, e.position + 1, e.message);
 		for (size_t i = 0; i < fame_policy_rows(p); i++)
-			if (strncmp(fame_policy_attribute(p, i), "epoch:", 6) == 0)
+			if (strncmp(fame_policy_attribute(p, i), ABE_EPOCH_PREFIX, sizeof ABE_EPOCH_PREFIX - 1) == 0)
 				die(bad_setting, "%s: attribute %s: the epoch is added by --epoch", policy_where,
 				    fame_policy_attribute(p, i));
 		fame_policy_free(p);
