@@ -1,4 +1,5 @@
 /* smqtt-store: keep smqtt1 frames in SQLite or PostgreSQL, one typed row per frame, idempotent on (device, seq). */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 
 static const char usage_text[] =
 	"usage: smqtt-store [--config FILE] -d DBFILE|URI [-s SCHEMA] [-b ROWS] [-w MS]\n"
+	"       smqtt-store [--config FILE] -d DBFILE|URI --gaps\n"
 	"\n"
 	"Read smqtt1 frames from stdin and store each as a row of an SQLite database\n"
 	"or of a PostgreSQL database: device, seq, the record split into typed\n"
@@ -37,6 +39,8 @@ static const char usage_text[] =
 	"  -b, --batch ROWS     commit after this many rows (default 10000)\n"
 	"  -w, --wait MS        commit at most MS milliseconds after a row arrives\n"
 	"                       (default 1000)\n"
+	"      --gaps           list the sequence numbers missing in the database, of\n"
+	"                       every writer, one run per line: DEVICE FIRST LAST COUNT\n"
 	"      --config FILE    read settings (store.db, store.schema, store.batch,\n"
 	"                       store.wait) from FILE; options given here win\n"
 	"      --help           show this help\n"
@@ -56,7 +60,7 @@ static _Noreturn void usage(void)
 	exit(EXIT_USAGE);
 }
 
-enum { OPT_CONFIG = OPT_FIRST_PROGRAM_OPTION };
+enum { OPT_CONFIG = OPT_FIRST_PROGRAM_OPTION, OPT_GAPS };
 
 static const struct option long_options[] = {
 	{"db", required_argument, NULL, 'd'},
@@ -64,6 +68,7 @@ static const struct option long_options[] = {
 	{"batch", required_argument, NULL, 'b'},
 	{"wait", required_argument, NULL, 'w'},
 	{"config", required_argument, NULL, OPT_CONFIG},
+	{"gaps", no_argument, NULL, OPT_GAPS},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -146,6 +151,36 @@ static uint64_t *last_seq_of(struct sink *k, const struct frame *f)
 	return last;
 }
 
+/*
+ * On a server, the highest stored seqs of the queued frames' devices not
+ * yet known in this transaction, in one round trip rather than one each.
+ */
+static bool read_last_seqs(struct sink *k)
+{
+	const char *devices[STORE_QUEUE_MAX];
+	size_t lens[STORE_QUEUE_MAX], n = 0;
+	uint64_t seqs[STORE_QUEUE_MAX], *last[STORE_QUEUE_MAX];
+	if (k->queued < 2)
+		return true;
+	for (size_t i = 0; i < k->queued; i++) {
+		const struct frame *f = &k->queue[i].f;
+		if (devmap_get(k->last_seq, f->device, f->device_len))
+			continue;
+		/* Filled in below; if the query fails, the retry starts from an empty map. */
+		last[n] = xcalloc(1, sizeof *last[n]);
+		devmap_put(k->last_seq, f->device, f->device_len, last[n]);
+		devices[n] = f->device;
+		lens[n++] = f->device_len;
+	}
+	if (n == 0)
+		return true;
+	if (!store_last_seq_many(k->store, n, devices, lens, seqs))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		*last[i] = seqs[i];
+	return true;
+}
+
 /* Note a gap when a device's frame skips numbers beyond the highest stored one. */
 static void track_sequence(struct sink *k, unsigned long long lineno, const struct frame *f, uint64_t *last)
 {
@@ -192,11 +227,19 @@ static void open_batch(struct sink *k, unsigned long long lineno)
 	k->missing_before = k->missing;
 }
 
-/* The batch is committed: report its gaps and forget its rows. */
+/*
+ * The batch is committed: report its gaps and forget its rows, and the
+ * devices' highest seqs with them. The next transaction reads those again,
+ * so that rows other writers have stored meanwhile (collectors behind a
+ * shared subscription) count, and the memory held is bounded by the batch,
+ * not by the number of devices ever seen.
+ */
 static void close_batch(struct sink *k)
 {
 	for (size_t at = 0; at < k->notes_len; at += strlen(k->notes + at) + 1)
 		warning("%s", k->notes + at);
+	devmap_free(k->last_seq, free);
+	k->last_seq = devmap_new();
 	k->batch_open = false;
 	k->pending = 0;
 	k->kept = 0;
@@ -307,7 +350,7 @@ static void flush_queue(struct sink *k)
 		return;
 	if (!k->batch_open)
 		open_batch(k, k->queue[0].lineno);
-	bool ok = store_begin(k->store);
+	bool ok = store_begin(k->store) && read_last_seqs(k);
 	for (size_t i = 0; ok && i < k->queued; i++)
 		ok = last_seq_of(k, &k->queue[i].f) != NULL;
 	if (ok) {
@@ -441,11 +484,38 @@ static void store_stream(struct sink *k)
 	line_reader_free(&in);
 }
 
+struct gap_count {
+	unsigned long long gaps, missing;
+};
+
+static int print_gap(const char *device, size_t len, uint64_t first, uint64_t last, void *arg)
+{
+	struct gap_count *n = arg;
+	if (printf("%.*s %llu %llu %llu\n", (int)len, device, (unsigned long long)first, (unsigned long long)last,
+		   (unsigned long long)(last - first + 1)) < 0)
+		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+	n->gaps++;
+	n->missing += last - first + 1;
+	return 0;
+}
+
+/* --gaps: the database's account of what is missing, whoever wrote it. */
+static int list_gaps(const char *target)
+{
+	struct gap_count n = {0};
+	store_each_gap(target, print_gap, &n);
+	if (fflush(stdout) != 0)
+		die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
+	warning("%llu gaps (%llu frames missing)", n.gaps, n.missing);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *config_path = NULL, *db_path = NULL, *schema_text = NULL;
 	/* -1: not given on the command line, so the configuration or the default decides. */
 	struct sink k = {.batch_rows = -1, .wait_ms = -1};
+	bool gaps = false;
 	struct schema schema;
 	char err[160];
 	int c;
@@ -468,6 +538,9 @@ int main(int argc, char **argv)
 		case OPT_CONFIG:
 			config_path = optarg;
 			break;
+		case OPT_GAPS:
+			gaps = true;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -480,6 +553,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		warning("unexpected argument: %s", argv[optind]);
+		usage();
+	}
+	if (gaps && (schema_text || k.batch_rows >= 0 || k.wait_ms >= 0)) {
+		warning("--gaps reads the database only: -s, -b and -w do not go with it");
 		usage();
 	}
 
@@ -507,6 +584,10 @@ int main(int argc, char **argv)
 		if (db_where)
 			die(EXIT_CONFIG, "%s: key store.db: %s: %s", db_where, target, err);
 		die(EXIT_USAGE, "-d %s: %s", target, err);
+	}
+	if (gaps) {
+		config_free(cfg);
+		return list_gaps(db_path);
 	}
 	if (!schema_parse(schema_text, &schema, err, sizeof err)) {
 		char shown[ESCAPED_SIZE(64)];

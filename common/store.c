@@ -11,7 +11,7 @@
 struct store {
 	struct db *db;
 	const struct schema *schema;
-	struct db_stmt *insert, *last_seq;
+	struct db_stmt *insert, *last_seq, *last_seq_many;
 	bool in_transaction;
 	char error[256]; /* the last failure a retry may cure */
 };
@@ -65,13 +65,12 @@ static void append(char **sql, size_t *len, const char *text)
 	*len += n;
 }
 
-/* In the transaction check_schema opened on a server, in one of its own on a file. */
+/* In the transaction check_schema opened, which holds the write lock; commits it on a file. */
 static void create_tables(struct store *st, const char *schema_text)
 {
 	bool server = db_is_server(st->db);
 	char *sql = NULL;
 	size_t len = 0;
-	append(&sql, &len, server ? "" : "BEGIN;\n");
 	append(&sql, &len, "CREATE TABLE smqtt_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
 			   "CREATE TABLE readings (\n  device TEXT NOT NULL,\n");
 	append(&sql, &len, server ? "  seq BIGINT NOT NULL,\n" : "  seq INTEGER NOT NULL,\n");
@@ -170,11 +169,19 @@ static bool same_table(const char *stored_text, struct schema *given)
 static void check_schema(struct store *st, struct schema *schema, const char *schema_text)
 {
 	bool server = db_is_server(st->db);
+	const char *tables = server ? "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+				    : "SELECT count(*) FROM sqlite_master";
 	int version = server ? 0 : query_int(st, "PRAGMA user_version");
-	if (version == 0 && query_int(st, server ? "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
-						 : "SELECT count(*) FROM sqlite_master") == 0) {
-		create_tables(st, schema_text);
-		return;
+	if (version == 0 && query_int(st, tables) == 0) {
+		/* Two stores starting on one new file: the one that takes the lock first creates the tables. */
+		if (!server)
+			exec(st, "BEGIN IMMEDIATE", "creating tables");
+		if (server || query_int(st, tables) == 0) {
+			create_tables(st, schema_text);
+			return;
+		}
+		exec(st, "COMMIT", "reading schema");
+		version = query_int(st, "PRAGMA user_version");
 	}
 	if (db_table_exists(st->db, "smqtt_meta") != 1)
 		refuse(st, "not a database of smqtt-store (it has other tables)");
@@ -236,6 +243,8 @@ void store_close(struct store *st)
 		return;
 	db_finalize(st->insert);
 	db_finalize(st->last_seq);
+	if (st->last_seq_many)
+		db_finalize(st->last_seq_many);
 	db_close(st->db);
 	free(st);
 }
@@ -376,4 +385,76 @@ bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *
 		die_db(st, "reading last sequence number");
 	}
 	return true;
+}
+
+bool store_last_seq_many(struct store *st, size_t n, const char *const *devices, const size_t *lens, uint64_t *seqs)
+{
+	if (n > STORE_QUEUE_MAX)
+		die(EXIT_SYSTEM, "database %s: %zu devices at once, more than %d", db_name(st->db), n, STORE_QUEUE_MAX);
+	if (!st->last_seq_many) {
+		/* Prepared on first use with room for the most devices one call takes; the rest are bound to NULL. */
+		char *sql = NULL;
+		size_t len = 0;
+		append(&sql, &len, "SELECT device, max(seq) FROM readings WHERE device IN (?");
+		for (size_t i = 1; i < STORE_QUEUE_MAX; i++)
+			append(&sql, &len, ", ?");
+		append(&sql, &len, ") GROUP BY device");
+		st->last_seq_many = db_prepare(st->db, sql);
+		free(sql);
+	}
+	struct db_stmt *s = st->last_seq_many;
+	for (size_t i = 0; i < STORE_QUEUE_MAX; i++) {
+		if (i < n)
+			db_bind_text(s, (int)i + 1, devices[i], lens[i]);
+		else
+			db_bind_null(s, (int)i + 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = 0;
+	enum db_result r;
+	while ((r = db_step(s)) == DB_ROW) {
+		const char *device = db_column_text(s, 0);
+		size_t len = db_column_bytes(s, 0);
+		for (size_t i = 0; i < n; i++)
+			if (lens[i] == len && memcmp(devices[i], device, len) == 0) {
+				seqs[i] = (uint64_t)db_column_int64(s, 1);
+				break;
+			}
+	}
+	db_reset(s);
+	if (r != DB_DONE) {
+		if (transient(st, r))
+			return false;
+		die_db(st, "reading last sequence numbers");
+	}
+	return true;
+}
+
+void store_each_gap(const char *target, store_gap_fn fn, void *arg)
+{
+	struct db *db = db_open(target, "database", DB_READONLY, BUSY_TIMEOUT_MS);
+	int exists = db_table_exists(db, "readings");
+	if (exists < 0)
+		db_die(db, EXIT_SYSTEM, "looking for the readings table");
+	if (!exists)
+		die(EXIT_CONFIG, "database %s: no readings table (not a database smqtt-store wrote)", db_name(db));
+	/*
+	 * Each stored seq after a missing one, with the stored seq before it (0
+	 * for a device's first): the database sorts, by the primary key's
+	 * order, however many devices it holds.
+	 */
+	struct db_stmt *s = db_prepare(db, "SELECT device, prev + 1, seq - 1 FROM"
+					   " (SELECT device, seq, lag(seq, 1, 0) OVER (PARTITION BY device ORDER BY seq)"
+					   " AS prev FROM readings) AS stored WHERE seq > prev + 1 ORDER BY device, seq");
+	enum db_result r;
+	while ((r = db_step(s)) == DB_ROW)
+		if (fn(db_column_text(s, 0), db_column_bytes(s, 0), (uint64_t)db_column_int64(s, 1),
+		       (uint64_t)db_column_int64(s, 2), arg) != 0) {
+			r = DB_DONE;
+			break;
+		}
+	if (r != DB_DONE)
+		db_die(db, EXIT_SYSTEM, "reading the gaps");
+	db_finalize(s);
+	db_close(db);
 }

@@ -74,5 +74,20 @@ void store_insert_many(struct store *st, size_t n, const struct store_row *rows,
 
 /* Highest stored sequence number for a device, 0 if none. */
 bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq);
+/*
+ * The same for up to STORE_QUEUE_MAX distinct devices in one query (one
+ * round trip to a server): seqs[i] for devices[i], lens[i] bytes long.
+ */
+bool store_last_seq_many(struct store *st, size_t n, const char *const *devices, const size_t *lens, uint64_t *seqs);
+
+/*
+ * Every run of sequence numbers missing below a device's highest stored one
+ * (from 1 for its first), in device and seq order, read from the database
+ * at target alone, so that it accounts for the rows of every writer. fn
+ * returns non-zero to stop. Dies with EXIT_CONFIG when the database has no
+ * readings table, EXIT_SYSTEM on database errors.
+ */
+typedef int (*store_gap_fn)(const char *device, size_t len, uint64_t first, uint64_t last, void *arg);
+void store_each_gap(const char *target, store_gap_fn fn, void *arg);
 
 #endif

@@ -74,7 +74,7 @@ _smqtt()
 		fi
 		;;
 	smqtt-store)
-		options='-d --db -s --schema -b --batch -w --wait --config --help --version'
+		options='-d --db -s --schema -b --batch -w --wait --gaps --config --help --version'
 		file_options='-d --db --config'
 		free_options='-s --schema -b --batch -w --wait'
 		;;

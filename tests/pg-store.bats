@@ -6,6 +6,7 @@
 load test_helper
 load broker_helper # free_port
 load pg_helper
+bats_require_minimum_version 1.5.0
 
 setup_file() {
 	pg_start_server
@@ -85,6 +86,62 @@ q() { pg_sql "$DBNAME" "$1"; }
 	sed 1d more > later
 	run smqtt-store -d "$DB" < later
 	assert_contains "line 1: device ABC seq 8: gap: 1 frames missing (seq 7..7)"
+}
+
+@test "pg-store: --gaps lists the runs missing on the server, written by two stores at once" {
+	local d
+	for d in A B C; do
+		meter_records 30 "$d" | smqtt-sign -k m.key -i "$d" -S "$d.seq" > "$d.frames"
+	done
+	paste -d '\n' A.frames B.frames C.frames > all
+	grep -E '^smqtt1 (A [5-7]|B [12]) ' all > missing
+	grep -v -F -x -f missing all > sent
+	[ "$(wc -l < missing)" -eq 5 ]
+	awk 'NR % 2' sent > half.1
+	awk 'NR % 2 == 0' sent > half.2
+	smqtt-store -d "$DB" -b 7 < half.1 2> err.1 3>&- &
+	PIDS+=($!)
+	smqtt-store -d "$DB" -b 7 < half.2 2> err.2 || fail "status $?: $(cat err.2)"
+	wait "${PIDS[0]}" || fail "status $?: $(cat err.1)"
+	[ "$(q 'select count(*) from readings')" -eq 85 ]
+	run --separate-stderr smqtt-store -d "$DB" --gaps
+	assert_status 0
+	[ "$output" = "$(printf 'A 5 7 3\nB 1 2 2')" ] || fail "got: $output"
+	[ "$stderr" = "smqtt-store: 2 gaps (5 frames missing)" ] || fail "stderr: $stderr"
+	smqtt-store -d "$DB" < missing 2> /dev/null
+	run --separate-stderr smqtt-store -d "$DB" --gaps
+	assert_status 0
+	[ -z "$output" ]
+	[ "$stderr" = "smqtt-store: 0 gaps (0 frames missing)" ]
+}
+
+@test "pg-store: gaps of many devices in one round trip are told as one by one, and --gaps agrees" {
+	# 300 devices, 3 frames each, round by round: a round trip carries up to
+	# 256 frames of as many devices. Every 7th device's second frame is lost.
+	local i
+	for ((i = 1; i <= 300; i++)); do
+		meter_records 3 "D$i" | smqtt-sign -k m.key -i "D$i" -S "d.$i.seq" > "d.$i"
+	done
+	for r in 1 2 3; do
+		for ((i = 1; i <= 300; i++)); do
+			[ "$r" -eq 2 ] && [ $((i % 7)) -eq 0 ] && continue
+			sed -n "${r}p" "d.$i"
+		done
+	done > sent
+	[ "$(wc -l < sent)" -eq 858 ]
+	# The first round stored before, so that the rest is told against the server.
+	head -n 300 sent | smqtt-store -d "$DB" 2> /dev/null
+	tail -n +301 sent > rest
+	run --separate-stderr smqtt-store -d "$DB" < rest
+	assert_status 0
+	[[ "$stderr" == *"558 stored, 0 duplicates, 0 rejected, 42 gaps (42 frames missing)"* ]] || fail "$stderr"
+	[[ "$stderr" == *"device D7 seq 3: gap: 1 frames missing (seq 2..2)"* ]] || fail "$stderr"
+	[ "$(grep -c ': gap: ' <<< "$stderr")" -eq 42 ]
+	run --separate-stderr smqtt-store -d "$DB" --gaps
+	assert_status 0
+	[ "$(wc -l <<< "$output")" -eq 42 ]
+	[ "$(awk '$2 != 2 || $3 != 2 || $4 != 1 || substr($1, 2) % 7' <<< "$output")" = "" ]
+	[ "$stderr" = "smqtt-store: 42 gaps (42 frames missing)" ]
 }
 
 @test "pg-store: bad lines are rejected by number, nothing from them stored, the rest kept" {

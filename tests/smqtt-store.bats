@@ -2,6 +2,7 @@
 # smqtt-store: typed rows, whole frames kept, idempotent, gaps reported, clean shutdown.
 
 load test_helper
+bats_require_minimum_version 1.5.0
 
 setup() {
 	common_setup
@@ -61,6 +62,53 @@ q() { sqlite3 -batch -noheader db "$@"; }
 	sed 1d more > later
 	run smqtt-store -d db < later
 	assert_contains "line 1: device ABC seq 8: gap: 1 frames missing (seq 7..7)"
+}
+
+# gap_frames: frames of devices A, B and C (30 each, one key) as one round-robin
+# stream, with A's seq 5..7 and B's 1..2 left out (in missing).
+gap_frames() {
+	local d
+	for d in A B C; do
+		meter_records 30 "$d" | smqtt-sign -k m.key -i "$d" -S "$d.seq" > "$d.frames"
+	done
+	paste -d '\n' A.frames B.frames C.frames | grep -v '^$' > all
+	grep -E '^smqtt1 (A [5-7]|B [12]) ' all > missing || true
+	grep -v -F -x -f missing all > sent
+	[ "$(wc -l < missing)" -eq 5 ]
+}
+
+@test "store: --gaps lists the runs missing in the database, written by two stores at once" {
+	gap_frames
+	# Two collectors, each given every other frame, as a shared subscription deals them.
+	awk 'NR % 2' sent > half.1
+	awk 'NR % 2 == 0' sent > half.2
+	smqtt-store -d db -b 7 < half.1 2> err.1 &
+	local pid=$!
+	smqtt-store -d db -b 7 < half.2 2> err.2 || fail "status $?: $(cat err.2)"
+	wait "$pid" || fail "status $?: $(cat err.1)"
+	[ "$(q 'select count(*) from readings')" -eq 85 ]
+	run --separate-stderr smqtt-store -d db --gaps
+	assert_status 0
+	[ "$output" = "$(printf 'A 5 7 3\nB 1 2 2')" ] || fail "got: $output"
+	[ "$stderr" = "smqtt-store: 2 gaps (5 frames missing)" ] || fail "stderr: $stderr"
+	# The late frames fill them.
+	smqtt-store -d db < missing 2> /dev/null
+	run --separate-stderr smqtt-store -d db --gaps
+	assert_status 0
+	[ -z "$output" ]
+	[ "$stderr" = "smqtt-store: 0 gaps (0 frames missing)" ]
+}
+
+@test "store: --gaps reads only the database: other options, or a database of another program, refused" {
+	run smqtt-store -d db --gaps -b 10
+	assert_status 2
+	assert_contains "--gaps reads the database only: -s, -b and -w do not go with it"
+	sqlite3 other.db 'create table t (a)'
+	run smqtt-store -d other.db --gaps
+	assert_status 3
+	assert_contains "database other.db: no readings table (not a database smqtt-store wrote)"
+	sqlite3 other.db 'select count(*) from t' > /dev/null
+	[ ! -e other.db-wal ]
 }
 
 @test "store: bad lines are rejected by number, nothing from them stored, the rest kept" {
