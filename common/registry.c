@@ -17,6 +17,7 @@
 
 #include "db.h"
 #include "error.h"
+#include "lineio.h"
 #include "pki.h"
 #include "x509.h"
 
@@ -315,16 +316,48 @@ static struct db_stmt *statement(struct registry *r, enum statement id)
 	return r->statements[id];
 }
 
-/*
- * A server's connection lost since the last statement (the server restarted)
- * is made again, once, for a statement outside a transaction.
- */
+static void pause_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+	nanosleep(&ts, NULL); /* SIGINT and SIGTERM cut it short */
+}
+
+/* Make a server's lost connection again (db_begin does); false if the server does not answer yet. */
 static bool reconnect(struct registry *r)
 {
 	if (db_begin(r->db) != DB_DONE)
 		return false;
 	db_rollback(r->db);
 	return true;
+}
+
+/*
+ * A statement outside a transaction failed on a server in a way that may go
+ * away (the connection lost: a server restarted or down). Connect again and
+ * run it again, at once and then after longer and longer pauses, until the
+ * server answers; SIGINT or SIGTERM (in a program that asks for them with
+ * stop_on_signals) gives up. Nothing can change in a registry whose server
+ * is down, so a reader waiting for it misses no change.
+ */
+static enum db_result wait_for_server(struct registry *r, struct db_stmt *s, const char *doing)
+{
+	long delay = 100;
+	bool warned = false;
+	for (;;) {
+		enum db_result res = reconnect(r) ? db_step(s) : DB_RETRY;
+		if (res != DB_RETRY) {
+			if (warned)
+				warning("registry %s: the server answers again", db_name(r->db));
+			return res;
+		}
+		if (stop_requested())
+			return res;
+		if (!warned)
+			warning("registry %s: %s: %s; waiting for the server", db_name(r->db), doing, db_error(r->db));
+		warned = true;
+		pause_ms(delay);
+		delay = delay * 2 > 5000 ? 5000 : delay * 2;
+	}
 }
 
 /*
@@ -345,8 +378,8 @@ static bool row(struct registry *r, struct db_stmt *s, const char *doing)
 			db_reset(s);
 			return false;
 		}
-		if (!r->in_transaction && reconnect(r))
-			res = db_step(s);
+		if (!r->in_transaction)
+			res = wait_for_server(r, s, doing);
 	}
 	if (res == DB_ROW)
 		return true;
@@ -384,12 +417,6 @@ static const char *column_text(struct db_stmt *s, int i)
 static int64_t now(void)
 {
 	return (int64_t)time(NULL);
-}
-
-static void pause_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
-	nanosleep(&ts, NULL);
 }
 
 void time_format(int64_t t, char out[21])
