@@ -564,6 +564,28 @@ shares() {
 	refute_contains "$PG_PASSWORD"
 }
 
+@test "registry-pg: smqtt-pkg -R grants only what the registry on the server holds" {
+	pg_registry_setup M1 M2
+	smqtt-register -R "$REG" add < issued 2> /dev/null
+	smqtt-register -R "$REG" set M1 kind=household feeder=F12
+	smqtt-register -R "$REG" revoke M2 2> /dev/null
+	smqtt-pkg setup -m master.key > params.pem
+	mkdir -m 700 keys
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys --epoch 2026-12 M1
+	assert_status 0
+	[ "$output" = "M1 key=keys/M1.cpkey cp feeder:F12 kind:household epoch:2026-12" ]
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys M1 role:admin
+	assert_status 1
+	assert_contains "M1: attribute role:admin: not held by M1 in the registry"
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys M2
+	assert_status 1
+	assert_contains "M2: revoked in the registry $SHOWN; no key issued"
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys NOPE role:x
+	assert_status 1
+	assert_contains "NOPE: not in the registry $SHOWN"
+	refute_contains "$PG_PASSWORD"
+}
+
 @test "registry-pg: registry.db in the configuration may name the server" {
 	pg_registry_setup A
 	mkdir conf
