@@ -243,7 +243,8 @@ static const char *const server_sql[ST_COUNT] = {
 	 */
 	[ST_LOCK] = "SELECT txid_current(), pg_advisory_xact_lock(" SERVER_LOCK_KEY ")",
 	[ST_TRANSACTION_STATUS] = "SELECT txid_status(?1)",
-	[ST_BUMP_GENERATION] = "UPDATE meta SET value = CAST(CAST(value AS bigint) + 1 AS text) WHERE name = 'generation'",
+	[ST_BUMP_GENERATION] = "UPDATE meta SET value = CAST(CAST(value AS bigint) + 1 AS text)"
+			       " WHERE name = 'generation'",
 	[ST_DEVICE_REVOKED] = "SELECT CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END FROM devices WHERE id = ?1",
 	[ST_RETIRE_EXCESS] = "UPDATE keys SET state = 'retired', retired_at = ?2," SET_RETIRED_AT_SEQ " WHERE serial IN"
 			     " (SELECT serial FROM keys WHERE device = ?1 AND state = 'active'"
@@ -699,8 +700,9 @@ struct registry *registry_create(const char *target, X509 *ca)
 		if (tables < 0)
 			die_db(r, "creating tables");
 		if (tables > 0)
-			refuse(r, "%s", has_registry_meta(r) ? "already exists"
-							     : "the database holds other tables; a registry needs one of its own");
+			refuse(r, "%s",
+			       has_registry_meta(r) ? "already exists"
+						    : "the database holds other tables; a registry needs one of its own");
 		exec(r, server_schema_sql, "creating tables");
 		insert_meta = "INSERT INTO meta (name, value) VALUES ('format', '" REGISTRY_FORMAT "'),"
 			      " ('schema_version', ?1), ('ca_certificate', ?2), ('ca_fingerprint', ?3),"

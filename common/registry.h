@@ -52,7 +52,7 @@ const char *registry_path(const struct registry *r);
 /* The CA certificate the registry trusts (owned by the registry). */
 X509 *registry_ca(const struct registry *r);
 
-/* Give the connection a page cache big enough for registering many devices (64 MiB). */
+/* Give the connection a page cache big enough for registering many devices (64 MiB; a file only). */
 void registry_expect_bulk_writes(struct registry *r);
 
 /*

@@ -224,7 +224,7 @@ static EVP_PKEY *curve_parameters(const char *group)
 
 void trust_use_registry(struct trust *t, const char *path, size_t cache_devices, bool stored)
 {
-	/* Re-verification never writes: a read-only connection makes sure of it. */
+	/* Re-verification never writes: on a file, a read-only connection makes sure of it. */
 	t->registry = registry_open(path, !stored);
 	t->stored = stored;
 	t->capacity = cache_devices;
@@ -353,11 +353,13 @@ static void save_replay_state(struct trust *t)
 		}
 		if (strcmp(reported, registry_error(t->registry)) != 0) {
 			snprintf(reported, sizeof reported, "%s", registry_error(t->registry));
-			warning("registry %s: replay state of %zu devices not saved yet: %s; holding their frames and retrying",
+			warning("registry %s: replay state of %zu devices not saved yet: %s;"
+				" holding their frames and retrying",
 				registry_path(t->registry), t->ndirty, reported);
 		}
 		if (stop_requested())
-			die(EXIT_SYSTEM, "registry %s: replay state of %zu devices not saved: %s; their frames were not passed on",
+			die(EXIT_SYSTEM,
+			    "registry %s: replay state of %zu devices not saved: %s; their frames were not passed on",
 			    registry_path(t->registry), t->ndirty, reported);
 		struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = delay % 1000 * 1000000};
 		nanosleep(&ts, NULL); /* SIGINT and SIGTERM cut it short */
