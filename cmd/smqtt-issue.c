@@ -932,7 +932,7 @@ static void queue_device(struct batch *b, struct worker *workers, unsigned long 
 		devmap_put(b->seen, id, id_len, first);
 		const char *path = csr ? csr : pubkey;
 		if (b->registry && registry_device_revoked(b->registry, id) == 1)
-			reject_job(j, "the device is revoked in %s; it takes no new keys", b->s->registry);
+			reject_job(j, "the device is revoked in %s; it takes no new keys", registry_path(b->registry));
 		else if (b->registry && !ascii_text(j->attributes))
 			reject_job(j, "attribute values in a registry are printable ASCII");
 		else if (csr && pubkey)
@@ -1039,7 +1039,7 @@ static int issue_devices(struct settings *s)
 	if (s->registry) {
 		b.registry = registry_open(s->registry, true);
 		if (X509_cmp(registry_ca(b.registry), b.ca.cert) != 0)
-			die(EXIT_CONFIG, "%s: the registry trusts another CA, not %s/%s", s->registry, s->ca_dir,
+			die(EXIT_CONFIG, "%s: the registry trusts another CA, not %s/%s", registry_path(b.registry), s->ca_dir,
 			    CA_CERT_FILE);
 		/* What it signs is stored unchecked, so the CA must be one the registry accepts certificates of now. */
 		if (X509_cmp_current_time(X509_get0_notAfter(b.ca.cert)) <= 0)
@@ -1111,7 +1111,7 @@ static int issue_devices(struct settings *s)
 		die(EXIT_SYSTEM, "CA index: %s", strerror(errno));
 	warning("%llu issued, %llu already issued, %llu rejected", b.issued, b.existing, b.rejected);
 	if (b.registry) {
-		warning("%s: %llu added, %llu already registered, %llu keys retired", s->registry, b.registered,
+		warning("%s: %llu added, %llu already registered, %llu keys retired", registry_path(b.registry), b.registered,
 		      b.already_registered, b.retired);
 		X509_STORE_free(b.trust);
 		registry_close(b.registry);

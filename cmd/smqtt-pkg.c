@@ -252,11 +252,11 @@ static void issue(struct issuer *is, const char *where, const char *id, const ch
 	if (is->registry) {
 		int state = registry_device_revoked(is->registry, id);
 		if (state < 0) {
-			refuse(is, where, id, "not in the registry %s", s->registry_path);
+			refuse(is, where, id, "not in the registry %s", registry_path(is->registry));
 			return;
 		}
 		if (state > 0) {
-			refuse(is, where, id, "revoked in the registry %s", s->registry_path);
+			refuse(is, where, id, "revoked in the registry %s", registry_path(is->registry));
 			return;
 		}
 		registry_each_attribute(is->registry, id, add_registry_attribute, &held);

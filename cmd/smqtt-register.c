@@ -1,4 +1,4 @@
-/* smqtt-register: the device registry: certificates, keys, attributes, revocations (SQLite). */
+/* smqtt-register: the device registry: certificates, keys, attributes, revocations (SQLite or PostgreSQL). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -59,7 +59,8 @@ static const char usage_text[] =
 	"revoke   revoke the device and all its keys, or only the key SERIAL\n"
 	"revoked  the revoked keys, for smqtt-issue crl: SERIAL DEVICE TIME REASON\n"
 	"\n"
-	"  -R, --registry FILE  the registry database\n"
+	"  -R, --registry FILE  the registry database: an SQLite file, or a PostgreSQL\n"
+	"                       server: postgresql://[USER@]HOST[:PORT]/DBNAME\n"
 	"      --ca FILE        init: the CA certificate (PEM) to trust\n"
 	"      --retire-old     add: retire the other active keys of a device that\n"
 	"                       gets a new one, ending its rollover at once\n"

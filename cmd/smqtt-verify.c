@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"      --pubkey DEVICE=FILE trust this public key (or certificate) for DEVICE\n"
 	"  -R, --registry FILE      trust the active keys in this smqtt-register\n"
 	"                           registry, and keep replay state in it across runs\n"
+	"                           (a file or a postgresql:// URI)\n"
 	"      --archive            with -R: re-verify stored frames: every key a device\n"
 	"                           had counts, a retired or revoked one up to the last\n"
 	"                           seq accepted before it stopped (none for\n"

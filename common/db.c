@@ -722,7 +722,12 @@ enum db_result db_begin(struct db *db)
 		PQsetClientEncoding(db->pg, "UTF8");
 		db->connection++;
 	}
-	return run_once(db, &db->begin, "BEGIN");
+	/*
+	 * READ COMMITTED whatever the server's default: each statement sees
+	 * what was committed before it began, so one run after taking an
+	 * advisory lock sees everything the lock's last holder committed.
+	 */
+	return run_once(db, &db->begin, "BEGIN ISOLATION LEVEL READ COMMITTED");
 }
 
 enum db_result db_commit(struct db *db)

@@ -100,7 +100,8 @@ size_t db_column_bytes(struct db_stmt *s, int col);
 
 /*
  * Transactions. db_begin takes the write lock up front on SQLite (BEGIN
- * IMMEDIATE); on PostgreSQL it first reconnects a connection that was lost.
+ * IMMEDIATE); on PostgreSQL it first reconnects a connection that was lost,
+ * and begins a READ COMMITTED transaction, whatever the server's default.
  */
 enum db_result db_begin(struct db *db);
 enum db_result db_commit(struct db *db);

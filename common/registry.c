@@ -14,17 +14,17 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <sqlite3.h>
 
 #include "db.h"
 #include "error.h"
+#include "lineio.h"
 #include "pki.h"
 #include "x509.h"
 
 /*
- * Schema version 2; smqtt-register(1) documents it for people who query the
- * registry with sqlite3. Times are Unix seconds (UTC). Version 2 added
- * keys.retired_at_seq and keys.revoked_at_seq, version 3
+ * Schema version 3; smqtt-register(1) documents it for people who query the
+ * registry with sqlite3 or psql. Times are Unix seconds (UTC). Version 2
+ * added keys.retired_at_seq and keys.revoked_at_seq, version 3
  * devices.replay_window (upgrade_schema).
  */
 static const char schema_sql[] =
@@ -66,10 +66,59 @@ static const char schema_sql[] =
 	"  PRIMARY KEY (device, name)\n"
 	") WITHOUT ROWID;\n";
 
+/*
+ * The same tables on a PostgreSQL server: INTEGER is bigint, BLOB bytea, and
+ * meta.value, which SQLite leaves untyped, is text.
+ */
+static const char server_schema_sql[] =
+	"CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+	"CREATE TABLE devices (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  added_at BIGINT NOT NULL,\n"
+	"  revoked_at BIGINT,\n"
+	"  revocation_reason TEXT,\n"
+	"  generation BIGINT NOT NULL,\n"
+	"  last_seq BIGINT NOT NULL DEFAULT 0,\n"
+	"  last_digest BYTEA,\n"
+	"  replay_window BYTEA\n"
+	");\n"
+	"CREATE INDEX devices_generation ON devices (generation);\n"
+	"CREATE TABLE keys (\n"
+	"  serial TEXT PRIMARY KEY,\n"
+	"  fingerprint TEXT NOT NULL UNIQUE,\n"
+	"  device TEXT NOT NULL REFERENCES devices (id),\n"
+	"  state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked')),\n"
+	"  key_type TEXT NOT NULL,\n"
+	"  public_key BYTEA NOT NULL,\n"
+	"  public_point BYTEA NOT NULL,\n"
+	"  not_before BIGINT NOT NULL,\n"
+	"  not_after BIGINT NOT NULL,\n"
+	"  added_at BIGINT NOT NULL,\n"
+	"  retired_at BIGINT,\n"
+	"  revoked_at BIGINT,\n"
+	"  revocation_reason TEXT,\n"
+	"  certificate TEXT NOT NULL,\n"
+	"  retired_at_seq BIGINT,\n"
+	"  revoked_at_seq BIGINT\n"
+	");\n"
+	"CREATE INDEX keys_device ON keys (device, state);\n"
+	"CREATE TABLE attributes (\n"
+	"  device TEXT NOT NULL REFERENCES devices (id),\n"
+	"  name TEXT NOT NULL,\n"
+	"  value TEXT NOT NULL,\n"
+	"  PRIMARY KEY (device, name)\n"
+	");\n";
+
+/*
+ * The key of the transaction-scoped advisory lock every writer of a registry
+ * on a server takes (the bytes of "smqttreg"). Advisory locks are per
+ * database, so registries in different databases do not share it.
+ */
+#define SERVER_LOCK_KEY "8317428831806973287"
+
 enum statement {
-	ST_BEGIN,
-	ST_COMMIT,
-	ST_ROLLBACK,
+	ST_LOCK,
+	ST_TRANSACTION_STATUS,
 	ST_BUMP_GENERATION,
 	ST_GENERATION,
 	ST_DATA_VERSION,
@@ -116,10 +165,8 @@ enum statement {
 	"SELECT device, serial, fingerprint, state, key_type, not_before, not_after, added_at, retired_at,"  \
 	" revoked_at, revocation_reason, certificate FROM keys "
 
+/* SQLite's SQL; a statement in server_sql takes its place on a server. */
 static const char *const statement_sql[ST_COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_BUMP_GENERATION] = "UPDATE meta SET value = value + 1 WHERE name = 'generation'",
 	[ST_GENERATION] = "SELECT value FROM meta WHERE name = 'generation'",
 	[ST_DATA_VERSION] = "PRAGMA data_version",
@@ -173,79 +220,199 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_EACH_CHANGED] = "SELECT id FROM devices WHERE generation > ?1",
 };
 
+#define SERVER_DEVICE_COLUMNS                                                                                 \
+	"SELECT d.id, d.added_at, d.revoked_at, d.revocation_reason, d.last_seq, count(k.serial),"           \
+	" count(k.serial) FILTER (WHERE k.state = 'active'),"                                                 \
+	" count(k.serial) FILTER (WHERE k.state = 'active' AND k.not_before <= ?1 AND k.not_after >= ?1),"    \
+	" count(k.serial) FILTER (WHERE k.state = 'active' AND k.not_before > ?1)"                            \
+	" FROM devices d LEFT JOIN keys k ON k.device = d.id "
+
+/*
+ * PostgreSQL's SQL where SQLite's differs. A truth value is asked for as 0
+ * or 1; text sorts byte by byte (COLLATE "C"), as in SQLite, whatever the
+ * database's collation. Tables have no rowid: where SQLite breaks a tie by
+ * the order keys were added in, the server takes added_at, then the serial;
+ * the key being added counts as the newest of keys with the same notBefore.
+ */
+static const char *const server_sql[ST_COUNT] = {
+	/*
+	 * Every writer takes the registry's advisory lock first, for the whole
+	 * transaction, as BEGIN IMMEDIATE takes an SQLite file's write lock: see
+	 * begin(). The transaction's id tells later whether a COMMIT that lost
+	 * its connection was carried out (commit_outcome).
+	 */
+	[ST_LOCK] = "SELECT txid_current(), pg_advisory_xact_lock(" SERVER_LOCK_KEY ")",
+	[ST_TRANSACTION_STATUS] = "SELECT txid_status(?1)",
+	[ST_BUMP_GENERATION] = "UPDATE meta SET value = CAST(CAST(value AS bigint) + 1 AS text)"
+			       " WHERE name = 'generation'",
+	[ST_DEVICE_REVOKED] = "SELECT CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END FROM devices WHERE id = ?1",
+	[ST_RETIRE_EXCESS] = "UPDATE keys SET state = 'retired', retired_at = ?2," SET_RETIRED_AT_SEQ " WHERE serial IN"
+			     " (SELECT serial FROM keys WHERE device = ?1 AND state = 'active'"
+			     " ORDER BY not_before DESC, serial = ?4 DESC, added_at DESC, serial COLLATE \"C\" DESC"
+			     " OFFSET ?3)",
+	[ST_EACH_DEVICE] = SERVER_DEVICE_COLUMNS "GROUP BY d.id ORDER BY d.id COLLATE \"C\"",
+	[ST_FIND_DEVICE] = SERVER_DEVICE_COLUMNS "WHERE d.id = ?2 GROUP BY d.id",
+	[ST_EACH_KEY] = KEY_COLUMNS "WHERE device = ?1"
+				    " ORDER BY state = 'active' DESC, not_before DESC, added_at DESC, serial COLLATE \"C\" DESC",
+	[ST_EACH_ATTRIBUTE] = "SELECT name, value FROM attributes WHERE device = ?1 ORDER BY name COLLATE \"C\"",
+	[ST_EACH_REVOKED] = KEY_COLUMNS "WHERE state = 'revoked' ORDER BY revoked_at, serial COLLATE \"C\"",
+	[ST_LOAD] = "SELECT CASE WHEN d.revoked_at IS NULL THEN 0 ELSE 1 END, d.last_seq, d.last_digest, k.key_type,"
+		    " k.public_point, k.not_before, k.not_after, d.replay_window"
+		    " FROM devices d LEFT JOIN keys k ON k.device = d.id AND k.state = 'active'"
+		    " WHERE d.id = ?1 ORDER BY k.not_before DESC, k.added_at DESC, k.serial COLLATE \"C\" DESC LIMIT 2",
+	[ST_LOAD_INACTIVE] = "SELECT key_type, public_point, not_before, not_after,"
+			     " CASE WHEN state = 'revoked' THEN 1 ELSE 0 END FROM keys"
+			     " WHERE device = ?1 AND state != 'active'"
+			     " ORDER BY coalesce(revoked_at, retired_at) DESC, added_at DESC, serial COLLATE \"C\" DESC LIMIT 2",
+	[ST_LOAD_ALL_KEYS] = "SELECT key_type, public_point, state,"
+			     " CASE WHEN revocation_reason = 'keyCompromise' THEN 1 ELSE 0 END,"
+			     " CASE WHEN retired_at IS NOT NULL THEN retired_at_seq ELSE revoked_at_seq END"
+			     " FROM keys WHERE device = ?1"
+			     " ORDER BY state = 'active' DESC, not_before DESC, added_at DESC, serial COLLATE \"C\" DESC",
+};
+
+/* How long a statement waits for another connection's lock on an SQLite file. */
+#define BUSY_TIMEOUT_MS 30000
+/*
+ * How long to wait for a server that lost the connection during a COMMIT to
+ * answer again, and say whether the COMMIT was carried out, before giving up.
+ */
+#define COMMIT_OUTCOME_WAIT_MS 60000
+
 struct registry {
-	sqlite3 *db;
-	char *path;
+	struct db *db;
 	X509 *ca;
-	sqlite3_stmt *statements[ST_COUNT];
+	struct db_stmt *statements[ST_COUNT];
 	bool in_transaction;
-	int64_t generation;   /* this transaction's, once bumped; 0 before */
-	int64_t data_version; /* last PRAGMA data_version seen */
+	/*
+	 * Server, inside registry_try_begin: a failure that may go away (see
+	 * db_result) ends the transaction's work quietly, and registry_try_commit
+	 * reports it; failed says it happened.
+	 */
+	bool lenient, failed;
+	int64_t generation;     /* this transaction's, once bumped; 0 before */
+	int64_t seen;           /* registry_changed_elsewhere: the last data_version (file) or generation (server) */
+	int64_t transaction_id; /* server: the open transaction's txid_current() */
+	char why[256];          /* why registry_try_commit failed */
 };
 
 static _Noreturn void die_db(const struct registry *r, const char *doing)
 {
-	die(EXIT_SYSTEM, "registry %s: %s: %s", r->path, doing, sqlite3_errmsg(r->db));
+	db_die(r->db, EXIT_SYSTEM, doing);
 }
 
 static void exec(struct registry *r, const char *sql, const char *doing)
 {
-	char *msg = NULL;
-	if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		char copy[256];
-		snprintf(copy, sizeof copy, "%s", msg ? msg : sqlite3_errmsg(r->db));
-		sqlite3_free(msg);
-		die(EXIT_SYSTEM, "registry %s: %s: %s", r->path, doing, copy);
-	}
+	if (db_exec(r->db, sql) != DB_DONE)
+		die_db(r, doing);
 }
 
 /* Prepared once, on first use, and kept for the life of the connection. */
-static sqlite3_stmt *statement(struct registry *r, enum statement id)
+static struct db_stmt *statement(struct registry *r, enum statement id)
 {
-	if (!r->statements[id] &&
-	    sqlite3_prepare_v3(r->db, statement_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &r->statements[id], NULL) !=
-		    SQLITE_OK)
-		die_db(r, "preparing a statement");
+	if (!r->statements[id]) {
+		const char *sql = db_is_server(r->db) && server_sql[id] ? server_sql[id] : statement_sql[id];
+		r->statements[id] = db_prepare(r->db, sql);
+	}
 	return r->statements[id];
 }
 
-/* Step a statement that returns no rows, then reset it. */
-static void run(struct registry *r, sqlite3_stmt *s, const char *doing)
+static void pause_ms(long ms)
 {
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE)
-		die_db(r, doing);
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+	nanosleep(&ts, NULL); /* SIGINT and SIGTERM cut it short */
 }
 
-/* Step a query: true with a row, false when done; dies on error. */
-static bool row(struct registry *r, sqlite3_stmt *s, const char *doing)
+/* Make a server's lost connection again (db_begin does); false if the server does not answer yet. */
+static bool reconnect(struct registry *r)
 {
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		return true;
-	if (rc != SQLITE_DONE) {
-		sqlite3_reset(s);
-		die_db(r, doing);
+	if (db_begin(r->db) != DB_DONE)
+		return false;
+	db_rollback(r->db);
+	return true;
+}
+
+/*
+ * A statement outside a transaction failed on a server in a way that may go
+ * away (the connection lost: a server restarted or down). Connect again and
+ * run it again, at once and then after longer and longer pauses, until the
+ * server answers; SIGINT or SIGTERM (in a program that asks for them with
+ * stop_on_signals) gives up. Nothing can change in a registry whose server
+ * is down, so a reader waiting for it misses no change.
+ */
+static enum db_result wait_for_server(struct registry *r, struct db_stmt *s, const char *doing)
+{
+	long delay = 100;
+	bool warned = false;
+	for (;;) {
+		enum db_result res = reconnect(r) ? db_step(s) : DB_RETRY;
+		if (res != DB_RETRY) {
+			if (warned)
+				warning("registry %s: the server answers again", db_name(r->db));
+			return res;
+		}
+		if (stop_requested())
+			return res;
+		if (!warned)
+			warning("registry %s: %s: %s; waiting for the server", db_name(r->db), doing, db_error(r->db));
+		warned = true;
+		pause_ms(delay);
+		delay = delay * 2 > 5000 ? 5000 : delay * 2;
 	}
-	return false;
 }
 
-static void done(sqlite3_stmt *s)
+/*
+ * Step s: true with a row, false when done. A failure dies, except on a
+ * server in registry_try_begin's transaction when it may go away: then the
+ * transaction is marked failed, and this and every later statement in it
+ * read as done, for registry_try_commit to report.
+ */
+static bool row(struct registry *r, struct db_stmt *s, const char *doing)
 {
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	if (r->failed)
+		return false;
+	enum db_result res = db_step(s);
+	if (res == DB_RETRY && db_is_server(r->db)) {
+		if (r->lenient) {
+			snprintf(r->why, sizeof r->why, "%s: %s", doing, db_error(r->db));
+			r->failed = true;
+			db_reset(s);
+			return false;
+		}
+		if (!r->in_transaction)
+			res = wait_for_server(r, s, doing);
+	}
+	if (res == DB_ROW)
+		return true;
+	if (res == DB_DONE)
+		return false;
+	db_reset(s);
+	die_db(r, doing);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *text)
+static void done(struct db_stmt *s)
 {
-	sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+	db_reset(s);
 }
 
-static const char *column_text(sqlite3_stmt *s, int i)
+/* Step a statement that returns no rows, then reset it. */
+static void run(struct registry *r, struct db_stmt *s, const char *doing)
 {
-	return (const char *)sqlite3_column_text(s, i);
+	row(r, s, doing);
+	done(s);
+}
+
+static void bind_text(struct db_stmt *s, int i, const char *text)
+{
+	if (text)
+		db_bind_text(s, i, text, strlen(text));
+	else
+		db_bind_null(s, i);
+}
+
+static const char *column_text(struct db_stmt *s, int i)
+{
+	return db_column_text(s, i);
 }
 
 static int64_t now(void)
@@ -269,6 +436,7 @@ bool revocation_reason_valid(const char *name)
 
 /* ---- opening ---- */
 
+/* An SQLite file's settings, for this connection. */
 static void configure(struct registry *r, bool write)
 {
 	if (write) {
@@ -281,65 +449,98 @@ static void configure(struct registry *r, bool write)
 
 static void load_ca(struct registry *r)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(r->db, "SELECT value FROM meta WHERE name = 'ca_certificate'", -1, &s, NULL) != SQLITE_OK)
-		die(EXIT_CONFIG, "registry %s: damaged: %s", r->path, sqlite3_errmsg(r->db));
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		die(EXIT_CONFIG, "registry %s: damaged: no CA certificate recorded", r->path);
+	struct db_stmt *s = db_prepare(r->db, "SELECT value FROM meta WHERE name = 'ca_certificate'");
+	enum db_result res = db_step(s);
+	if (res != DB_ROW) {
+		db_finalize(s);
+		if (res == DB_DONE)
+			die(EXIT_CONFIG, "registry %s: damaged: no CA certificate recorded", db_name(r->db));
+		die(EXIT_CONFIG, "registry %s: damaged: %s", db_name(r->db), db_error(r->db));
 	}
-	BIO *bio = BIO_new_mem_buf(sqlite3_column_blob(s, 0), sqlite3_column_bytes(s, 0));
+	size_t len = db_column_bytes(s, 0);
+	BIO *bio = BIO_new_mem_buf(db_column_blob(s, 0), (int)len);
 	r->ca = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
-	sqlite3_finalize(s);
+	db_finalize(s);
 	if (!r->ca)
-		die_ssl(EXIT_CONFIG, "registry %s: damaged: unreadable CA certificate", r->path);
+		die_ssl(EXIT_CONFIG, "registry %s: damaged: unreadable CA certificate", db_name(r->db));
 }
 
 /*
- * The file is not a registry of ours: close it untouched (SQLite removes the
- * -wal and -shm files it made for reading) and say what it is.
+ * The database is not a registry of ours: close it untouched (SQLite removes
+ * the -wal and -shm files it made for reading) and say what it is.
  */
 static _Noreturn void refuse(struct registry *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static _Noreturn void refuse(struct registry *r, const char *fmt, ...)
 {
-	char why[512];
+	char why[512], name[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	sqlite3_close(r->db);
-	die(EXIT_CONFIG, "registry %s: %s", r->path, why);
+	snprintf(name, sizeof name, "%s", db_name(r->db));
+	db_close(r->db);
+	die(EXIT_CONFIG, "registry %s: %s", name, why);
 }
 
-/* Only a file SQLite cannot read as a database is "not a registry"; a lock or an I/O error is ours. */
-static _Noreturn void query_failed(struct registry *r)
+/*
+ * The integer in the first column of the first row of sql; -1 without a row.
+ * Only a file SQLite cannot read as a database is "not a registry"; a lock
+ * or an I/O error is ours. On a server, a query the tables there refuse (a
+ * table of that name with other columns) is -1 as well.
+ */
+static int64_t query_int(struct registry *r, const char *sql)
 {
-	if (sqlite3_errcode(r->db) == SQLITE_NOTADB)
-		refuse(r, "not a registry: %s", sqlite3_errmsg(r->db));
-	die(EXIT_SYSTEM, "registry %s: reading: %s", r->path, sqlite3_errmsg(r->db));
-}
-
-static int query_int(struct registry *r, const char *sql)
-{
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(r->db, sql, -1, &s, NULL) != SQLITE_OK)
-		query_failed(r);
-	int rc = sqlite3_step(s);
-	int v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_finalize(s);
-		query_failed(r);
-	}
-	sqlite3_finalize(s);
+	struct db_stmt *s = db_prepare(r->db, sql);
+	enum db_result res = db_step(s);
+	int64_t v = res == DB_ROW && !db_column_null(s, 0) ? db_column_int64(s, 0) : -1;
+	db_finalize(s);
+	if (res == DB_NOT_DATABASE)
+		refuse(r, "not a registry: %s", db_error(r->db));
+	if (res == DB_FAILED && db_is_server(r->db))
+		return -1;
+	if (res != DB_ROW && res != DB_DONE)
+		die_db(r, "reading");
 	return v;
 }
 
-/* The schema version of a registry of ours; refuses any other file. */
+/* Whether the database holds a registry's meta table (format smqtt-registry). */
+static bool has_registry_meta(struct registry *r)
+{
+	return db_table_exists(r->db, "meta") == 1 &&
+	       query_int(r, "SELECT count(*) FROM meta WHERE name = 'format' AND value = '" REGISTRY_FORMAT "'") == 1;
+}
+
+/*
+ * The schema version of a registry of ours; refuses any other database. A
+ * file keeps the version in PRAGMA user_version as well; on a server, meta
+ * is where it is, and only this version is handled there: registries on a
+ * server began with it, and have never needed upgrading.
+ */
 static int check_schema(struct registry *r)
 {
-	int version = query_int(r, "PRAGMA user_version");
+	if (db_is_server(r->db)) {
+		int tables = db_table_count(r->db);
+		if (tables < 0)
+			die_db(r, "reading");
+		if (tables == 0)
+			refuse(r, "no registry in this database (create one with smqtt-register init)");
+		if (!has_registry_meta(r))
+			refuse(r, "not an smqtt registry: the database holds other tables");
+		int64_t version = query_int(r, "SELECT CAST(value AS integer) FROM meta WHERE name = 'schema_version'");
+		if (version != REGISTRY_SCHEMA_VERSION)
+			refuse(r, "schema version %lld; this program handles version %d on a PostgreSQL server",
+			       (long long)version, REGISTRY_SCHEMA_VERSION);
+		return (int)version;
+	}
+	/* Before a statement is prepared: db_prepare dies on a file that is no database. */
+	enum db_result res = db_exec(r->db, "PRAGMA user_version");
+	if (res == DB_NOT_DATABASE)
+		refuse(r, "not a registry: %s", db_error(r->db));
+	if (res != DB_DONE)
+		die_db(r, "reading");
+	int version = (int)query_int(r, "PRAGMA user_version");
 	if (version == 0 || query_int(r, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'") != 1 ||
 	    query_int(r, "SELECT count(*) FROM meta WHERE name = 'format' AND value = '" REGISTRY_FORMAT "'") != 1)
 		refuse(r, "not an smqtt registry (create one with smqtt-register init)");
@@ -349,14 +550,11 @@ static int check_schema(struct registry *r)
 	return version;
 }
 
-static struct registry *open_database(const char *path, int flags)
+static struct registry *open_database(const char *target, int flags)
 {
 	struct registry *r = xcalloc(1, sizeof *r);
-	r->path = xstrdup(path);
-	if (sqlite3_open_v2(path, &r->db, flags, NULL) != SQLITE_OK)
-		die(EXIT_CONFIG, "registry %s: %s", path, sqlite3_errmsg(r->db));
 	/* A writer (smqtt-register, or smqtt-verify saving replay state) waits for the other instead of failing. */
-	sqlite3_busy_timeout(r->db, 30000);
+	r->db = db_open(target, "registry", flags, BUSY_TIMEOUT_MS);
 	return r;
 }
 
@@ -369,10 +567,12 @@ static struct registry *open_database(const char *path, int flags)
  *
  * Version 2 to 3: devices record their replay window. None recorded means
  * every number at or below last_seq is taken, as before.
+ *
+ * SQLite files only: no registry on a server is older than version 3.
  */
 static void upgrade_schema(const char *path)
 {
-	struct registry *r = open_database(path, SQLITE_OPEN_READWRITE);
+	struct registry *r = open_database(path, 0);
 	const char *doing = "upgrading the schema";
 	exec(r, "BEGIN IMMEDIATE", doing);
 	/* Another program may have upgraded it meanwhile. */
@@ -394,84 +594,169 @@ static void upgrade_schema(const char *path)
 		     doing);
 	}
 	exec(r, "COMMIT", doing);
-	sqlite3_close(r->db);
-	free(r->path);
+	db_close(r->db);
 	free(r);
 }
 
 /*
- * The registry is an SQLite file; PostgreSQL holds readings (smqtt-store) but
- * no registry yet. Say so for a connection URI, without its password, rather
- * than look for a file of that name.
+ * Begin a transaction that holds the registry's write lock to its end. On a
+ * file, BEGIN IMMEDIATE takes SQLite's. On a server, a transaction-scoped
+ * advisory lock taken right after BEGIN: one writer at a time, as on a file,
+ * while readers go on reading. Rather than SELECT ... FOR UPDATE of the rows
+ * read: smqtt-verify reads and writes many devices' replay state per
+ * transaction, which row locks taken in each verifier's own order could
+ * deadlock on, and registration checks that a serial or fingerprint is not
+ * yet registered, a row that does not exist to be locked. The transaction is
+ * READ COMMITTED (db_begin), so each statement after the lock sees all the
+ * last holder committed.
  */
-static void refuse_server(const char *path)
+static enum db_result begin(struct registry *r)
 {
-	if (!db_target_is_server(path))
-		return;
-	char shown[512], why[256];
-	if (!db_target_check(path, shown, sizeof shown, why, sizeof why))
-		die(EXIT_CONFIG, "registry %s: %s", shown, why);
-	die(EXIT_CONFIG, "registry %s: a registry is an SQLite file; PostgreSQL is not supported for it", shown);
+	enum db_result res = db_begin(r->db);
+	if (res != DB_DONE || !db_is_server(r->db))
+		return res;
+	struct db_stmt *s = statement(r, ST_LOCK);
+	res = db_step(s);
+	if (res == DB_ROW) {
+		r->transaction_id = db_column_int64(s, 0);
+		res = DB_DONE;
+	}
+	db_reset(s);
+	if (res != DB_DONE)
+		db_rollback(r->db);
+	return res;
 }
 
-struct registry *registry_create(const char *path, X509 *ca)
+/*
+ * The connection to the server was lost during COMMIT, or the COMMIT failed
+ * in a way that may go away: it may or may not have been carried out. Ask the
+ * server (txid_status) once it answers again. DB_DONE: it was committed;
+ * DB_RETRY: it was not, and nothing of it is kept. Dies when the server does
+ * not answer for COMMIT_OUTCOME_WAIT_MS.
+ */
+static enum db_result commit_outcome(struct registry *r)
 {
-	refuse_server(path);
-	/* O_EXCL: never take over an existing file, whatever it is. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		die(errno == EEXIST ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s", path,
-		    errno == EEXIST ? "already exists" : strerror(errno));
-	close(fd);
-	struct registry *r = open_database(path, SQLITE_OPEN_READWRITE);
-	configure(r, true);
+	char lost[256];
+	snprintf(lost, sizeof lost, "%s", r->why);
+	long delay = 100, waited = 0;
+	for (;;) {
+		char status[32] = "";
+		if (db_begin(r->db) == DB_DONE) {
+			struct db_stmt *s = statement(r, ST_TRANSACTION_STATUS);
+			db_bind_int64(s, 1, r->transaction_id);
+			if (db_step(s) == DB_ROW && !db_column_null(s, 0))
+				snprintf(status, sizeof status, "%s", db_column_text(s, 0));
+			db_reset(s);
+			db_rollback(r->db);
+		}
+		if (strcmp(status, "committed") == 0)
+			return DB_DONE;
+		if (strcmp(status, "aborted") == 0)
+			return DB_RETRY;
+		if (waited >= COMMIT_OUTCOME_WAIT_MS)
+			die(EXIT_SYSTEM, "registry %s: committing: %s; not known whether the transaction was committed",
+			    db_name(r->db), lost);
+		/* Not reached, or the transaction is still ending on the server. */
+		pause_ms(delay);
+		waited += delay;
+		delay = delay * 2 > 5000 ? 5000 : delay * 2;
+	}
+}
+
+static enum db_result commit(struct registry *r)
+{
+	enum db_result res = db_commit(r->db);
+	if (res == DB_RETRY && db_is_server(r->db)) {
+		snprintf(r->why, sizeof r->why, "%s", db_error(r->db));
+		return commit_outcome(r);
+	}
+	return res;
+}
+
+struct registry *registry_create(const char *target, X509 *ca)
+{
+	bool server = db_target_is_server(target);
+	if (!server) {
+		/* O_EXCL: never take over an existing file, whatever it is. */
+		int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die(errno == EEXIST ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s", target,
+			    errno == EEXIST ? "already exists" : strerror(errno));
+		close(fd);
+	}
+	struct registry *r = open_database(target, 0);
 
 	size_t pem_len;
 	char *pem = x509_pem(ca, &pem_len);
 	char fingerprint[FINGERPRINT_HEX_LEN + 1];
 	cert_fingerprint_hex(ca, fingerprint, sizeof fingerprint);
 
-	exec(r, "BEGIN IMMEDIATE", "creating tables");
-	exec(r, schema_sql, "creating tables");
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(r->db, "INSERT INTO meta (name, value) VALUES ('format', '" REGISTRY_FORMAT "'),"
-				      " ('schema_version', ?1), ('ca_certificate', ?2), ('ca_fingerprint', ?3),"
-				      " ('created_at', ?4), ('generation', 1)",
-			       -1, &s, NULL) != SQLITE_OK)
-		die_db(r, "creating tables");
-	sqlite3_bind_int(s, 1, REGISTRY_SCHEMA_VERSION);
-	sqlite3_bind_text(s, 2, pem, (int)pem_len, SQLITE_STATIC);
+	const char *insert_meta;
+	if (server) {
+		/* Under the registry's lock: of two inits on one database, the second finds the first's tables. */
+		if (begin(r) != DB_DONE)
+			die_db(r, "creating tables");
+		int tables = db_table_count(r->db);
+		if (tables < 0)
+			die_db(r, "creating tables");
+		if (tables > 0)
+			refuse(r, "%s",
+			       has_registry_meta(r) ? "already exists"
+						    : "the database holds other tables; a registry needs one of its own");
+		exec(r, server_schema_sql, "creating tables");
+		insert_meta = "INSERT INTO meta (name, value) VALUES ('format', '" REGISTRY_FORMAT "'),"
+			      " ('schema_version', ?1), ('ca_certificate', ?2), ('ca_fingerprint', ?3),"
+			      " ('created_at', ?4), ('generation', '1')";
+	} else {
+		configure(r, true);
+		exec(r, "BEGIN IMMEDIATE", "creating tables");
+		exec(r, schema_sql, "creating tables");
+		insert_meta = "INSERT INTO meta (name, value) VALUES ('format', '" REGISTRY_FORMAT "'),"
+			      " ('schema_version', ?1), ('ca_certificate', ?2), ('ca_fingerprint', ?3),"
+			      " ('created_at', ?4), ('generation', 1)";
+	}
+	struct db_stmt *s = db_prepare(r->db, insert_meta);
+	db_bind_int64(s, 1, REGISTRY_SCHEMA_VERSION);
+	db_bind_text(s, 2, pem, pem_len);
 	bind_text(s, 3, fingerprint);
-	sqlite3_bind_int64(s, 4, now());
-	if (sqlite3_step(s) != SQLITE_DONE)
+	db_bind_int64(s, 4, now());
+	if (db_step(s) != DB_DONE)
 		die_db(r, "creating tables");
-	sqlite3_finalize(s);
+	db_finalize(s);
 	free(pem);
-	char sql[64];
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT", REGISTRY_SCHEMA_VERSION);
-	exec(r, sql, "creating tables");
+	if (server) {
+		if (commit(r) != DB_DONE)
+			die_db(r, "creating tables");
+	} else {
+		char sql[64];
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT", REGISTRY_SCHEMA_VERSION);
+		exec(r, sql, "creating tables");
+	}
 	r->ca = X509_dup(ca);
 	if (!r->ca)
 		die_ssl(EXIT_SYSTEM, "copying the CA certificate");
 	return r;
 }
 
-struct registry *registry_open(const char *path, bool write)
+struct registry *registry_open(const char *target, bool write)
 {
-	refuse_server(path);
-	struct stat st;
-	if (stat(path, &st) < 0)
-		die(errno == ENOENT ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s%s", path, strerror(errno),
-		    errno == ENOENT ? " (create it with smqtt-register init)" : "");
-	if (S_ISDIR(st.st_mode))
-		die(EXIT_CONFIG, "registry %s: %s", path, strerror(EISDIR));
-	struct registry *r = open_database(path, write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
+	bool server = db_target_is_server(target);
+	if (!server) {
+		struct stat st;
+		if (stat(target, &st) < 0)
+			die(errno == ENOENT ? EXIT_CONFIG : EXIT_SYSTEM, "registry %s: %s%s", target, strerror(errno),
+			    errno == ENOENT ? " (create it with smqtt-register init)" : "");
+		if (S_ISDIR(st.st_mode))
+			die(EXIT_CONFIG, "registry %s: %s", target, strerror(EISDIR));
+	}
+	struct registry *r = open_database(target, write || server ? 0 : DB_READONLY);
 	if (check_schema(r) < REGISTRY_SCHEMA_VERSION) {
-		upgrade_schema(path);
+		upgrade_schema(target);
 		/* A reader sees the new columns from its next transaction on. */
 		check_schema(r);
 	}
-	configure(r, write);
+	if (!server)
+		configure(r, write);
 	load_ca(r);
 	return r;
 }
@@ -481,19 +766,17 @@ void registry_close(struct registry *r)
 	if (!r)
 		return;
 	if (r->in_transaction)
-		sqlite3_step(statement(r, ST_ROLLBACK));
+		db_rollback(r->db);
 	for (int i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(r->statements[i]);
-	if (sqlite3_close(r->db) != SQLITE_OK)
-		die_db(r, "closing");
+		db_finalize(r->statements[i]);
+	db_close(r->db);
 	X509_free(r->ca);
-	free(r->path);
 	free(r);
 }
 
 const char *registry_path(const struct registry *r)
 {
-	return r->path;
+	return db_name(r->db);
 }
 
 X509 *registry_ca(const struct registry *r)
@@ -504,14 +787,16 @@ X509 *registry_ca(const struct registry *r)
 void registry_expect_bulk_writes(struct registry *r)
 {
 	/* Serials and fingerprints are random: many lookups and inserts land all over their indexes. */
-	exec(r, "PRAGMA cache_size = -65536", "sizing the page cache");
+	if (!db_is_server(r->db))
+		exec(r, "PRAGMA cache_size = -65536", "sizing the page cache");
 }
 
 void registry_begin(struct registry *r)
 {
 	if (r->in_transaction)
 		return;
-	run(r, statement(r, ST_BEGIN), "beginning a transaction");
+	if (begin(r) != DB_DONE)
+		die_db(r, "beginning a transaction");
 	r->in_transaction = true;
 	r->generation = 0;
 }
@@ -520,8 +805,60 @@ void registry_commit(struct registry *r)
 {
 	if (!r->in_transaction)
 		return;
-	run(r, statement(r, ST_COMMIT), "committing");
+	enum db_result res = commit(r);
+	if (res == DB_RETRY && db_is_server(r->db))
+		die(EXIT_SYSTEM, "registry %s: committing: %s", db_name(r->db), r->why);
+	if (res != DB_DONE)
+		die_db(r, "committing");
 	r->in_transaction = false;
+}
+
+bool registry_try_begin(struct registry *r)
+{
+	if (!db_is_server(r->db)) {
+		registry_begin(r);
+		return true;
+	}
+	if (r->in_transaction)
+		return true;
+	enum db_result res = begin(r);
+	if (res == DB_RETRY) {
+		snprintf(r->why, sizeof r->why, "%s", db_error(r->db));
+		return false;
+	}
+	if (res != DB_DONE)
+		die_db(r, "beginning a transaction");
+	r->in_transaction = r->lenient = true;
+	r->failed = false;
+	r->generation = 0;
+	return true;
+}
+
+bool registry_try_commit(struct registry *r)
+{
+	if (!db_is_server(r->db)) {
+		registry_commit(r);
+		return true;
+	}
+	if (!r->in_transaction)
+		return true;
+	bool failed = r->failed;
+	r->in_transaction = r->lenient = r->failed = false;
+	if (failed) {
+		db_rollback(r->db);
+		return false;
+	}
+	enum db_result res = commit(r);
+	if (res == DB_RETRY)
+		return false;
+	if (res != DB_DONE)
+		die_db(r, "committing");
+	return true;
+}
+
+const char *registry_error(const struct registry *r)
+{
+	return r->why;
 }
 
 /* The generation stamped on every device this transaction changes. */
@@ -536,9 +873,9 @@ static int64_t change_generation(struct registry *r)
 
 static void touch_device(struct registry *r, const char *device)
 {
-	sqlite3_stmt *s = statement(r, ST_TOUCH_DEVICE);
+	struct db_stmt *s = statement(r, ST_TOUCH_DEVICE);
 	bind_text(s, 1, device);
-	sqlite3_bind_int64(s, 2, change_generation(r));
+	db_bind_int64(s, 2, change_generation(r));
 	run(r, s, "updating a device");
 }
 
@@ -661,7 +998,7 @@ bool registry_key_of(X509 *cert, enum key_type type, struct registry_key *k, cha
 /* Look up a key by one column; copies its device into holder when found. */
 static bool key_exists(struct registry *r, enum statement id, const char *value, char holder[DEVICE_ID_MAX + 1])
 {
-	sqlite3_stmt *s = statement(r, id);
+	struct db_stmt *s = statement(r, id);
 	bind_text(s, 1, value);
 	bool found = row(r, s, "looking up a key");
 	if (found && holder)
@@ -677,9 +1014,9 @@ bool registry_key_holder(struct registry *r, const char *fingerprint, char holde
 
 int registry_device_revoked(struct registry *r, const char *device)
 {
-	sqlite3_stmt *s = statement(r, ST_DEVICE_REVOKED);
+	struct db_stmt *s = statement(r, ST_DEVICE_REVOKED);
 	bind_text(s, 1, device);
-	int v = row(r, s, "looking up a device") ? sqlite3_column_int(s, 0) : -1;
+	int v = row(r, s, "looking up a device") ? db_column_int64(s, 0) : -1;
 	done(s);
 	return v;
 }
@@ -708,33 +1045,35 @@ enum registry_add_result registry_add_key(struct registry *r, const struct regis
 		return REGISTRY_DEVICE_REVOKED;
 	int64_t t = now();
 	if (revoked < 0) {
-		sqlite3_stmt *s = statement(r, ST_INSERT_DEVICE);
+		struct db_stmt *s = statement(r, ST_INSERT_DEVICE);
 		bind_text(s, 1, k->device);
-		sqlite3_bind_int64(s, 2, t);
-		sqlite3_bind_int64(s, 3, change_generation(r));
+		db_bind_int64(s, 2, t);
+		db_bind_int64(s, 3, change_generation(r));
 		run(r, s, "adding a device");
 	} else {
 		touch_device(r, k->device);
 	}
-	sqlite3_stmt *s = statement(r, ST_INSERT_KEY);
+	struct db_stmt *s = statement(r, ST_INSERT_KEY);
 	bind_text(s, 1, k->serial);
 	bind_text(s, 2, k->fingerprint);
 	bind_text(s, 3, k->device);
 	bind_text(s, 4, key_type_name(k->type));
-	sqlite3_bind_blob(s, 5, k->public_key, (int)k->public_key_len, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 6, k->point, (int)k->point_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 7, k->not_before);
-	sqlite3_bind_int64(s, 8, k->not_after);
-	sqlite3_bind_int64(s, 9, t);
+	db_bind_blob(s, 5, k->public_key, k->public_key_len);
+	db_bind_blob(s, 6, k->point, k->point_len);
+	db_bind_int64(s, 7, k->not_before);
+	db_bind_int64(s, 8, k->not_after);
+	db_bind_int64(s, 9, t);
 	bind_text(s, 10, k->certificate);
 	run(r, s, "adding a key");
 	if (revoked == 0) {
 		s = statement(r, ST_RETIRE_EXCESS);
 		bind_text(s, 1, k->device);
-		sqlite3_bind_int64(s, 2, t);
-		sqlite3_bind_int(s, 3, keep_active);
+		db_bind_int64(s, 2, t);
+		db_bind_int64(s, 3, keep_active);
+		if (db_is_server(r->db))
+			bind_text(s, 4, k->serial);
 		run(r, s, "retiring old keys");
-		*retired = (unsigned)sqlite3_changes(r->db);
+		*retired = (unsigned)db_changes(s);
 	}
 	return REGISTRY_ADDED;
 }
@@ -743,7 +1082,7 @@ bool registry_set_attribute(struct registry *r, const char *device, const char *
 {
 	if (registry_device_revoked(r, device) < 0)
 		return false;
-	sqlite3_stmt *s = statement(r, ST_SET_ATTRIBUTE);
+	struct db_stmt *s = statement(r, ST_SET_ATTRIBUTE);
 	bind_text(s, 1, device);
 	bind_text(s, 2, name);
 	bind_text(s, 3, value);
@@ -756,11 +1095,11 @@ int registry_unset_attribute(struct registry *r, const char *device, const char 
 {
 	if (registry_device_revoked(r, device) < 0)
 		return -1;
-	sqlite3_stmt *s = statement(r, ST_UNSET_ATTRIBUTE);
+	struct db_stmt *s = statement(r, ST_UNSET_ATTRIBUTE);
 	bind_text(s, 1, device);
 	bind_text(s, 2, name);
 	run(r, s, "removing an attribute");
-	if (sqlite3_changes(r->db) == 0)
+	if (db_changes(s) == 0)
 		return 0;
 	touch_device(r, device);
 	return 1;
@@ -769,7 +1108,7 @@ int registry_unset_attribute(struct registry *r, const char *device, const char 
 bool registry_get_attribute(struct registry *r, const char *device, const char *name,
 			    char out[ATTRIBUTE_VALUE_MAX + 1])
 {
-	sqlite3_stmt *s = statement(r, ST_GET_ATTRIBUTE);
+	struct db_stmt *s = statement(r, ST_GET_ATTRIBUTE);
 	bind_text(s, 1, device);
 	bind_text(s, 2, name);
 	bool found = row(r, s, "reading an attribute");
@@ -789,25 +1128,25 @@ enum registry_change registry_revoke_device(struct registry *r, const char *devi
 	if (revoked > 0)
 		return CHANGE_NOTHING_TO_DO;
 	int64_t t = now();
-	sqlite3_stmt *s = statement(r, ST_REVOKE_DEVICE);
+	struct db_stmt *s = statement(r, ST_REVOKE_DEVICE);
 	bind_text(s, 1, device);
-	sqlite3_bind_int64(s, 2, t);
+	db_bind_int64(s, 2, t);
 	bind_text(s, 3, reason);
-	sqlite3_bind_int64(s, 4, change_generation(r));
+	db_bind_int64(s, 4, change_generation(r));
 	run(r, s, "revoking a device");
 	s = statement(r, ST_REVOKE_DEVICE_KEYS);
 	bind_text(s, 1, device);
-	sqlite3_bind_int64(s, 2, t);
+	db_bind_int64(s, 2, t);
 	bind_text(s, 3, reason);
 	run(r, s, "revoking keys");
-	*keys = (unsigned)sqlite3_changes(r->db);
+	*keys = (unsigned)db_changes(s);
 	return CHANGE_DONE;
 }
 
 /* The state of one key of a device: NULL-terminated copy in state, or a change code. */
 static enum registry_change key_state(struct registry *r, const char *device, const char *serial, char state[16])
 {
-	sqlite3_stmt *s = statement(r, ST_KEY_STATE);
+	struct db_stmt *s = statement(r, ST_KEY_STATE);
 	bind_text(s, 1, device);
 	bind_text(s, 2, serial);
 	bool found = row(r, s, "looking up a key");
@@ -828,10 +1167,10 @@ enum registry_change registry_revoke_key(struct registry *r, const char *device,
 		return c;
 	if (strcmp(state, "revoked") == 0)
 		return CHANGE_NOTHING_TO_DO;
-	sqlite3_stmt *s = statement(r, ST_REVOKE_KEY);
+	struct db_stmt *s = statement(r, ST_REVOKE_KEY);
 	bind_text(s, 1, device);
 	bind_text(s, 2, serial);
-	sqlite3_bind_int64(s, 3, now());
+	db_bind_int64(s, 3, now());
 	bind_text(s, 4, reason);
 	run(r, s, "revoking a key");
 	touch_device(r, device);
@@ -846,10 +1185,10 @@ enum registry_change registry_retire_key(struct registry *r, const char *device,
 		return c;
 	if (strcmp(state, "active") != 0)
 		return CHANGE_NOTHING_TO_DO;
-	sqlite3_stmt *s = statement(r, ST_RETIRE_KEY);
+	struct db_stmt *s = statement(r, ST_RETIRE_KEY);
 	bind_text(s, 1, device);
 	bind_text(s, 2, serial);
-	sqlite3_bind_int64(s, 3, now());
+	db_bind_int64(s, 3, now());
 	run(r, s, "retiring a key");
 	touch_device(r, device);
 	return CHANGE_DONE;
@@ -857,21 +1196,21 @@ enum registry_change registry_retire_key(struct registry *r, const char *device,
 
 /* ---- queries ---- */
 
-static int emit_devices(struct registry *r, sqlite3_stmt *s, registry_device_fn fn, void *arg)
+static int emit_devices(struct registry *r, struct db_stmt *s, registry_device_fn fn, void *arg)
 {
 	int n = 0;
 	while (row(r, s, "listing devices")) {
 		struct registry_device d = {
 			.id = column_text(s, 0),
-			.added_at = sqlite3_column_int64(s, 1),
-			.revoked_at = sqlite3_column_int64(s, 2),
+			.added_at = db_column_int64(s, 1),
+			.revoked_at = db_column_int64(s, 2),
 			.revocation_reason = column_text(s, 3),
-			.last_seq = (uint64_t)sqlite3_column_int64(s, 4),
-			.keys = (unsigned)sqlite3_column_int(s, 5),
-			.active_keys = (unsigned)sqlite3_column_int(s, 6),
+			.last_seq = (uint64_t)db_column_int64(s, 4),
+			.keys = (unsigned)db_column_int64(s, 5),
+			.active_keys = (unsigned)db_column_int64(s, 6),
 		};
-		unsigned valid_now = (unsigned)sqlite3_column_int(s, 7), pending = (unsigned)sqlite3_column_int(s, 8);
-		if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+		unsigned valid_now = (unsigned)db_column_int64(s, 7), pending = (unsigned)db_column_int64(s, 8);
+		if (!db_column_null(s, 2))
 			d.state = "revoked";
 		else if (d.active_keys == 0)
 			d.state = "inactive";
@@ -891,20 +1230,20 @@ static int emit_devices(struct registry *r, sqlite3_stmt *s, registry_device_fn 
 
 void registry_each_device(struct registry *r, registry_device_fn fn, void *arg)
 {
-	sqlite3_stmt *s = statement(r, ST_EACH_DEVICE);
-	sqlite3_bind_int64(s, 1, now());
+	struct db_stmt *s = statement(r, ST_EACH_DEVICE);
+	db_bind_int64(s, 1, now());
 	emit_devices(r, s, fn, arg);
 }
 
 bool registry_find_device(struct registry *r, const char *device, registry_device_fn fn, void *arg)
 {
-	sqlite3_stmt *s = statement(r, ST_FIND_DEVICE);
-	sqlite3_bind_int64(s, 1, now());
+	struct db_stmt *s = statement(r, ST_FIND_DEVICE);
+	db_bind_int64(s, 1, now());
 	bind_text(s, 2, device);
 	return emit_devices(r, s, fn, arg) > 0;
 }
 
-static void emit_keys(struct registry *r, sqlite3_stmt *s, registry_key_fn fn, void *arg)
+static void emit_keys(struct registry *r, struct db_stmt *s, registry_key_fn fn, void *arg)
 {
 	while (row(r, s, "listing keys")) {
 		struct registry_key_info k = {
@@ -913,11 +1252,11 @@ static void emit_keys(struct registry *r, sqlite3_stmt *s, registry_key_fn fn, v
 			.fingerprint = column_text(s, 2),
 			.state = column_text(s, 3),
 			.type = column_text(s, 4),
-			.not_before = sqlite3_column_int64(s, 5),
-			.not_after = sqlite3_column_int64(s, 6),
-			.added_at = sqlite3_column_int64(s, 7),
-			.retired_at = sqlite3_column_int64(s, 8),
-			.revoked_at = sqlite3_column_int64(s, 9),
+			.not_before = db_column_int64(s, 5),
+			.not_after = db_column_int64(s, 6),
+			.added_at = db_column_int64(s, 7),
+			.retired_at = db_column_int64(s, 8),
+			.revoked_at = db_column_int64(s, 9),
 			.revocation_reason = column_text(s, 10),
 			.certificate = column_text(s, 11),
 		};
@@ -929,7 +1268,7 @@ static void emit_keys(struct registry *r, sqlite3_stmt *s, registry_key_fn fn, v
 
 void registry_each_key(struct registry *r, const char *device, registry_key_fn fn, void *arg)
 {
-	sqlite3_stmt *s = statement(r, ST_EACH_KEY);
+	struct db_stmt *s = statement(r, ST_EACH_KEY);
 	bind_text(s, 1, device);
 	emit_keys(r, s, fn, arg);
 }
@@ -941,7 +1280,7 @@ void registry_each_revoked(struct registry *r, registry_key_fn fn, void *arg)
 
 void registry_each_attribute(struct registry *r, const char *device, registry_attribute_fn fn, void *arg)
 {
-	sqlite3_stmt *s = statement(r, ST_EACH_ATTRIBUTE);
+	struct db_stmt *s = statement(r, ST_EACH_ATTRIBUTE);
 	bind_text(s, 1, device);
 	while (row(r, s, "listing attributes"))
 		if (fn(column_text(s, 0), column_text(s, 1), arg))
@@ -952,47 +1291,49 @@ void registry_each_attribute(struct registry *r, const char *device, registry_at
 /* ---- verification ---- */
 
 /* Copy one key row (type, point, not_before, not_after from column first on) into e->keys[e->nkeys]. */
-static void load_key(struct registry *r, sqlite3_stmt *s, int first, struct registry_entry *e, const char *device,
+static void load_key(struct registry *r, struct db_stmt *s, int first, struct registry_entry *e, const char *device,
 		     size_t len)
 {
 	const char *type = column_text(s, first);
-	int point_len = sqlite3_column_bytes(s, first + 1);
+	int point_len = (int)db_column_bytes(s, first + 1);
 	if (!type || !key_type_parse(type, &e->keys[e->nkeys].type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
-		die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", r->path, (int)len, device);
-	memcpy(e->keys[e->nkeys].point, sqlite3_column_blob(s, first + 1), (size_t)point_len);
+		die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", registry_path(r), (int)len, device);
+	memcpy(e->keys[e->nkeys].point, db_column_blob(s, first + 1), (size_t)point_len);
 	e->keys[e->nkeys].point_len = (size_t)point_len;
-	e->keys[e->nkeys].not_before = sqlite3_column_int64(s, first + 2);
-	e->keys[e->nkeys].not_after = sqlite3_column_int64(s, first + 3);
+	e->keys[e->nkeys].not_before = db_column_int64(s, first + 2);
+	e->keys[e->nkeys].not_after = db_column_int64(s, first + 3);
 	e->keys[e->nkeys].revoked = false;
 	e->nkeys++;
 }
 
 /* The replay window in column col of s, at last. */
-static void read_window(struct registry *r, sqlite3_stmt *s, int col, uint64_t last, struct replay_window *w,
+static void read_window(struct registry *r, struct db_stmt *s, int col, uint64_t last, struct replay_window *w,
 			const char *device, size_t len)
 {
-	const void *blob = sqlite3_column_blob(s, col);
-	if (!replay_decode(w, last, blob, blob ? (size_t)sqlite3_column_bytes(s, col) : 0))
-		die(EXIT_CONFIG, "registry %s: device %.*s: damaged replay window", r->path, (int)len, device);
+	/* Length first: on a server, each blob read decodes the column again. */
+	size_t blob_len = db_column_bytes(s, col);
+	const void *blob = db_column_blob(s, col);
+	if (!replay_decode(w, last, blob, blob ? blob_len : 0))
+		die(EXIT_CONFIG, "registry %s: device %.*s: damaged replay window", registry_path(r), (int)len, device);
 }
 
 void registry_load(struct registry *r, const char *device, size_t len, struct registry_entry *e)
 {
 	memset(e, 0, sizeof *e);
-	sqlite3_stmt *s = statement(r, ST_LOAD);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	struct db_stmt *s = statement(r, ST_LOAD);
+	db_bind_text(s, 1, device, len);
 	while (row(r, s, "loading a device")) {
 		if (!e->found) {
 			e->found = true;
-			e->revoked = sqlite3_column_int(s, 0) != 0;
-			e->last_seq = (uint64_t)sqlite3_column_int64(s, 1);
-			if (sqlite3_column_bytes(s, 2) == DIGEST_LEN) {
-				memcpy(e->last_digest, sqlite3_column_blob(s, 2), DIGEST_LEN);
+			e->revoked = db_column_int64(s, 0) != 0;
+			e->last_seq = (uint64_t)db_column_int64(s, 1);
+			if (db_column_bytes(s, 2) == DIGEST_LEN) {
+				memcpy(e->last_digest, db_column_blob(s, 2), DIGEST_LEN);
 				e->has_digest = true;
 			}
 			read_window(r, s, 7, e->last_seq, &e->window, device, len);
 		}
-		if (sqlite3_column_type(s, 3) == SQLITE_NULL || e->nkeys == REGISTRY_ACTIVE_KEYS_MAX)
+		if (db_column_null(s, 3) || e->nkeys == REGISTRY_ACTIVE_KEYS_MAX)
 			continue; /* no active key (LEFT JOIN) */
 		load_key(r, s, 3, e, device, len);
 	}
@@ -1001,12 +1342,12 @@ void registry_load(struct registry *r, const char *device, size_t len, struct re
 
 void registry_load_inactive(struct registry *r, const char *device, size_t len, struct registry_entry *e)
 {
-	sqlite3_stmt *s = statement(r, ST_LOAD_INACTIVE);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	struct db_stmt *s = statement(r, ST_LOAD_INACTIVE);
+	db_bind_text(s, 1, device, len);
 	e->nkeys = 0;
 	while (e->nkeys < REGISTRY_ACTIVE_KEYS_MAX && row(r, s, "loading retired keys")) {
 		load_key(r, s, 0, e, device, len);
-		e->keys[e->nkeys - 1].revoked = sqlite3_column_int(s, 4) != 0;
+		e->keys[e->nkeys - 1].revoked = db_column_int64(s, 4) != 0;
 	}
 	done(s);
 }
@@ -1014,22 +1355,22 @@ void registry_load_inactive(struct registry *r, const char *device, size_t len, 
 bool registry_each_stored_key(struct registry *r, const char *device, size_t len, registry_stored_key_fn fn,
 			      void *arg)
 {
-	sqlite3_stmt *s = statement(r, ST_LOAD_ALL_KEYS);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	struct db_stmt *s = statement(r, ST_LOAD_ALL_KEYS);
+	db_bind_text(s, 1, device, len);
 	bool found = false;
 	while (row(r, s, "loading keys")) {
 		struct registry_stored_key k = {0};
 		const char *type = column_text(s, 0), *state = column_text(s, 2);
-		int point_len = sqlite3_column_bytes(s, 1);
+		int point_len = (int)db_column_bytes(s, 1);
 		if (!type || !state || !key_type_parse(type, &k.type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
-			die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", r->path, (int)len, device);
-		memcpy(k.point, sqlite3_column_blob(s, 1), (size_t)point_len);
+			die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", registry_path(r), (int)len, device);
+		memcpy(k.point, db_column_blob(s, 1), (size_t)point_len);
 		k.point_len = (size_t)point_len;
 		k.active = strcmp(state, "active") == 0;
 		k.revoked = strcmp(state, "revoked") == 0;
-		k.compromised = sqlite3_column_int(s, 3) != 0;
-		k.known = sqlite3_column_type(s, 4) != SQLITE_NULL;
-		k.last_seq = (uint64_t)sqlite3_column_int64(s, 4);
+		k.compromised = db_column_int64(s, 3) != 0;
+		k.known = !db_column_null(s, 4);
+		k.last_seq = (uint64_t)db_column_int64(s, 4);
 		found = true;
 		fn(&k, arg);
 	}
@@ -1040,15 +1381,15 @@ bool registry_each_stored_key(struct registry *r, const char *device, size_t len
 bool registry_get_replay_state(struct registry *r, const char *device, size_t len, struct replay_window *w,
 			       unsigned char digest[DIGEST_LEN], bool *has_digest)
 {
-	sqlite3_stmt *s = statement(r, ST_REPLAY_STATE);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
+	struct db_stmt *s = statement(r, ST_REPLAY_STATE);
+	db_bind_text(s, 1, device, len);
 	bool found = row(r, s, "reading replay state");
 	*has_digest = false;
 	replay_init(w);
 	if (found) {
-		uint64_t last = (uint64_t)sqlite3_column_int64(s, 0);
-		if (sqlite3_column_bytes(s, 1) == DIGEST_LEN) {
-			memcpy(digest, sqlite3_column_blob(s, 1), DIGEST_LEN);
+		uint64_t last = (uint64_t)db_column_int64(s, 0);
+		if (db_column_bytes(s, 1) == DIGEST_LEN) {
+			memcpy(digest, db_column_blob(s, 1), DIGEST_LEN);
 			*has_digest = true;
 		}
 		read_window(r, s, 2, last, w, device, len);
@@ -1062,31 +1403,43 @@ void registry_put_replay_state(struct registry *r, const char *device, size_t le
 {
 	unsigned char window[REPLAY_BYTES];
 	size_t window_len = replay_encode(w, window);
-	sqlite3_stmt *s = statement(r, ST_PUT_REPLAY);
-	sqlite3_bind_text(s, 1, device, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)w->last);
-	sqlite3_bind_blob(s, 3, digest, DIGEST_LEN, SQLITE_STATIC);
+	struct db_stmt *s = statement(r, ST_PUT_REPLAY);
+	db_bind_text(s, 1, device, len);
+	db_bind_int64(s, 2, (int64_t)w->last);
+	db_bind_blob(s, 3, digest, DIGEST_LEN);
 	if (window_len)
-		sqlite3_bind_blob(s, 4, window, (int)window_len, SQLITE_STATIC);
+		db_bind_blob(s, 4, window, window_len);
 	else
-		sqlite3_bind_null(s, 4);
+		db_bind_null(s, 4);
 	run(r, s, "saving replay state");
 }
 
+/*
+ * A file: PRAGMA data_version, which moves whenever another connection
+ * commits. A server has no such counter: the meta "generation", which every
+ * change to a device bumps, in one query. Commits that only save replay
+ * state move data_version but not the generation; neither changes a cached
+ * device's keys or status, which is what a caller asks this for.
+ */
 bool registry_changed_elsewhere(struct registry *r)
 {
-	sqlite3_stmt *s = statement(r, ST_DATA_VERSION);
-	int64_t v = row(r, s, "checking for changes") ? sqlite3_column_int64(s, 0) : 0;
-	done(s);
-	bool changed = v != r->data_version;
-	r->data_version = v;
+	int64_t v;
+	if (db_is_server(r->db)) {
+		v = registry_generation(r);
+	} else {
+		struct db_stmt *s = statement(r, ST_DATA_VERSION);
+		v = row(r, s, "checking for changes") ? db_column_int64(s, 0) : 0;
+		done(s);
+	}
+	bool changed = v != r->seen;
+	r->seen = v;
 	return changed;
 }
 
 int64_t registry_generation(struct registry *r)
 {
-	sqlite3_stmt *s = statement(r, ST_GENERATION);
-	int64_t v = row(r, s, "reading the change counter") ? sqlite3_column_int64(s, 0) : 0;
+	struct db_stmt *s = statement(r, ST_GENERATION);
+	int64_t v = row(r, s, "reading the change counter") ? db_column_int64(s, 0) : 0;
 	done(s);
 	return v;
 }
@@ -1094,9 +1447,9 @@ int64_t registry_generation(struct registry *r)
 void registry_each_changed(struct registry *r, int64_t since, void (*fn)(const char *id, size_t len, void *arg),
 			   void *arg)
 {
-	sqlite3_stmt *s = statement(r, ST_EACH_CHANGED);
-	sqlite3_bind_int64(s, 1, since);
+	struct db_stmt *s = statement(r, ST_EACH_CHANGED);
+	db_bind_int64(s, 1, since);
 	while (row(r, s, "listing changed devices"))
-		fn(column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0), arg);
+		fn(column_text(s, 0), db_column_bytes(s, 0), arg);
 	done(s);
 }

@@ -1,9 +1,12 @@
 /*
- * The device registry: an SQLite database of the devices an operator runs,
- * the certificates and public keys each may sign with, their attributes and
- * revocations, and the replay state smqtt-verify keeps across restarts.
- * The schema is documented in smqtt-register(1); one writer and any number
- * of readers may use a registry at once (WAL mode, busy timeout).
+ * The device registry: the devices an operator runs, the certificates and
+ * public keys each may sign with, their attributes and revocations, and the
+ * replay state smqtt-verify keeps across restarts. It lives in an SQLite file
+ * or in a database on a PostgreSQL server named by a postgresql:// URI
+ * (db.h), with the same tables; the schema is documented in
+ * smqtt-register(1). One writer at a time and any number of readers may use
+ * a registry at once: on a file, WAL mode and a busy timeout; on a server,
+ * an advisory lock each writer takes for its transaction.
  */
 #ifndef SMQTT_REGISTRY_H
 #define SMQTT_REGISTRY_H
@@ -31,21 +34,48 @@
 
 struct registry;
 
-/* Create a registry at path trusting ca; dies (EXIT_CONFIG) if path already exists. */
+/*
+ * Create a registry trusting ca: a file at path, or the tables in the
+ * server's database a postgresql:// URI names. Dies (EXIT_CONFIG) if the
+ * file exists, or the database already has tables, a registry's or others.
+ */
 struct registry *registry_create(const char *path, X509 *ca);
-/* Open an existing registry; dies with EXIT_CONFIG if it is missing or not a registry. */
+/*
+ * Open an existing registry (a path or a URI); dies with EXIT_CONFIG if it
+ * is missing or not a registry, and as db_open does if a server cannot be
+ * reached.
+ */
 struct registry *registry_open(const char *path, bool write);
 void registry_close(struct registry *r);
+/* The registry as messages name it: the path, or the URI without its password. */
 const char *registry_path(const struct registry *r);
 /* The CA certificate the registry trusts (owned by the registry). */
 X509 *registry_ca(const struct registry *r);
 
-/* Give the connection a page cache big enough for registering many devices (64 MiB). */
+/* Give the connection a page cache big enough for registering many devices (64 MiB; a file only). */
 void registry_expect_bulk_writes(struct registry *r);
 
-/* Group writes into one transaction (BEGIN IMMEDIATE ... COMMIT); dies on failure. */
+/*
+ * Group writes into one transaction that holds the registry's write lock
+ * from registry_begin to registry_commit: BEGIN IMMEDIATE on a file, the
+ * advisory lock on a server. Dies on failure.
+ */
 void registry_begin(struct registry *r);
 void registry_commit(struct registry *r);
+/*
+ * The same, for a transaction the caller can run again (smqtt-verify's
+ * replay state). On a server, a failure that may go away by itself (a lost
+ * connection, a serialization failure, a deadlock) does not die: the
+ * statements after it do nothing and read nothing, and registry_try_commit
+ * returns false, nothing of the transaction kept; registry_try_begin returns
+ * false when it cannot begin. A COMMIT whose connection was lost is asked
+ * about once the server answers again: true only if it was carried out. On
+ * a file, these are registry_begin and registry_commit.
+ */
+bool registry_try_begin(struct registry *r);
+bool registry_try_commit(struct registry *r);
+/* Why registry_try_begin or registry_try_commit returned false. */
+const char *registry_error(const struct registry *r);
 
 /* Text forms used in every output: RFC 5280 reason names, ISO 8601 UTC times. */
 bool revocation_reason_valid(const char *name);
@@ -212,8 +242,8 @@ bool registry_each_stored_key(struct registry *r, const char *device, size_t len
  * Read a device's replay state: its window (the highest accepted number and
  * which numbers below it were accepted) and the digest of the frame with the
  * highest number (has_digest false when none is recorded); false if the
- * device is not registered. Inside registry_begin, whose BEGIN IMMEDIATE
- * holds the write lock until registry_commit, nobody else changes it before
+ * device is not registered. Inside registry_begin (or registry_try_begin),
+ * which holds the write lock until the commit, nobody else changes it before
  * registry_put_replay_state: verifiers sharing a registry merge their
  * windows with read, merge, put.
  */
@@ -227,7 +257,11 @@ void registry_put_replay_state(struct registry *r, const char *device, size_t le
  * counter (meta "generation") and stamps the device with it, so a reader can
  * ask which devices changed since the generation it last saw.
  */
-/* True when another connection has committed since the last call (PRAGMA data_version). */
+/*
+ * True when another connection may have changed the registry since the last
+ * call: on a file, when one committed (PRAGMA data_version); on a server,
+ * when the generation moved.
+ */
 bool registry_changed_elsewhere(struct registry *r);
 int64_t registry_generation(struct registry *r);
 /* Call fn for each device changed after generation since. */

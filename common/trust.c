@@ -11,6 +11,7 @@
 
 #include "devmap.h"
 #include "error.h"
+#include "lineio.h"
 #include "registry.h"
 #include "x509.h"
 
@@ -223,7 +224,7 @@ static EVP_PKEY *curve_parameters(const char *group)
 
 void trust_use_registry(struct trust *t, const char *path, size_t cache_devices, bool stored)
 {
-	/* Re-verification never writes: a read-only connection makes sure of it. */
+	/* Re-verification never writes: on a file, a read-only connection makes sure of it. */
 	t->registry = registry_open(path, !stored);
 	t->stored = stored;
 	t->capacity = cache_devices;
@@ -302,36 +303,85 @@ static void note_taken(struct trust *t, const struct trusted_device *d, const st
 	}
 }
 
+/* A device's replay state as the registry held it, read in save_replay_state's transaction. */
+struct stored_state {
+	bool found, has_digest;
+	struct replay_window window;
+	unsigned char digest[DIGEST_LEN];
+};
+
+/* Pauses between attempts to save replay state on a server that failed: doubling up to the last. */
+#define SAVE_RETRY_FIRST_MS 100
+#define SAVE_RETRY_MAX_MS 5000
+
 /*
  * Write the replay state of every device with accepted frames to the
- * registry, in one transaction: read the device's window, note which of this
- * verifier's new numbers another verifier took meanwhile, and store the
- * union of the two windows. The transaction holds the registry's write lock,
- * so no verifier changes a window between the read and the write.
+ * registry, in one transaction: read the device's window, and store the
+ * union of it and this verifier's. The transaction holds the registry's write
+ * lock, so no verifier changes a window between the read and the write.
+ * Once committed, note which of this verifier's new numbers another verifier
+ * took meanwhile. On a server, a transaction lost to a failure that may go
+ * away is run again, with the windows read again, until it is committed;
+ * nothing is taken from it before (the frames waiting for it stay waiting),
+ * so a frame is neither passed on by two verifiers nor lost. SIGINT or
+ * SIGTERM gives up: the waiting frames are not passed on.
  */
 static void save_replay_state(struct trust *t)
 {
 	if (t->ndirty == 0)
 		return;
-	registry_begin(t->registry);
+	struct stored_state *stored = xcalloc(t->ndirty, sizeof *stored);
+	long delay = SAVE_RETRY_FIRST_MS;
+	char reported[256] = "";
+	for (;;) {
+		if (registry_try_begin(t->registry)) {
+			for (size_t i = 0; i < t->ndirty; i++) {
+				struct trusted_device *d = t->dirty[i];
+				struct stored_state *st = &stored[i];
+				st->found = registry_get_replay_state(t->registry, d->id, d->id_len, &st->window,
+								      st->digest, &st->has_digest);
+				if (!st->found)
+					continue;
+				struct replay_window merged = d->window;
+				replay_merge(&merged, &st->window);
+				const unsigned char *digest =
+					st->window.last > d->window.last ? st->digest : d->last_digest;
+				registry_put_replay_state(t->registry, d->id, d->id_len, &merged, digest);
+			}
+			if (registry_try_commit(t->registry))
+				break;
+		}
+		if (strcmp(reported, registry_error(t->registry)) != 0) {
+			snprintf(reported, sizeof reported, "%s", registry_error(t->registry));
+			warning("registry %s: replay state of %zu devices not saved yet: %s;"
+				" holding their frames and retrying",
+				registry_path(t->registry), t->ndirty, reported);
+		}
+		if (stop_requested())
+			die(EXIT_SYSTEM,
+			    "registry %s: replay state of %zu devices not saved: %s; their frames were not passed on",
+			    registry_path(t->registry), t->ndirty, reported);
+		struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = delay % 1000 * 1000000};
+		nanosleep(&ts, NULL); /* SIGINT and SIGTERM cut it short */
+		delay = delay * 2 > SAVE_RETRY_MAX_MS ? SAVE_RETRY_MAX_MS : delay * 2;
+	}
+	if (reported[0])
+		warning("registry %s: replay state saved", registry_path(t->registry));
 	for (size_t i = 0; i < t->ndirty; i++) {
 		struct trusted_device *d = t->dirty[i];
-		struct replay_window stored;
-		unsigned char stored_digest[DIGEST_LEN];
-		bool has_digest;
-		if (registry_get_replay_state(t->registry, d->id, d->id_len, &stored, stored_digest, &has_digest)) {
-			note_taken(t, d, &stored);
-			if (stored.last > d->window.last) {
-				memcpy(d->last_digest, stored_digest, DIGEST_LEN);
-				d->has_digest = has_digest;
+		const struct stored_state *st = &stored[i];
+		if (st->found) {
+			note_taken(t, d, &st->window);
+			if (st->window.last > d->window.last) {
+				memcpy(d->last_digest, st->digest, DIGEST_LEN);
+				d->has_digest = st->has_digest;
 			}
-			replay_merge(&d->window, &stored);
-			registry_put_replay_state(t->registry, d->id, d->id_len, &d->window, d->last_digest);
+			replay_merge(&d->window, &st->window);
 		}
 		memset(d->fresh.seen, 0, sizeof d->fresh.seen);
 		d->dirty = false;
 	}
-	registry_commit(t->registry);
+	free(stored);
 	t->ndirty = 0;
 }
 

@@ -405,14 +405,3 @@ time.sleep(60)' "$port" 3>&- &
 	[ "$(q 'select count(*) from readings')" -eq 6 ]
 	[ ! -e conf/postgresql: ]
 }
-
-@test "pg: a registry named by a URI is refused (3), without the password" {
-	run smqtt-verify -R "$DB" < frames
-	assert_status 3
-	assert_contains "smqtt-verify: registry $SHOWN: a registry is an SQLite file; PostgreSQL is not supported for it"
-	refute_contains "$PG_PASSWORD"
-	run smqtt-register -R "$DB" list
-	assert_status 3
-	assert_contains "smqtt-register: registry $SHOWN: a registry is an SQLite file"
-	refute_contains "$PG_PASSWORD"
-}
