@@ -37,6 +37,7 @@ smqtt-frame.5 2 frame=$(sed -n 1p frames.txt)|the openssl recipe: docs.bats runs
 smqtt-frame.5 3 openssl x509 -in cert.pem -pubkey|docs.bats runs it with the openssl recipe
 smqtt-decrypt.1 1 $ smqtt-sub -t |leaves out the broker and TLS options (...); smqtt-decrypt.bats runs this pipeline through mosquitto
 smqtt-register.1 3 $ smqtt-sub ... |leaves out the broker and TLS options (...); the sink test of examples.bats runs this pipeline
+smqtt-register.1 8 $ createdb -h db.example|needs a PostgreSQL server of its own (db.example); registry-pg.bats runs init, issuing into the registry and verifiers sharing it against a real server
 smqtt-sub.1 2 $ smqtt-sub -i collector-1 |leaves out the broker and TLS options (...); smqtt-sub.bats tests a shared subscription
 smqtt-sub.1 4 $ smqtt-sub -v -W 10 |leaves out the broker and TLS options (...)
 smqtt-verify.1 5 $ smqtt-sub ... |leaves out the broker and TLS options (...)
