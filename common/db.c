@@ -36,7 +36,7 @@ struct db {
 };
 
 /* On a server, a statement's parameters are sent as text (blobs as bytes) and its rows read as text. */
-#define PARAMS_MAX 256
+#define PARAMS_MAX DB_PARAMS_MAX
 
 struct db_stmt {
 	struct db *db;

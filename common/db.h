@@ -65,6 +65,8 @@ enum db_result { DB_DONE, DB_ROW, DB_RETRY, DB_FAILED, DB_NOT_DATABASE /* a file
 /* Run statements without parameters or rows (several, separated by ;). */
 enum db_result db_exec(struct db *db, const char *sql);
 
+/* The most parameters a statement may have. */
+#define DB_PARAMS_MAX 256
 /* Prepared once, for the life of the connection; dies if the SQL is refused. */
 struct db_stmt *db_prepare(struct db *db, const char *sql);
 void db_finalize(struct db_stmt *s);

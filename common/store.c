@@ -12,6 +12,9 @@ struct store {
 	struct db *db;
 	const struct schema *schema;
 	struct db_stmt *insert, *last_seq, *last_seq_many;
+	/* On a server: one INSERT of chunk rows, RETURNING the keys of those that were new. */
+	struct db_stmt *insert_chunk;
+	size_t chunk;
 	bool in_transaction;
 	char error[256]; /* the last failure a retry may cure */
 };
@@ -234,6 +237,27 @@ struct store *store_open(const char *target, struct schema *schema, const char *
 	st->insert = db_prepare(st->db, sql);
 	free(sql);
 	st->last_seq = db_prepare(st->db, "SELECT max(seq) FROM readings WHERE device = ?");
+	if (db_is_server(st->db)) {
+		/* As many rows as a statement's parameters allow, within one round trip's queue. */
+		size_t per_row = schema->ncolumns + 3;
+		st->chunk = DB_PARAMS_MAX / per_row;
+		if (st->chunk > STORE_QUEUE_MAX)
+			st->chunk = STORE_QUEUE_MAX;
+		if (st->chunk > 1) {
+			sql = NULL;
+			len = 0;
+			append(&sql, &len, "INSERT INTO readings VALUES ");
+			for (size_t j = 0; j < st->chunk; j++) {
+				append(&sql, &len, j ? ", (?" : "(?");
+				for (size_t i = 1; i < per_row; i++)
+					append(&sql, &len, ", ?");
+				append(&sql, &len, ")");
+			}
+			append(&sql, &len, " ON CONFLICT DO NOTHING RETURNING device, seq");
+			st->insert_chunk = db_prepare(st->db, sql);
+			free(sql);
+		}
+	}
 	return st;
 }
 
@@ -243,6 +267,8 @@ void store_close(struct store *st)
 		return;
 	db_finalize(st->insert);
 	db_finalize(st->last_seq);
+	if (st->insert_chunk)
+		db_finalize(st->insert_chunk);
 	if (st->last_seq_many)
 		db_finalize(st->last_seq_many);
 	db_close(st->db);
@@ -308,15 +334,14 @@ bool store_text_storable(struct store *st, const char *text, size_t len)
 	return db_text_storable(st->db, text, len);
 }
 
-static void bind_row(struct store *st, const struct frame *f, const char *line, size_t len,
-		     const struct field *fields)
+/* Bind a row's values to s, from parameter first on: device, seq, the record's columns, the frame. */
+static void bind_row_at(struct store *st, struct db_stmt *s, int first, const struct store_row *row)
 {
-	struct db_stmt *s = st->insert;
-	int i = 1;
-	db_bind_text(s, i++, f->device, f->device_len);
-	db_bind_int64(s, i++, (int64_t)f->seq);
+	int i = first;
+	db_bind_text(s, i++, row->frame.device, row->frame.device_len);
+	db_bind_int64(s, i++, (int64_t)row->frame.seq);
 	for (size_t c = 0; c < st->schema->ncolumns; c++, i++) {
-		const struct field *fld = &fields[c];
+		const struct field *fld = &row->fields[c];
 		if (fld->is_null)
 			db_bind_null(s, i);
 		else if (st->schema->columns[c].type == COLUMN_INTEGER)
@@ -326,7 +351,14 @@ static void bind_row(struct store *st, const struct frame *f, const char *line, 
 		else
 			db_bind_text(s, i, fld->text, fld->len);
 	}
-	db_bind_text(s, i, line, len);
+	db_bind_text(s, i, row->line, row->len);
+}
+
+static void bind_row(struct store *st, const struct frame *f, const char *line, size_t len,
+		     const struct field *fields)
+{
+	struct store_row row = {.frame = *f, .line = line, .len = len, .fields = fields};
+	bind_row_at(st, st->insert, 1, &row);
 }
 
 enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
@@ -345,6 +377,36 @@ enum store_result store_insert(struct store *st, const struct frame *f, const ch
 	return changes > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
+/*
+ * st->chunk rows in one statement: the server inserts them in one execution
+ * and returns the keys of the rows that were new; a key it returns marks the
+ * first row of the chunk with that key not yet marked (a frame twice in one
+ * chunk is stored once), the others are duplicates. DB_DONE or the failure.
+ */
+static enum db_result insert_chunk(struct store *st, const struct store_row *rows, enum store_result *results)
+{
+	struct db_stmt *s = st->insert_chunk;
+	int per_row = (int)st->schema->ncolumns + 3;
+	for (size_t j = 0; j < st->chunk; j++) {
+		bind_row_at(st, s, (int)j * per_row + 1, &rows[j]);
+		results[j] = STORE_DUPLICATE;
+	}
+	enum db_result r;
+	while ((r = db_step(s)) == DB_ROW) {
+		const char *device = db_column_text(s, 0);
+		size_t len = db_column_bytes(s, 0);
+		uint64_t seq = (uint64_t)db_column_int64(s, 1);
+		for (size_t j = 0; j < st->chunk; j++)
+			if (results[j] == STORE_DUPLICATE && rows[j].frame.seq == seq && rows[j].frame.device_len == len &&
+			    memcmp(rows[j].frame.device, device, len) == 0) {
+				results[j] = STORE_INSERTED;
+				break;
+			}
+	}
+	db_reset(s);
+	return r;
+}
+
 void store_insert_many(struct store *st, size_t n, const struct store_row *rows, enum store_result *results)
 {
 	int64_t changes[STORE_QUEUE_MAX];
@@ -352,6 +414,24 @@ void store_insert_many(struct store *st, size_t n, const struct store_row *rows,
 	size_t sent = 0;
 	if (n > STORE_QUEUE_MAX || n > DB_QUEUE_MAX)
 		die(EXIT_SYSTEM, "database %s: %zu rows at once, more than %d", db_name(st->db), n, STORE_QUEUE_MAX);
+	/* Whole chunks first, a statement each; the rest one statement a row, in one round trip. */
+	size_t done = 0;
+	if (db_is_server(st->db) && st->chunk > 1) {
+		for (; r == DB_DONE && n - done >= st->chunk; done += st->chunk)
+			r = insert_chunk(st, rows + done, results + done);
+		if (r != DB_DONE) {
+			if (!transient(st, r))
+				die_db(st, "inserting");
+			for (size_t i = 0; i < n; i++)
+				results[i] = STORE_RETRY;
+			return;
+		}
+		rows += done;
+		results += done;
+		n -= done;
+		if (n == 0)
+			return;
+	}
 	for (; sent < n && r == DB_DONE; sent++) {
 		bind_row(st, &rows[sent].frame, rows[sent].line, rows[sent].len, rows[sent].fields);
 		r = db_queue(st->insert);
