@@ -377,68 +377,78 @@ enum store_result store_insert(struct store *st, const struct frame *f, const ch
 	return changes > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
+/* What the keys a chunk's INSERT returns are matched against. */
+struct chunk_marks {
+	struct store *st;
+	const struct store_row *rows;
+	enum store_result *results;
+};
+
 /*
- * st->chunk rows in one statement: the server inserts them in one execution
- * and returns the keys of the rows that were new; a key it returns marks the
- * first row of the chunk with that key not yet marked (a frame twice in one
- * chunk is stored once), the others are duplicates. DB_DONE or the failure.
+ * A key the server returned for chunk execution: it marks the first row of
+ * the chunk with that key not yet marked as new (a frame twice in one chunk
+ * is stored once); the rows left unmarked are duplicates.
  */
-static enum db_result insert_chunk(struct store *st, const struct store_row *rows, enum store_result *results)
+static void mark_inserted(void *arg, size_t execution, int ncolumns, const char *const *values, const int *lengths)
 {
-	struct db_stmt *s = st->insert_chunk;
-	int per_row = (int)st->schema->ncolumns + 3;
-	for (size_t j = 0; j < st->chunk; j++) {
-		bind_row_at(st, s, (int)j * per_row + 1, &rows[j]);
-		results[j] = STORE_DUPLICATE;
-	}
-	enum db_result r;
-	while ((r = db_step(s)) == DB_ROW) {
-		const char *device = db_column_text(s, 0);
-		size_t len = db_column_bytes(s, 0);
-		uint64_t seq = (uint64_t)db_column_int64(s, 1);
-		for (size_t j = 0; j < st->chunk; j++)
-			if (results[j] == STORE_DUPLICATE && rows[j].frame.seq == seq && rows[j].frame.device_len == len &&
-			    memcmp(rows[j].frame.device, device, len) == 0) {
-				results[j] = STORE_INSERTED;
-				break;
-			}
-	}
-	db_reset(s);
-	return r;
+	struct chunk_marks *m = arg;
+	size_t chunk = m->st->chunk;
+	if (ncolumns < 2 || !values[0] || !values[1])
+		return;
+	uint64_t seq = strtoull(values[1], NULL, 10);
+	size_t len = (size_t)lengths[0];
+	for (size_t j = execution * chunk; j < (execution + 1) * chunk; j++)
+		if (m->results[j] == STORE_DUPLICATE && m->rows[j].frame.seq == seq && m->rows[j].frame.device_len == len &&
+		    memcmp(m->rows[j].frame.device, values[0], len) == 0) {
+			m->results[j] = STORE_INSERTED;
+			return;
+		}
 }
 
 void store_insert_many(struct store *st, size_t n, const struct store_row *rows, enum store_result *results)
 {
 	int64_t changes[STORE_QUEUE_MAX];
 	enum db_result r = DB_DONE;
-	size_t sent = 0;
 	if (n > STORE_QUEUE_MAX || n > DB_QUEUE_MAX)
 		die(EXIT_SYSTEM, "database %s: %zu rows at once, more than %d", db_name(st->db), n, STORE_QUEUE_MAX);
-	/* Whole chunks first, a statement each; the rest one statement a row, in one round trip. */
-	size_t done = 0;
-	if (db_is_server(st->db) && st->chunk > 1) {
-		for (; r == DB_DONE && n - done >= st->chunk; done += st->chunk)
-			r = insert_chunk(st, rows + done, results + done);
+	/*
+	 * On a server, whole chunks of rows a statement each (the keys it returns
+	 * tell the new rows), then the rest a statement a row: all in one round
+	 * trip. On a file each statement runs at once.
+	 */
+	size_t chunks = db_is_server(st->db) && st->chunk > 1 ? n / st->chunk : 0, sent = 0, executions = 0;
+	int per_row = (int)st->schema->ncolumns + 3;
+	if (chunks && chunks * st->chunk < n) {
+		/* Both statements in one round trip: each prepared before it starts. */
+		r = db_queue_ready(st->insert_chunk);
+		if (r == DB_DONE)
+			r = db_queue_ready(st->insert);
 		if (r != DB_DONE) {
 			if (!transient(st, r))
-				die_db(st, "inserting");
+				die_db(st, "preparing");
 			for (size_t i = 0; i < n; i++)
 				results[i] = STORE_RETRY;
 			return;
 		}
-		rows += done;
-		results += done;
-		n -= done;
-		if (n == 0)
-			return;
 	}
-	for (; sent < n && r == DB_DONE; sent++) {
+	for (; executions < chunks && r == DB_DONE; executions++) {
+		for (size_t j = 0; j < st->chunk; j++) {
+			bind_row_at(st, st->insert_chunk, (int)j * per_row + 1, &rows[sent + j]);
+			results[sent + j] = STORE_DUPLICATE;
+		}
+		r = db_queue(st->insert_chunk);
+		db_reset(st->insert_chunk);
+		sent += st->chunk;
+	}
+	for (; sent < n && r == DB_DONE; sent++, executions++) {
 		bind_row(st, &rows[sent].frame, rows[sent].line, rows[sent].len, rows[sent].fields);
 		r = db_queue(st->insert);
 		db_reset(st->insert);
 	}
 	/* Always: it ends the pipeline, whatever was sent. */
-	enum db_result got = db_queue_results(st->db, r == DB_DONE ? sent : sent - 1, changes);
+	struct chunk_marks marks = {.st = st, .rows = rows, .results = results};
+	enum db_result got = db_queue_results_rows(st->db, r == DB_DONE ? executions : executions - 1, changes,
+						   mark_inserted, &marks);
 	if (r == DB_DONE)
 		r = got;
 	if (r != DB_DONE) {
@@ -448,8 +458,8 @@ void store_insert_many(struct store *st, size_t n, const struct store_row *rows,
 			results[i] = STORE_RETRY;
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		results[i] = changes[i] > 0 ? STORE_INSERTED : STORE_DUPLICATE;
+	for (size_t e = chunks, i = chunks * st->chunk; i < n; e++, i++)
+		results[i] = changes[e] > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
 bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq)
