@@ -36,7 +36,7 @@ struct db {
 };
 
 /* On a server, a statement's parameters are sent as text (blobs as bytes) and its rows read as text. */
-#define PARAMS_MAX 256
+#define PARAMS_MAX DB_PARAMS_MAX
 
 struct db_stmt {
 	struct db *db;
@@ -563,6 +563,13 @@ enum db_result db_step(struct db_stmt *s)
 	return DB_DONE;
 }
 
+enum db_result db_queue_ready(struct db_stmt *s)
+{
+	if (s->lite || PQpipelineStatus(s->db->pg) != PQ_PIPELINE_OFF)
+		return DB_DONE;
+	return pg_prepare(s);
+}
+
 enum db_result db_queue(struct db_stmt *s)
 {
 	struct db *db = s->db;
@@ -581,6 +588,8 @@ enum db_result db_queue(struct db_stmt *s)
 			set_error(db, PQerrorMessage(db->pg));
 			return DB_RETRY;
 		}
+	} else if (s->prepared_on != db->connection) {
+		die(EXIT_SYSTEM, "%s %s: a statement queued before it was prepared (db_queue_ready)", db->label, db->name);
 	}
 	if (!PQsendQueryPrepared(db->pg, s->name, s->nparams, s->values, s->lengths, s->formats, 0)) {
 		set_error(db, PQerrorMessage(db->pg));
@@ -589,7 +598,28 @@ enum db_result db_queue(struct db_stmt *s)
 	return DB_DONE;
 }
 
+/* Hand each row of a result to fn, as text. */
+static void each_row(PGresult *res, size_t execution, db_row_fn fn, void *arg)
+{
+	enum { COLUMNS_MAX = 16 };
+	const char *values[COLUMNS_MAX];
+	int lengths[COLUMNS_MAX];
+	int ncolumns = PQnfields(res) < COLUMNS_MAX ? PQnfields(res) : COLUMNS_MAX;
+	for (int row = 0; row < PQntuples(res); row++) {
+		for (int c = 0; c < ncolumns; c++) {
+			values[c] = PQgetisnull(res, row, c) ? NULL : PQgetvalue(res, row, c);
+			lengths[c] = PQgetlength(res, row, c);
+		}
+		fn(arg, execution, ncolumns, values, lengths);
+	}
+}
+
 enum db_result db_queue_results(struct db *db, size_t n, int64_t *changes)
+{
+	return db_queue_results_rows(db, n, changes, NULL, NULL);
+}
+
+enum db_result db_queue_results_rows(struct db *db, size_t n, int64_t *changes, db_row_fn fn, void *arg)
 {
 	if (db->lite) {
 		if (n > db->nqueued)
@@ -625,6 +655,11 @@ enum db_result db_queue_results(struct db *db, size_t n, int64_t *changes)
 		if (st == PGRES_COMMAND_OK && i < n) {
 			const char *tuples = PQcmdTuples(res);
 			changes[i++] = *tuples ? strtoll(tuples, NULL, 10) : 0;
+		} else if (st == PGRES_TUPLES_OK && i < n) {
+			changes[i] = PQntuples(res);
+			if (fn && r == DB_DONE)
+				each_row(res, i, fn, arg);
+			i++;
 		} else if (st != PGRES_PIPELINE_ABORTED && r == DB_DONE) {
 			r = pg_failure(db, res);
 		}

@@ -65,6 +65,8 @@ enum db_result { DB_DONE, DB_ROW, DB_RETRY, DB_FAILED, DB_NOT_DATABASE /* a file
 /* Run statements without parameters or rows (several, separated by ;). */
 enum db_result db_exec(struct db *db, const char *sql);
 
+/* The most parameters a statement may have. */
+#define DB_PARAMS_MAX 256
 /* Prepared once, for the life of the connection; dies if the SQL is refused. */
 struct db_stmt *db_prepare(struct db *db, const char *sql);
 void db_finalize(struct db_stmt *s);
@@ -85,7 +87,21 @@ enum db_result db_step(struct db_stmt *s);
  */
 #define DB_QUEUE_MAX 256
 enum db_result db_queue(struct db_stmt *s);
+/*
+ * A round trip that queues more than one statement prepares each first, with
+ * this (the first db_queue of a round trip prepares its own statement).
+ */
+enum db_result db_queue_ready(struct db_stmt *s);
 enum db_result db_queue_results(struct db *db, size_t n, int64_t *changes);
+/*
+ * The same for statements that return rows (INSERT ... RETURNING): changes[i]
+ * is the number of rows execution i returned, and fn is called with each of
+ * them, its columns as text (values[c], lengths[c] bytes; NULL for NULL).
+ * On an SQLite file, whose db_queue runs the statement at once, use db_step
+ * instead.
+ */
+typedef void (*db_row_fn)(void *arg, size_t execution, int ncolumns, const char *const *values, const int *lengths);
+enum db_result db_queue_results_rows(struct db *db, size_t n, int64_t *changes, db_row_fn fn, void *arg);
 
 /* Rows changed by the statement's last execution. */
 int64_t db_changes(struct db_stmt *s);

@@ -12,6 +12,9 @@ struct store {
 	struct db *db;
 	const struct schema *schema;
 	struct db_stmt *insert, *last_seq, *last_seq_many;
+	/* On a server: one INSERT of chunk rows, RETURNING the keys of those that were new. */
+	struct db_stmt *insert_chunk;
+	size_t chunk;
 	bool in_transaction;
 	char error[256]; /* the last failure a retry may cure */
 };
@@ -234,6 +237,27 @@ struct store *store_open(const char *target, struct schema *schema, const char *
 	st->insert = db_prepare(st->db, sql);
 	free(sql);
 	st->last_seq = db_prepare(st->db, "SELECT max(seq) FROM readings WHERE device = ?");
+	if (db_is_server(st->db)) {
+		/* As many rows as a statement's parameters allow, within one round trip's queue. */
+		size_t per_row = schema->ncolumns + 3;
+		st->chunk = DB_PARAMS_MAX / per_row;
+		if (st->chunk > STORE_QUEUE_MAX)
+			st->chunk = STORE_QUEUE_MAX;
+		if (st->chunk > 1) {
+			sql = NULL;
+			len = 0;
+			append(&sql, &len, "INSERT INTO readings VALUES ");
+			for (size_t j = 0; j < st->chunk; j++) {
+				append(&sql, &len, j ? ", (?" : "(?");
+				for (size_t i = 1; i < per_row; i++)
+					append(&sql, &len, ", ?");
+				append(&sql, &len, ")");
+			}
+			append(&sql, &len, " ON CONFLICT DO NOTHING RETURNING device, seq");
+			st->insert_chunk = db_prepare(st->db, sql);
+			free(sql);
+		}
+	}
 	return st;
 }
 
@@ -243,6 +267,8 @@ void store_close(struct store *st)
 		return;
 	db_finalize(st->insert);
 	db_finalize(st->last_seq);
+	if (st->insert_chunk)
+		db_finalize(st->insert_chunk);
 	if (st->last_seq_many)
 		db_finalize(st->last_seq_many);
 	db_close(st->db);
@@ -308,15 +334,14 @@ bool store_text_storable(struct store *st, const char *text, size_t len)
 	return db_text_storable(st->db, text, len);
 }
 
-static void bind_row(struct store *st, const struct frame *f, const char *line, size_t len,
-		     const struct field *fields)
+/* Bind a row's values to s, from parameter first on: device, seq, the record's columns, the frame. */
+static void bind_row_at(struct store *st, struct db_stmt *s, int first, const struct store_row *row)
 {
-	struct db_stmt *s = st->insert;
-	int i = 1;
-	db_bind_text(s, i++, f->device, f->device_len);
-	db_bind_int64(s, i++, (int64_t)f->seq);
+	int i = first;
+	db_bind_text(s, i++, row->frame.device, row->frame.device_len);
+	db_bind_int64(s, i++, (int64_t)row->frame.seq);
 	for (size_t c = 0; c < st->schema->ncolumns; c++, i++) {
-		const struct field *fld = &fields[c];
+		const struct field *fld = &row->fields[c];
 		if (fld->is_null)
 			db_bind_null(s, i);
 		else if (st->schema->columns[c].type == COLUMN_INTEGER)
@@ -326,7 +351,14 @@ static void bind_row(struct store *st, const struct frame *f, const char *line, 
 		else
 			db_bind_text(s, i, fld->text, fld->len);
 	}
-	db_bind_text(s, i, line, len);
+	db_bind_text(s, i, row->line, row->len);
+}
+
+static void bind_row(struct store *st, const struct frame *f, const char *line, size_t len,
+		     const struct field *fields)
+{
+	struct store_row row = {.frame = *f, .line = line, .len = len, .fields = fields};
+	bind_row_at(st, st->insert, 1, &row);
 }
 
 enum store_result store_insert(struct store *st, const struct frame *f, const char *line, size_t len,
@@ -345,20 +377,78 @@ enum store_result store_insert(struct store *st, const struct frame *f, const ch
 	return changes > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
+/* What the keys a chunk's INSERT returns are matched against. */
+struct chunk_marks {
+	struct store *st;
+	const struct store_row *rows;
+	enum store_result *results;
+};
+
+/*
+ * A key the server returned for chunk execution: it marks the first row of
+ * the chunk with that key not yet marked as new (a frame twice in one chunk
+ * is stored once); the rows left unmarked are duplicates.
+ */
+static void mark_inserted(void *arg, size_t execution, int ncolumns, const char *const *values, const int *lengths)
+{
+	struct chunk_marks *m = arg;
+	size_t chunk = m->st->chunk;
+	if (ncolumns < 2 || !values[0] || !values[1])
+		return;
+	uint64_t seq = strtoull(values[1], NULL, 10);
+	size_t len = (size_t)lengths[0];
+	for (size_t j = execution * chunk; j < (execution + 1) * chunk; j++)
+		if (m->results[j] == STORE_DUPLICATE && m->rows[j].frame.seq == seq && m->rows[j].frame.device_len == len &&
+		    memcmp(m->rows[j].frame.device, values[0], len) == 0) {
+			m->results[j] = STORE_INSERTED;
+			return;
+		}
+}
+
 void store_insert_many(struct store *st, size_t n, const struct store_row *rows, enum store_result *results)
 {
 	int64_t changes[STORE_QUEUE_MAX];
 	enum db_result r = DB_DONE;
-	size_t sent = 0;
 	if (n > STORE_QUEUE_MAX || n > DB_QUEUE_MAX)
 		die(EXIT_SYSTEM, "database %s: %zu rows at once, more than %d", db_name(st->db), n, STORE_QUEUE_MAX);
-	for (; sent < n && r == DB_DONE; sent++) {
+	/*
+	 * On a server, whole chunks of rows a statement each (the keys it returns
+	 * tell the new rows), then the rest a statement a row: all in one round
+	 * trip. On a file each statement runs at once.
+	 */
+	size_t chunks = db_is_server(st->db) && st->chunk > 1 ? n / st->chunk : 0, sent = 0, executions = 0;
+	int per_row = (int)st->schema->ncolumns + 3;
+	if (chunks && chunks * st->chunk < n) {
+		/* Both statements in one round trip: each prepared before it starts. */
+		r = db_queue_ready(st->insert_chunk);
+		if (r == DB_DONE)
+			r = db_queue_ready(st->insert);
+		if (r != DB_DONE) {
+			if (!transient(st, r))
+				die_db(st, "preparing");
+			for (size_t i = 0; i < n; i++)
+				results[i] = STORE_RETRY;
+			return;
+		}
+	}
+	for (; executions < chunks && r == DB_DONE; executions++) {
+		for (size_t j = 0; j < st->chunk; j++) {
+			bind_row_at(st, st->insert_chunk, (int)j * per_row + 1, &rows[sent + j]);
+			results[sent + j] = STORE_DUPLICATE;
+		}
+		r = db_queue(st->insert_chunk);
+		db_reset(st->insert_chunk);
+		sent += st->chunk;
+	}
+	for (; sent < n && r == DB_DONE; sent++, executions++) {
 		bind_row(st, &rows[sent].frame, rows[sent].line, rows[sent].len, rows[sent].fields);
 		r = db_queue(st->insert);
 		db_reset(st->insert);
 	}
 	/* Always: it ends the pipeline, whatever was sent. */
-	enum db_result got = db_queue_results(st->db, r == DB_DONE ? sent : sent - 1, changes);
+	struct chunk_marks marks = {.st = st, .rows = rows, .results = results};
+	enum db_result got = db_queue_results_rows(st->db, r == DB_DONE ? executions : executions - 1, changes,
+						   mark_inserted, &marks);
 	if (r == DB_DONE)
 		r = got;
 	if (r != DB_DONE) {
@@ -368,8 +458,8 @@ void store_insert_many(struct store *st, size_t n, const struct store_row *rows,
 			results[i] = STORE_RETRY;
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		results[i] = changes[i] > 0 ? STORE_INSERTED : STORE_DUPLICATE;
+	for (size_t e = chunks, i = chunks * st->chunk; i < n; e++, i++)
+		results[i] = changes[e] > 0 ? STORE_INSERTED : STORE_DUPLICATE;
 }
 
 bool store_last_seq(struct store *st, const char *device, size_t len, uint64_t *seq)

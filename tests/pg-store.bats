@@ -144,6 +144,20 @@ q() { pg_sql "$DBNAME" "$1"; }
 	[ "$stderr" = "smqtt-store: 42 gaps (42 frames missing)" ]
 }
 
+@test "pg-store: rows sent many to a statement: duplicates within one and of rows stored before are told apart" {
+	meter_records 200 | smqtt-sign -k m.key -i ABC -S abc.seq > many
+	# Every fifth of the first 100 stored before; in the input, each tenth frame twice in a row.
+	awk 'NR <= 100 && NR % 5 == 0' many | smqtt-store -d "$DB" 2> /dev/null
+	awk '{ print } NR % 10 == 0 { print }' many > twice
+	[ "$(wc -l < twice)" -eq 220 ]
+	run smqtt-store -d "$DB" < twice
+	assert_status 0
+	# 180 new; 20 stored before; 20 second copies, 10 of which are also of rows stored before.
+	assert_contains "smqtt-store: 180 stored, 40 duplicates, 0 rejected, 0 gaps (0 frames missing)"
+	[ "$(q 'select count(*) from readings')" -eq 200 ]
+	[ "$(q 'select frame from readings order by seq')" = "$(cat many)" ]
+}
+
 @test "pg-store: bad lines are rejected by number, nothing from them stored, the rest kept" {
 	make_key x
 	printf 'XYZ,t,notint,1.0\nXYZ,t,1\nXYZ,t,1,1e999\nXYZ,"quoted, text",1,2.5\n' |
