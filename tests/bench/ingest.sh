@@ -20,6 +20,14 @@
 # publisher run on the same two cores, so the goal is out of reach here by
 # construction; the row says how far.
 #
+# Where the machine's time goes: each run reads the CPU time (user + system,
+# /proc/PID/stat) of the publisher, the broker, every collector's three
+# stages and, on PostgreSQL, the server (the postmaster, the backends it has
+# reaped and those still running), per 100k frames. From the sum comes the machine bound: the frames/s
+# these two cores could take if they did nothing else and every stage kept
+# them busy, 2 x N / (CPU seconds of the run). A run near it is held back by
+# the CPU the whole system spends per frame, not by waiting.
+#
 # Markdown table on stdout, also written to build/bench-ingest.md.
 set -euo pipefail
 export LC_ALL=C
@@ -105,9 +113,31 @@ stored() {
 	fi
 }
 
+# cpu_ticks PID: user + system CPU time of PID so far, in clock ticks
+cpu_ticks() {
+	sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+# server_ticks: the same for the PostgreSQL server: the postmaster, the
+# children it has waited for, and its children still running
+server_ticks() {
+	local pm child total
+	pm=$(pg_pid)
+	total=$(sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }')
+	for child in $(ps -o pid= --ppid "$pm"); do
+		total=$((total + $(cpu_ticks "$child" 2> /dev/null || echo 0)))
+	done
+	echo "$total"
+}
+TICK=$(getconf CLK_TCK)
+# secs_of TICKS: the CPU seconds TICKS make
+secs_of() { awk -v t="$1" -v hz="$TICK" 'BEGIN { printf "%.2f", t / hz }'; }
+
 # ingest TARGET K: one run with K collectors into a new database; sets secs
+# and cpu (CPU seconds: publisher, broker, smqtt-sub, smqtt-verify,
+# smqtt-store, the last three summed over the collectors, and the database
+# server, 0 for SQLite)
 ingest() {
-	local target=$1 k=$2 n db t0 t1 i before
+	local target=$1 k=$2 n db t0 t1 i before broker0 server0=0 server1=0 stage_ticks
 	rm -f readings.db readings.db-wal readings.db-shm run-registry.db-wal run-registry.db-shm
 	cp registry.db run-registry.db
 	if [ "$target" = sqlite ]; then
@@ -135,8 +165,10 @@ ingest() {
 		STAGES+=("$!")
 		wait_for "sink-$n's subscription" "[ \"\$(subscriptions sink-$n)\" -gt $before ]"
 	done
+	broker0=$(cpu_ticks "$BROKER_PID")
+	[ "$target" = sqlite ] || server0=$(server_ticks)
 	t0=$EPOCHREALTIME
-	./mosq-pub localhost "$BROKER_PORT" "$PKI/ca.crt" "$PKI/$DEV.crt" "$PKI/$DEV.key" "smqtt/$DEV/frames" "$WINDOW" 5 \
+	/usr/bin/time -f '%U %S' -o pub.cpu ./mosq-pub localhost "$BROKER_PORT" "$PKI/ca.crt" "$PKI/$DEV.crt" "$PKI/$DEV.key" "smqtt/$DEV/frames" "$WINDOW" 5 \
 		< frames > pub.out 2> pub.err || { cat pub.err >&2; die "mosq-pub failed"; }
 	[ "$(awk '{ print $2 }' pub.out)" = "$N" ] || die "mosq-pub: $(cat pub.out) (sent acknowledged), not $N"
 	for ((i = 0; i < 3000; i++)); do
@@ -146,6 +178,14 @@ ingest() {
 	t1=$EPOCHREALTIME
 	[ "$(stored "$target")" -eq "$N" ] || die "$k collectors on $target: $(stored "$target") of $N frames stored after 300 s"
 	secs=$(elapsed "$t0" "$t1")
+	[ "$target" = sqlite ] || server1=$(server_ticks)
+	stage_ticks=(0 0 0)
+	for i in "${!STAGES[@]}"; do
+		stage_ticks[i % 3]=$((stage_ticks[i % 3] + $(cpu_ticks "${STAGES[i]}")))
+	done
+	cpu="$(awk '{ printf "%.2f", $1 + $2 }' pub.cpu) $(secs_of $(($(cpu_ticks "$BROKER_PID") - broker0)))"
+	cpu+=" $(secs_of "${stage_ticks[0]}") $(secs_of "${stage_ticks[1]}") $(secs_of "${stage_ticks[2]}")"
+	cpu+=" $(secs_of $((server1 - server0)))"
 	# Each smqtt-sub ends on SIGTERM; its verifier and store then drain and exit.
 	for ((n = 0; n < k; n++)); do
 		kill -TERM "${STAGES[3 * n]}"
@@ -171,7 +211,7 @@ verify_bound() {
 	bound=$((2 * v))
 }
 
-declare -A rates
+declare -A rates cpus
 bounds=()
 pg_runs=0
 for ((r = 1; r <= REPS; r++)); do
@@ -182,7 +222,8 @@ for ((r = 1; r <= REPS; r++)); do
 		for k in $COLLECTORS; do
 			ingest "$target" "$k"
 			rates[$target.$k]+="$(rate "$N" "$secs") "
-			say "  $target, $k collector(s): $N frames in $secs s = $(rate "$N" "$secs") frames/s"
+			cpus[$target.$k]+="$cpu,"
+			say "  $target, $k collector(s): $N frames in $secs s = $(rate "$N" "$secs") frames/s; CPU s (pub broker sub verify store server): $cpu"
 		done
 	done
 done
@@ -205,6 +246,31 @@ mkdir -p "$root/build"
 			# shellcheck disable=SC2086
 			m=$(median ${rates[$target.$k]})
 			echo "| $target | $k | $m | ${rates[$target.$k]% } | $(ratio "$m" "$m_bound") | $(ratio "$m" "$one") |"
+		done
+	done
+	echo
+	echo "CPU seconds per 100k frames (median of the runs, each stage summed over its collectors) and the machine bound, 2 x $N frames / (CPU seconds of all stages):"
+	echo
+	echo "| database | collectors | publisher | mosquitto | smqtt-sub | smqtt-verify | smqtt-store | PostgreSQL server | all | machine bound, frames/s | frames/s / machine bound |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for target in sqlite postgresql; do
+		for k in $COLLECTORS; do
+			row=$(printf '%s' "${cpus[$target.$k]}" | tr ',' '\n' | awk -v n="$N" '
+				NF == 6 { for (i = 1; i <= 6; i++) v[i, NR] = $i * 100000 / n; rows = NR }
+				END {
+					for (i = 1; i <= 6; i++) {
+						# median of column i
+						for (r = 1; r <= rows; r++) c[r] = v[i, r]
+						for (a = 1; a <= rows; a++) for (b = a + 1; b <= rows; b++) if (c[b] < c[a]) { t = c[a]; c[a] = c[b]; c[b] = t }
+						m[i] = c[int((rows + 1) / 2)]
+					}
+					all = m[1] + m[2] + m[3] + m[4] + m[5] + m[6]
+					printf "%.2f %.2f %.2f %.2f %.2f %.2f %.2f %.0f\n", m[1], m[2], m[3], m[4], m[5], m[6], all, 2 * 100000 / all
+				}')
+			read -r c_pub c_broker c_sub c_verify c_store c_server c_all machine <<< "$row"
+			[ "$target" != sqlite ] || c_server=-
+			# shellcheck disable=SC2086
+			echo "| $target | $k | $c_pub | $c_broker | $c_sub | $c_verify | $c_store | $c_server | $c_all | $machine | $(ratio "$(median ${rates[$target.$k]})" "$machine") |"
 		done
 	done
 	echo
