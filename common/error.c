@@ -25,14 +25,30 @@ const char *error_progname(void)
 	return program;
 }
 
+/*
+ * One line on stderr. Text from the input is escaped where it is quoted
+ * (escape_text); what is left is made safe here: a control byte that came in
+ * with a command-line argument, a file name or a server's message is shown
+ * as its C octal escape, so that no message can drive the terminal or break
+ * the one-line format that scripts read.
+ */
 static void vreport(const char *fmt, va_list ap, const char *suffix)
 {
-	char msg[2048];
+	char msg[2048], line[2400], shown[4 * sizeof line];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (suffix)
-		fprintf(stderr, "%s: %s: %s\n", program, msg, suffix);
+		snprintf(line, sizeof line, "%s: %s: %s", program, msg, suffix);
 	else
-		fprintf(stderr, "%s: %s\n", program, msg);
+		snprintf(line, sizeof line, "%s: %s", program, msg);
+	size_t n = 0;
+	for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
+		if (*c < ' ' || *c == 0x7f)
+			n += (size_t)snprintf(shown + n, sizeof shown - n, "\\%03o", *c);
+		else
+			shown[n++] = (char)*c;
+	}
+	shown[n++] = '\n';
+	fwrite(shown, 1, n, stderr);
 }
 
 void warning(const char *fmt, ...)

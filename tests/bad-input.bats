@@ -1174,6 +1174,27 @@ broker_certificate() {
 	no_raw_bytes
 }
 
+@test "control bytes in command-line arguments and file names are shown escaped in every program's messages" {
+	local bad=$'a\033[2Jb\nc'
+	run --separate-stderr smqtt-encrypt --params params.pem -i A -a "$bad" < /dev/null
+	expect 2
+	said 'smqtt-encrypt: -a a\033[2Jb\012c: not an attribute (1 to 255 bytes, no control byte)'
+	no_raw_bytes
+	run --separate-stderr smqtt-pub -p "$bad" < /dev/null
+	expect 2
+	said 'smqtt-pub: -p a\033[2Jb\012c: not a number'
+	no_raw_bytes
+	run --separate-stderr smqtt-keygen -t "$bad"
+	expect 2
+	said 'smqtt-keygen: --type a\033[2Jb\012c: unknown key type (p256, p384 or ed25519)'
+	no_raw_bytes
+	run --separate-stderr smqtt-sign -k "$bad" -i A < /dev/null
+	expect 3
+	said 'a\033[2Jb\012c'
+	no_raw_bytes
+	[ "${#stderr_lines[@]}" -eq 1 ] || fail "more than one line: $stderr"
+}
+
 # abe_keys: a key authority (params.pem, master.key), another one
 # (other.pem), a CP key billing (role:billing) of the first and stranger of
 # the other, all of epoch 2026-12; enc: three records of ABC encrypted for
