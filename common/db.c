@@ -316,7 +316,8 @@ static enum db_result lite_result(struct db *db, int rc)
  * Failures that may go away by themselves: the connection (class 08, or no
  * result at all), a serialization failure or deadlock (40), a full disk or
  * too many connections (53), a server shutting down or starting up (57P),
- * a lock not available (55P03), an I/O error (58).
+ * a lock not available (55P03), an I/O error (58). A unique violation
+ * (23505) is told apart.
  */
 static enum db_result pg_failure(struct db *db, PGresult *res)
 {
@@ -325,6 +326,8 @@ static enum db_result pg_failure(struct db *db, PGresult *res)
 	set_error(db, primary ? primary : PQerrorMessage(db->pg));
 	if (PQstatus(db->pg) != CONNECTION_OK || !state)
 		return DB_RETRY;
+	if (strcmp(state, "23505") == 0)
+		return DB_DUPLICATE;
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 || strncmp(state, "53", 2) == 0 ||
 	    strncmp(state, "57P", 3) == 0 || strcmp(state, "55P03") == 0 || strncmp(state, "58", 2) == 0)
 		return DB_RETRY;
@@ -672,6 +675,138 @@ enum db_result db_queue_results_rows(struct db *db, size_t n, int64_t *changes, 
 	if (r == DB_DONE && i != n) {
 		snprintf(db->error, sizeof db->error, "%zu results for %zu statements", i, n);
 		r = DB_FAILED;
+	}
+	return r;
+}
+
+/*
+ * COPY's binary format: a header, then each row as its number of fields
+ * (16 bits) and each field as its length (32 bits, -1 for NULL) and bytes,
+ * then -1 (16 bits); integers big-endian, text as it is.
+ */
+static const char COPY_HEADER[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+#define COPY_HEADER_LEN 19
+
+struct db_copy {
+	unsigned char *data;
+	size_t len, cap;
+	size_t row;  /* where the current row starts */
+	int nfields; /* in it so far */
+};
+
+struct db_copy *db_copy_new(void)
+{
+	return xcalloc(1, sizeof(struct db_copy));
+}
+
+void db_copy_free(struct db_copy *c)
+{
+	if (!c)
+		return;
+	free(c->data);
+	free(c);
+}
+
+/* n more bytes at the end, where they go; the header first. */
+static unsigned char *copy_grow(struct db_copy *c, size_t n)
+{
+	if (c->len + n + COPY_HEADER_LEN > c->cap) {
+		c->cap = (c->len + n + COPY_HEADER_LEN) * 2;
+		c->data = xrealloc(c->data, c->cap);
+	}
+	if (c->len == 0) {
+		memcpy(c->data, COPY_HEADER, COPY_HEADER_LEN);
+		c->len = COPY_HEADER_LEN;
+	}
+	unsigned char *at = c->data + c->len;
+	c->len += n;
+	return at;
+}
+
+static void put_be(unsigned char *at, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		at[i] = (unsigned char)v;
+}
+
+/* A field of len bytes (-1: NULL); where its bytes go. Fields are frames or parts of one: far below 2 GiB. */
+static unsigned char *copy_field(struct db_copy *c, int32_t len)
+{
+	if (c->nfields == 0) {
+		/* A new row: its number of fields first, written at its end. */
+		copy_grow(c, 2);
+		c->row = c->len - 2;
+	}
+	unsigned char *at = copy_grow(c, 4 + (len > 0 ? (size_t)len : 0));
+	put_be(at, (uint32_t)len, 4);
+	c->nfields++;
+	return at + 4;
+}
+
+void db_copy_null(struct db_copy *c)
+{
+	copy_field(c, -1);
+}
+
+void db_copy_int64(struct db_copy *c, int64_t v)
+{
+	put_be(copy_field(c, 8), (uint64_t)v, 8);
+}
+
+void db_copy_double(struct db_copy *c, double v)
+{
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof bits);
+	put_be(copy_field(c, 8), bits, 8);
+}
+
+void db_copy_text(struct db_copy *c, const char *text, size_t len)
+{
+	memcpy(copy_field(c, (int32_t)len), text, len);
+}
+
+void db_copy_end_row(struct db_copy *c)
+{
+	if (c->nfields == 0) {
+		copy_grow(c, 2);
+		c->row = c->len - 2;
+	}
+	put_be(c->data + c->row, (uint16_t)c->nfields, 2);
+	c->nfields = 0;
+}
+
+enum db_result db_copy(struct db *db, const char *sql, struct db_copy *c)
+{
+	enum db_result r = DB_DONE;
+	memcpy(copy_grow(c, 2), "\377\377", 2); /* the end: no more rows */
+	size_t len = c->len;
+	c->len = c->row = 0;
+	c->nfields = 0;
+	if (!PQsendQuery(db->pg, sql))
+		return pg_failure(db, NULL);
+	/* Each statement's result in turn, then NULL; the COPY's asks for the rows. */
+	bool sent = false;
+	PGresult *res;
+	while ((res = PQgetResult(db->pg))) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN) {
+			/* The rows, once; a COPY they cannot be sent to is ended with an error. */
+			bool ok = !sent && PQputCopyData(db->pg, (const char *)c->data, (int)len) == 1 &&
+				  PQputCopyEnd(db->pg, NULL) == 1;
+			sent = true;
+			if (!ok) {
+				if (r == DB_DONE)
+					r = pg_failure(db, NULL);
+				if (PQputCopyEnd(db->pg, "rows not sent") != 1) {
+					/* The connection is lost: db_begin makes a new one. */
+					PQclear(res);
+					break;
+				}
+			}
+		} else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && r == DB_DONE) {
+			r = pg_failure(db, res);
+		}
+		PQclear(res);
 	}
 	return r;
 }

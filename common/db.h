@@ -60,7 +60,14 @@ _Noreturn void db_die(const struct db *db, int code, const char *doing);
  * connection to the server (reconnected at the next db_begin), a
  * serialization failure; the open transaction is lost.
  */
-enum db_result { DB_DONE, DB_ROW, DB_RETRY, DB_FAILED, DB_NOT_DATABASE /* a file SQLite cannot read */ };
+enum db_result {
+	DB_DONE,
+	DB_ROW,
+	DB_RETRY,
+	DB_FAILED,
+	DB_NOT_DATABASE, /* a file SQLite cannot read */
+	DB_DUPLICATE,    /* on a server: a row's key is taken (a unique violation); the transaction failed */
+};
 
 /* Run statements without parameters or rows (several, separated by ;). */
 enum db_result db_exec(struct db *db, const char *sql);
@@ -102,6 +109,26 @@ enum db_result db_queue_results(struct db *db, size_t n, int64_t *changes);
  */
 typedef void (*db_row_fn)(void *arg, size_t execution, int ncolumns, const char *const *values, const int *lengths);
 enum db_result db_queue_results_rows(struct db *db, size_t n, int64_t *changes, db_row_fn fn, void *arg);
+
+/*
+ * Rows for a server's COPY ... FROM STDIN (FORMAT binary): the fields of a
+ * row in order, of the columns' very types (BIGINT, DOUBLE PRECISION, TEXT),
+ * then db_copy_end_row.
+ */
+struct db_copy;
+struct db_copy *db_copy_new(void);
+void db_copy_free(struct db_copy *c);
+void db_copy_null(struct db_copy *c);
+void db_copy_int64(struct db_copy *c, int64_t v);
+void db_copy_double(struct db_copy *c, double v);
+void db_copy_text(struct db_copy *c, const char *text, size_t len);
+void db_copy_end_row(struct db_copy *c);
+/*
+ * Run sql, statements separated by ; of which one is a COPY ... FROM STDIN
+ * that reads the rows of c, in one round trip. c is emptied, whatever the
+ * result. Only on a server.
+ */
+enum db_result db_copy(struct db *db, const char *sql, struct db_copy *c);
 
 /* Rows changed by the statement's last execution. */
 int64_t db_changes(struct db_stmt *s);

@@ -59,9 +59,10 @@ enum store_result store_insert(struct store *st, const struct frame *f, const ch
 
 /*
  * Insert up to STORE_QUEUE_MAX frames, each with its record parsed into
- * fields, in one round trip to a server; results[i] says what became of
- * frame i. If any insert failed in a way that may pass, all are STORE_RETRY
- * (and the transaction is lost, as for store_insert).
+ * fields, in one round trip to a server (three when some were stored
+ * before); results[i] says what became of frame i. If any insert failed in
+ * a way that may pass, all are STORE_RETRY (and the transaction is lost, as
+ * for store_insert).
  */
 #define STORE_QUEUE_MAX 256
 struct store_row {

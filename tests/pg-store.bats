@@ -158,6 +158,54 @@ q() { pg_sql "$DBNAME" "$1"; }
 	[ "$(q 'select frame from readings order by seq')" = "$(cat many)" ]
 }
 
+@test "pg-store: duplicates found by a later round trip of a transaction, and by the next, are told apart" {
+	meter_records 1200 | smqtt-sign -k m.key -i ABC -S abc.seq > many
+	head -n 300 many | smqtt-store -d "$DB" 2> /dev/null
+	# New rows, then rows stored before (one of them twice), then new rows again: one transaction, then more.
+	{ sed -n 301,700p many; sed -n 100,110p many; sed -n 105p many; sed -n 701,1200p many; } > mixed
+	run smqtt-store -d "$DB" -b 1000 < mixed
+	assert_status 0
+	assert_contains "smqtt-store: 900 stored, 12 duplicates, 0 rejected, 0 gaps (0 frames missing)"
+	[ "$(q 'select count(*) from readings')" -eq 1200 ]
+	[ "$(q 'select frame from readings order by seq')" = "$(cat many)" ]
+}
+
+@test "pg-store: of two frames with one device and seq in one round trip, the first is stored" {
+	meter_records 4 | smqtt-sign -k m.key -i ABC -S c.seq > f
+	printf 'ABC,first,1,1\n' | smqtt-sign -k m.key -i ABC -S a.seq --first-seq 5 >> f
+	printf 'ABC,second,1,2\n' | smqtt-sign -k m.key -i ABC -S b.seq --first-seq 5 >> f
+	run smqtt-store -d "$DB" < f
+	assert_status 0
+	assert_contains "smqtt-store: 5 stored, 1 duplicates, 0 rejected, 0 gaps (0 frames missing)"
+	[ "$(q 'select time from readings where seq = 5')" = first ]
+	[ "$(q 'select frame from readings where seq = 5')" = "$(sed -n 5p f)" ]
+}
+
+@test "pg-store: text with tabs, backslashes and other control bytes is stored byte for byte" {
+	printf 'T,a\tb,1,1\nT,c\\d,1,2\nT,\\N,1,3\nT,\\.,1,4\nT,"x\\ty\001\177",1,5\nT,\\\\\t\\,1,6\n' |
+		smqtt-sign -k m.key -i T -S t.seq > f
+	run smqtt-store -d "$DB" < f
+	assert_status 0
+	assert_contains "smqtt-store: 6 stored, 0 duplicates, 0 rejected"
+	[ "$(q "select count(*) from readings where time is null")" -eq 0 ]
+	[ "$(q 'select frame from readings order by seq')" = "$(cat f)" ]
+	[ "$(q "select string_agg(encode(convert_to(time, 'UTF8'), 'hex'), ' ' order by seq) from readings")" = \
+		"610962 635c64 5c4e 5c2e 785c7479017f 5c5c095c" ]
+	q 'select frame from readings order by seq' | smqtt-verify --pubkey T=m.pub > /dev/null
+}
+
+@test "pg-store: a transaction of many round trips stores each row once" {
+	meter_records 15000 | smqtt-sign -k m.key -i ABC -S abc.seq > many
+	sed 7000d many > holes
+	run smqtt-store -d "$DB" -b 100000 < holes
+	assert_status 0
+	assert_contains "smqtt-store: 14999 stored, 0 duplicates, 0 rejected, 1 gaps (1 frames missing)"
+	[ "$(q "select count(distinct seq) || ' ' || count(*) from readings")" = "14999 14999" ]
+	run smqtt-store -d "$DB" -b 100000 < many
+	assert_contains "smqtt-store: 1 stored, 14999 duplicates, 0 rejected, 0 gaps (0 frames missing)"
+	[ "$(q 'select frame from readings order by seq')" = "$(cat many)" ]
+}
+
 @test "pg-store: bad lines are rejected by number, nothing from them stored, the rest kept" {
 	make_key x
 	printf 'XYZ,t,notint,1.0\nXYZ,t,1\nXYZ,t,1,1e999\nXYZ,"quoted, text",1,2.5\n' |
@@ -299,6 +347,26 @@ wait_until() {
 	grep -q "^smqtt-store: 19 stored, 0 duplicates, 0 rejected, 1 gaps (1 frames missing)$" err || fail "$(cat err)"
 	[ "$(q 'select count(distinct seq) from readings')" = 19 ]
 	! grep -q "$PG_PASSWORD" err || fail "the password in a message: $(cat err)"
+}
+
+@test "pg-store: a server restarted under an open transaction: its rows are written again, none lost or doubled" {
+	make_key f
+	meter_records 600 F | smqtt-sign -k f.key -i F > f
+	mkfifo in
+	smqtt-store -d "$DB" -b 100000 -w 3600000 < in 2> err 3>&- &
+	PIDS+=($!)
+	exec 7> in
+	head -n 400 f >&7
+	wait_until "rows sent, not committed" \
+		'[ "$(q "select count(*) from pg_stat_activity where datname = '\''$DBNAME'\'' and state = '\''idle in transaction'\''")" = 1 ]'
+	pg_halt
+	pg_resume
+	tail -n +401 f >&7
+	exec 7>&-
+	wait "${PIDS[0]}" || fail "status $?: $(cat err)"
+	grep -q "^smqtt-store: 600 stored, 0 duplicates, 0 rejected, 0 gaps (0 frames missing)$" err || fail "$(cat err)"
+	[ "$(q "select count(distinct seq) || ' ' || count(*) from readings")" = "600 600" ]
+	[ "$(q 'select frame from readings order by seq')" = "$(cat f)" ]
 }
 
 @test "pg-store: SIGTERM while the server is down exits 4, naming what was not stored" {
