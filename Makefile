@@ -1,7 +1,8 @@
 # smqtt — secure MQTT toolkit for smart-grid metering.
 # make            build bin/smqtt-*
 # make demo       install missing Debian packages, build, run the whole system once
-# make check      install missing Debian packages, build, run the bats suite
+# make check      install missing Debian packages, build, run the bats suite, and
+#                 the registry tests again with the registry on PostgreSQL
 # make sanitize   the same suite against an ASan + UBSan build
 # make faults     the fault-injection suite (tests/fault/)
 # make memcheck   a full pipeline under valgrind
@@ -104,9 +105,20 @@ demo: deps
 	$(MAKE) all
 	SMQTT_BIN="$(CURDIR)/$(BIN)" bash examples/demo.sh
 
+# The registry tests, each run on an SQLite file in the suite, run once more
+# with the registry on a PostgreSQL server (tests/registry_helper.bash). Both
+# runs end with their counts; check fails if either failed.
+REGISTRY_TESTS = tests/smqtt-register.bats tests/registry-verify.bats tests/issue-registry.bats \
+	tests/shared-registry.bats tests/rollover.bats tests/smqtt-pkg.bats
+
 check: deps
 	$(MAKE) all
-	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/run.sh
+	@status=0; \
+	echo 'SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/run.sh'; \
+	SMQTT_BIN="$(CURDIR)/$(BIN)" sh tests/run.sh || status=1; \
+	echo 'SMQTT_BIN="$(CURDIR)/$(BIN)" SMQTT_TEST_REGISTRY=postgresql sh tests/run.sh $(REGISTRY_TESTS)'; \
+	SMQTT_BIN="$(CURDIR)/$(BIN)" SMQTT_TEST_REGISTRY=postgresql sh tests/run.sh $(REGISTRY_TESTS) || status=1; \
+	exit $$status
 
 sanitize:
 	$(MAKE) check SANITIZE=1

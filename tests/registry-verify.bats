@@ -7,6 +7,7 @@ load registry_helper
 
 setup() {
 	common_setup
+	registry_fresh
 }
 
 # wait_for COMMAND...: poll until COMMAND succeeds (10 s at most).
@@ -40,20 +41,20 @@ stop_verifier() {
 
 @test "verify -R: registered devices pass, unknown devices are rejected" {
 	registry_setup A B
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	{ sign A certs/A.key 3; sign B certs/B.key 2; } > good
-	run smqtt-verify -R reg.db < good
+	run smqtt-verify -R "$REG" < good
 	assert_status 0
 	[ "$output" = "$(cat good)" ]
 	smqtt-issue device --ca-dir ca -o certs <<< C > /dev/null 2>&1
 	sign C certs/C.key > c.frames
-	run smqtt-verify --registry reg.db < c.frames
+	run smqtt-verify --registry "$REG" < c.frames
 	assert_status 1
 	assert_contains "smqtt-verify: line 1: device C seq 1: unknown device"
 	# A frame from a registered device signed with another device's key.
 	meter_records 1 A | smqtt-sign -k certs/B.key -i A -S forged.seq > forged
 	sed -i 's/ 1 / 9 /' forged
-	run smqtt-verify -R reg.db < forged
+	run smqtt-verify -R "$REG" < forged
 	assert_status 1
 	assert_contains "device A seq 9: bad signature"
 }
@@ -62,28 +63,28 @@ stop_verifier() {
 	registry_setup
 	smqtt-issue device --ca-dir ca -o certs --type p384 <<< P > p.issued 2> /dev/null
 	smqtt-issue device --ca-dir ca -o certs --type ed25519 <<< E > e.issued 2> /dev/null
-	cat p.issued e.issued | smqtt-register -R reg.db add 2> /dev/null
-	[ "$(sqlite3 reg.db "select group_concat(key_type) from (select key_type from keys order by device)")" = "ed25519,p384" ]
+	cat p.issued e.issued | smqtt-register -R "$REG" add 2> /dev/null
+	[ "$(reg_sql 'select key_type from keys order by device' | paste -sd,)" = "ed25519,p384" ]
 	{ sign P certs/P.key 2; sign E certs/E.key 2; } > f
-	run smqtt-verify -R reg.db < f
+	run smqtt-verify -R "$REG" < f
 	assert_status 0
 	[ "$output" = "$(cat f)" ]
 	# Each key verifies only its own device's frames.
 	sed 's/^smqtt1 P /smqtt1 E /' f | sed -n 1p > swapped
-	run smqtt-verify -R reg.db < swapped
+	run smqtt-verify -R "$REG" < swapped
 	assert_status 1
 	assert_contains "device E seq 1:"
 }
 
 @test "verify -R: a revoked device is rejected, also by a verifier already running" {
 	registry_setup A B
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sign A certs/A.key 2 > a.frames
 	sign B certs/B.key 1 > b.frames
-	start_verifier -R reg.db
+	start_verifier -R "$REG"
 	sed -n 1p a.frames >&6
 	wait_for lines_at_least out 1
-	smqtt-register -R reg.db revoke A --reason keyCompromise
+	smqtt-register -R "$REG" revoke A --reason keyCompromise
 	sed -n 2p a.frames >&6
 	cat b.frames >&6
 	wait_for lines_at_least out 2
@@ -92,7 +93,7 @@ stop_verifier() {
 	grep -q "smqtt-verify: line 2: device A seq 2: revoked device" err || fail "$(cat err)"
 	[ "$(cat out)" = "$(sed -n 1p a.frames; cat b.frames)" ]
 	# And a verifier started afterwards rejects the device from the start.
-	run smqtt-verify -R reg.db < a.frames
+	run smqtt-verify -R "$REG" < a.frames
 	assert_status 1
 	[ "$(printf '%s\n' "$output" | grep -c ': revoked device')" -eq 2 ]
 }
@@ -101,102 +102,102 @@ stop_verifier() {
 	registry_setup
 	end=$(($(date +%s) + 3))
 	odd_cert short EXP "$(utc_offset -60)" "$(date -u -d "@$end" +%Y%m%d%H%M%SZ)" "$DEVICE_EXTENSIONS"
-	issue_line EXP short.crt | smqtt-register -R reg.db add 2> add.err || fail "$(cat add.err)"
+	issue_line EXP short.crt | smqtt-register -R "$REG" add 2> add.err || fail "$(cat add.err)"
 	sign EXP short.key 2 > f
-	head -n 1 f | smqtt-verify -R reg.db > /dev/null
+	head -n 1 f | smqtt-verify -R "$REG" > /dev/null
 	wait_for later_than "$end"
-	run smqtt-verify -R reg.db < f
+	run smqtt-verify -R "$REG" < f
 	assert_status 1
 	assert_contains "smqtt-verify: line 2: device EXP seq 2: expired certificate"
 }
 
 @test "verify -R: a certificate not yet valid is rejected" {
 	registry_setup F
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sign F certs/F.key 1 > f
 	# smqtt-register refuses such a certificate, so make the registry say so directly.
-	sqlite3 reg.db "update keys set not_before = strftime('%s', 'now') + 3600 where device = 'F'"
-	run smqtt-verify -R reg.db < f
+	reg_sql "update keys set not_before = $(($(date +%s) + 3600)) where device = 'F'"
+	run smqtt-verify -R "$REG" < f
 	assert_status 1
 	assert_contains "device F seq 1: certificate not yet valid"
-	sqlite3 reg.db "update keys set not_before = strftime('%s', 'now') - 3600 where device = 'F'"
-	smqtt-verify -R reg.db < f > /dev/null
+	reg_sql "update keys set not_before = $(($(date +%s) - 3600)) where device = 'F'"
+	smqtt-verify -R "$REG" < f > /dev/null
 }
 
 @test "verify -R: during a key rollover both keys verify; a retired key is rejected" {
 	registry_setup R
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sleep 1 # one-second notBefore: the new key must be the newer one
 	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
-	smqtt-register -R reg.db add < new.issued 2> /dev/null
+	smqtt-register -R "$REG" add < new.issued 2> /dev/null
 	sign R certs/R.key 2 > old1
 	sign R new/R.key 2 > new1
 	sign R certs/R.key 1 > old2
-	run smqtt-verify -R reg.db < <(cat old1 new1 old2)
+	run smqtt-verify -R "$REG" < <(cat old1 new1 old2)
 	assert_status 0
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 5 ]
 	# The rollover ends: the old key is retired.
 	old_serial=$(cut -d' ' -f2 issued | cut -d= -f2)
-	smqtt-register -R reg.db retire R "$old_serial"
+	smqtt-register -R "$REG" retire R "$old_serial"
 	sign R certs/R.key 1 > old3
 	sign R new/R.key 1 > new2
-	run smqtt-verify -R reg.db < <(cat old3 new2)
+	run smqtt-verify -R "$REG" < <(cat old3 new2)
 	assert_status 1
 	assert_contains "line 1: device R seq 6: retired key"
 	refute_contains "line 2:"
-	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'R'")" = 7 ]
+	[ "$(reg_sql "select last_seq from devices where id = 'R'")" = 7 ]
 	# Retiring the last active key leaves the device without one.
-	smqtt-register -R reg.db retire R "$(cut -d' ' -f2 new.issued | cut -d= -f2)"
+	smqtt-register -R "$REG" retire R "$(cut -d' ' -f2 new.issued | cut -d= -f2)"
 	sign R new/R.key 1 > new3
-	run smqtt-verify -R reg.db < new3
+	run smqtt-verify -R "$REG" < new3
 	assert_status 1
 	assert_contains "device R seq 8: no active key"
 }
 
 @test "verify -R: a frame signed with a revoked key is named so; the device's other key still verifies" {
 	registry_setup K
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sleep 1
 	smqtt-issue device --ca-dir ca -o new --reissue <<< K > new.issued 2> /dev/null
-	smqtt-register -R reg.db add < new.issued 2> /dev/null
-	smqtt-register -R reg.db revoke K "$(cut -d' ' -f2 issued | cut -d= -f2)" --reason keyCompromise
+	smqtt-register -R "$REG" add < new.issued 2> /dev/null
+	smqtt-register -R "$REG" revoke K "$(cut -d' ' -f2 issued | cut -d= -f2)" --reason keyCompromise
 	{ sign K certs/K.key 1; sign K new/K.key 1; } > f
 	# A frame signed by a key that never belonged to K is still a bad signature.
 	meter_records 1 K | smqtt-sign -k new/K.key -i K -S other.seq | sed 's/^smqtt1 K 1 /smqtt1 K 3 /' > forged
-	run smqtt-verify -R reg.db < <(cat f forged)
+	run smqtt-verify -R "$REG" < <(cat f forged)
 	assert_status 1
 	assert_contains "line 1: device K seq 1: revoked key"
 	refute_contains "line 2:"
 	assert_contains "line 3: device K seq 3: bad signature"
-	run smqtt-register -R reg.db list
+	run smqtt-register -R "$REG" list
 	[ "$output" = "K active 1 2" ]
 }
 
 @test "verify -R: replay state survives a restart, and a crash after output" {
 	registry_setup A
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sign A certs/A.key 4 > f
-	head -n 3 f | smqtt-verify -R reg.db > /dev/null
-	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'A'")" = 3 ]
+	head -n 3 f | smqtt-verify -R "$REG" > /dev/null
+	[ "$(reg_sql "select last_seq from devices where id = 'A'")" = 3 ]
 	{ sed -n 2p f; sed -n 4p f; sed -n 4p f; } > again
-	run smqtt-verify -R reg.db < again
+	run smqtt-verify -R "$REG" < again
 	assert_status 1
 	assert_contains "line 1: device A seq 2: replay: seq already accepted (last accepted seq 3)"
 	assert_contains "1 verified, 1 rejected, 1 duplicates dropped"
 	# An exact repeat of the last frame, after a restart, is still recognised.
-	run smqtt-verify -R reg.db < <(sed -n 4p f)
+	run smqtt-verify -R "$REG" < <(sed -n 4p f)
 	assert_status 0
 	assert_contains "0 verified, 0 rejected, 1 duplicates dropped"
 	# A frame on stdout means its sequence number is on disk: kill -9 loses nothing.
 	sign A certs/A.key 3 > more
-	start_verifier -R reg.db
+	start_verifier -R "$REG"
 	cat more >&6
 	wait_for lines_at_least out 3
-	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'A'")" = 7 ]
+	[ "$(reg_sql "select last_seq from devices where id = 'A'")" = 7 ]
 	kill -KILL "$verifier"
 	exec 6>&-
 	wait "$verifier" || true
-	run smqtt-verify -R reg.db < more
+	run smqtt-verify -R "$REG" < more
 	assert_status 1
 	[ "$(printf '%s\n' "$output" | grep -c ': replay: seq already accepted (last accepted seq 7)')" -eq 2 ]
 	assert_contains "0 verified, 2 rejected, 1 duplicates dropped"
@@ -204,22 +205,22 @@ stop_verifier() {
 
 @test "verify -R: replay state is saved when the verifier is stopped with SIGTERM" {
 	registry_setup A
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sign A certs/A.key 2 > f
-	start_verifier -R reg.db
+	start_verifier -R "$REG"
 	cat f >&6
 	wait_for lines_at_least out 2
 	kill -TERM "$verifier"
 	wait "$verifier" || fail "smqtt-verify exited with status $? on SIGTERM: $(cat err)"
 	exec 6>&-
 	assert_clean_stderr err
-	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'A'")" = 2 ]
-	[ "$(sqlite3 reg.db "select length(last_digest) from devices where id = 'A'")" = 32 ]
+	[ "$(reg_sql "select last_seq from devices where id = 'A'")" = 2 ]
+	[ "$(reg_sql "select length(last_digest) from devices where id = 'A'")" = 32 ]
 }
 
 @test "verify -R: a small cache evicts devices without losing their replay state" {
 	registry_setup D1 D2 D3 D4 D5
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	for d in D1 D2 D3 D4 D5; do sign "$d" "certs/$d.key" 3 > "$d.frames"; done
 	# Round robin over five devices with room for two: every frame misses the cache.
 	for n in 1 2 3; do
@@ -230,21 +231,21 @@ stop_verifier() {
 	printf '%020d\n' 2 > d4.again
 	echo 'D4,other' | smqtt-sign -k certs/D4.key -i D4 -S d4.again >> replays
 	{ cat rounds replays; } > in.frames
-	run smqtt-verify -R reg.db --cache 2 < in.frames
+	run smqtt-verify -R "$REG" --cache 2 < in.frames
 	assert_status 1
 	assert_contains "line 16: device D1 seq 1: replay: seq already accepted (last accepted seq 3)"
 	assert_contains "line 17: device D4 seq 2: replay: seq already accepted (last accepted seq 3)"
 	assert_contains "15 verified, 2 rejected"
-	[ "$(sqlite3 reg.db 'select group_concat(last_seq) from devices')" = "3,3,3,3,3" ]
+	[ "$(reg_sql 'select last_seq from devices' | paste -sd,)" = "3,3,3,3,3" ]
 }
 
 @test "verify -R: -j 1 and -j 4 give the same output, messages, status and replay state" {
 	registry_setup A B C D R X
-	grep -v '^X ' issued | smqtt-register -R reg.db add 2> /dev/null
+	grep -v '^X ' issued | smqtt-register -R "$REG" add 2> /dev/null
 	sleep 1 # one-second notBefore: the new key must be the newer one
 	smqtt-issue device --ca-dir ca -o new --reissue <<< R > new.issued 2> /dev/null
-	smqtt-register -R reg.db add < new.issued 2> /dev/null
-	smqtt-register -R reg.db revoke D
+	smqtt-register -R "$REG" add < new.issued 2> /dev/null
+	smqtt-register -R "$REG" revoke D
 	for d in A B C D X; do sign "$d" "certs/$d.key" 200 > "$d.frames"; done
 	sign R certs/R.key 30 > r.old
 	sign R new/R.key 30 > r.new
@@ -268,12 +269,12 @@ stop_verifier() {
 		}' A.frames B.frames C.frames D.frames X.frames r.old r.new forged rb > in.frames
 	for run in 1:100000 4:100000 1:2 4:2; do
 		j=${run%:*} cache=${run#*:}
-		cp reg.db "reg.$j.$cache.db"
+		copy=$(registry_copy "reg.$j.$cache")
 		status=0
-		smqtt-verify -j "$j" -R "reg.$j.$cache.db" --cache "$cache" < in.frames > "out.$j.$cache" \
+		smqtt-verify -j "$j" -R "$copy" --cache "$cache" < in.frames > "out.$j.$cache" \
 			2> "err.$j.$cache" || status=$?
 		echo "$status" > "status.$j.$cache"
-		sqlite3 "reg.$j.$cache.db" 'select id, last_seq, hex(last_digest) from devices order by id' \
+		reg_sql_in "$copy" "select id, last_seq, $(reg_hex last_digest "$copy") from devices order by id" \
 			> "state.$j.$cache"
 	done
 	for run in 4.100000 1.2 4.2; do
@@ -298,9 +299,9 @@ stop_verifier() {
 
 @test "verify -R: with -j 4, replay state is saved when the verifier is stopped with SIGTERM" {
 	registry_setup A
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	sign A certs/A.key 40 > f
-	start_verifier -j 4 -R reg.db
+	start_verifier -j 4 -R "$REG"
 	cat f >&6
 	wait_for lines_at_least out 40
 	kill -TERM "$verifier"
@@ -308,25 +309,25 @@ stop_verifier() {
 	exec 6>&-
 	assert_clean_stderr err
 	cmp f out
-	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'A'")" = 40 ]
+	[ "$(reg_sql "select last_seq from devices where id = 'A'")" = 40 ]
 }
 
 @test "verify -R: a device registered while the verifier runs is accepted" {
 	registry_setup A N
-	grep '^A ' issued | smqtt-register -R reg.db add 2> /dev/null
+	grep '^A ' issued | smqtt-register -R "$REG" add 2> /dev/null
 	sign N certs/N.key 2 > n.frames
-	start_verifier -R reg.db
+	start_verifier -R "$REG"
 	sed -n 1p n.frames >&6
 	wait_for contains err "unknown device"
-	grep '^N ' issued | smqtt-register -R reg.db add 2> /dev/null
+	grep '^N ' issued | smqtt-register -R "$REG" add 2> /dev/null
 	sed -n 2p n.frames >&6
 	wait_for lines_at_least out 1
 	# smqtt-register reads and writes the registry while the verifier holds it.
-	run smqtt-register -R reg.db list
+	run smqtt-register -R "$REG" list
 	assert_status 0
 	[ "$output" = "A active 1 0
 N active 1 2" ]
-	smqtt-register -R reg.db set N site=x
+	smqtt-register -R "$REG" set N site=x
 	stop_verifier || true
 	[ "$(cat out)" = "$(sed -n 2p n.frames)" ]
 }
@@ -334,13 +335,13 @@ N active 1 2" ]
 @test "verify -R: usage and registry errors" {
 	registry_setup A
 	make_key k
-	run smqtt-verify -R reg.db --pubkey A=k.pub < /dev/null
+	run smqtt-verify -R "$REG" --pubkey A=k.pub < /dev/null
 	assert_status 2
 	assert_contains "give either a registry or trust files"
 	run smqtt-verify --pubkey A=k.pub --cache 10 < /dev/null
 	assert_status 2
 	assert_contains "--cache is for -R REGISTRY"
-	run smqtt-verify -R reg.db --cache 0 < /dev/null
+	run smqtt-verify -R "$REG" --cache 0 < /dev/null
 	assert_status 2
 	run smqtt-verify -R missing.db < /dev/null
 	assert_status 3

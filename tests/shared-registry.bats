@@ -12,8 +12,9 @@ DEVICES=(D01 D02 D03 D04 D05 D06 D07 D08 D09 D10)
 
 setup() {
 	common_setup
+	registry_fresh
 	registry_setup "${DEVICES[@]}"
-	smqtt-register -R reg.db add < issued 2> /dev/null
+	smqtt-register -R "$REG" add < issued 2> /dev/null
 	local d
 	for d in "${DEVICES[@]}"; do
 		meter_records 2000 "$d" | smqtt-sign -k "certs/$d.key" -i "$d" -S "$d.seq" > "$d.frames"
@@ -23,67 +24,12 @@ setup() {
 	[ "$(wc -l < frames)" -eq 20000 ]
 }
 
-# verifiers N ARGS...: N smqtt-verify -R reg.db ARGS started at once on the same frames,
-# each writing out.I and err.I; their exit statuses in STATUSES. With PACE=K, each
-# reads its frames K at a time with a pause of its own (0 to 40 ms) between, so that
-# the verifiers' batches interleave and each gets ahead of the others now and then.
+# verifiers N ARGS...: N smqtt-verify -R "$REG" ARGS started at once on the
+# same frames, then waited for (start_verifiers, wait_verifiers in
+# registry_helper.bash).
 verifiers() {
-	local n=$1 i
-	shift
-	local pids=()
-	for ((i = 1; i <= n; i++)); do
-		if [ -n "${PACE:-}" ]; then
-			awk -v k="$PACE" -v seed="$i" 'BEGIN { srand(seed) }
-				{ print } NR % k == 0 { fflush(); system("sleep " rand() * 0.04) }' frames |
-				smqtt-verify -R reg.db "$@" > "out.$i" 2> "err.$i" &
-		else
-			smqtt-verify -R reg.db "$@" < frames > "out.$i" 2> "err.$i" &
-		fi
-		pids+=($!)
-	done
-	STATUSES=()
-	for ((i = 0; i < n; i++)); do
-		local st=0
-		wait "${pids[$i]}" || st=$?
-		STATUSES+=("$st")
-	done
-}
-
-# passed_once N: every frame was passed on by exactly one of the N verifiers.
-passed_once() {
-	local n=$1 i
-	local outs=() errs=()
-	for ((i = 1; i <= n; i++)); do
-		outs+=("out.$i")
-		errs+=("err.$i")
-	done
-	sort "${outs[@]}" > both
-	sort frames > all
-	local twice
-	twice=$(uniq -d both | wc -l)
-	[ "$twice" -eq 0 ] || fail "$twice frames passed on by more than one verifier: $(uniq -d both | head -n 2)"
-	cmp -s both all || fail "passed on: $(wc -l < both) of $(wc -l < all) frames"
-	# The other copies of each were rejected as replays by the other verifiers and said so, or
-	# dropped as duplicates of the device's last frame, which they learnt from the registry.
-	local rejected=0 duplicates=0 dup
-	for ((i = 1; i <= n; i++)); do
-		rejected=$((rejected + $(grep -c ': replay: ' "err.$i" || true)))
-		dup=$(sed -n 's/.* \([0-9]*\) duplicates dropped$/\1/p' "err.$i")
-		duplicates=$((duplicates + ${dup:-0}))
-		[ "${STATUSES[$((i - 1))]}" -le 1 ] || fail "verifier $i: status ${STATUSES[$((i - 1))]}: $(tail -n 3 "err.$i")"
-	done
-	[ "$((rejected + duplicates))" -eq $((20000 * (n - 1))) ] ||
-		fail "$rejected replays and $duplicates duplicates: $(tail -n 2 "${errs[@]}")"
-	[ "$(sqlite3 reg.db 'select group_concat(last_seq) from devices')" = "$(printf '2000,%.0s' {1..10} | sed 's/,$//')" ]
-}
-
-# shares N: how many frames each of the N verifiers passed on, for the log.
-shares() {
-	local i line="#"
-	for ((i = 1; i <= $1; i++)); do
-		line="$line verifier $i passed $(wc -l < "out.$i");"
-	done
-	echo "$line" >&3
+	start_verifiers "$@"
+	wait_verifiers
 }
 
 @test "shared registry: two verifiers started at once on the same 20000 frames pass each on once" {
@@ -115,16 +61,16 @@ shares() {
 	for i in 0 1 2 3; do
 		[ "${STATUSES[$i]}" -le 1 ] || fail "verifier $((i + 1)): status ${STATUSES[$i]}: $(tail -n 3 "err.$((i + 1))")"
 	done
-	[ "$(sqlite3 reg.db "select last_seq from devices where id = 'D01'")" -eq 2000 ]
+	[ "$(reg_sql "select last_seq from devices where id = 'D01'")" -eq 2000 ]
 	shares 4
 }
 
 @test "shared registry: a frame replayed to a second verifier while the first holds it is passed on once" {
 	# The second verifier reads slowly: each of its batches overlaps the first verifier's.
 	head -n 5000 frames > some
-	smqtt-verify -R reg.db < some > out.1 2> err.1 &
+	smqtt-verify -R "$REG" < some > out.1 2> err.1 &
 	local a=$!
-	awk '{ print } NR % 500 == 0 { fflush(); system("sleep 0.05") }' some | smqtt-verify -R reg.db > out.2 2> err.2 || true
+	awk '{ print } NR % 500 == 0 { fflush(); system("sleep 0.05") }' some | smqtt-verify -R "$REG" > out.2 2> err.2 || true
 	wait "$a" || true
 	sort out.1 out.2 | uniq -d > twice
 	[ ! -s twice ] || fail "passed on twice: $(head -n 2 twice)"
@@ -138,16 +84,16 @@ shares() {
 	# other's numbers stay inside the replay window (1024).
 	awk '$3 <= 1000 && $3 % 2' frames > odd
 	awk '$3 <= 1000 && $3 % 2 == 0' frames > even
-	smqtt-verify -R reg.db < odd > out.1 2> err.1 &
+	smqtt-verify -R "$REG" < odd > out.1 2> err.1 &
 	local a=$!
-	smqtt-verify -R reg.db < even > out.2 2> err.2 || fail "$(tail -n 3 err.2)"
+	smqtt-verify -R "$REG" < even > out.2 2> err.2 || fail "$(tail -n 3 err.2)"
 	wait "$a" || fail "$(tail -n 3 err.1)"
 	cmp out.1 odd
 	cmp out.2 even
 	# All of them again, to a new verifier: refused, but each device's last
 	# frame, which the registry remembers, is a duplicate.
 	status=0
-	cat odd even | smqtt-verify -R reg.db > out.3 2> err.3 || status=$?
+	cat odd even | smqtt-verify -R "$REG" > out.3 2> err.3 || status=$?
 	[ "$status" -eq 1 ]
 	[ ! -s out.3 ]
 	[ "$(grep -c ': replay: seq already accepted' err.3)" -eq 9990 ]
@@ -157,15 +103,15 @@ shares() {
 @test "shared registry: the replay window is kept in the registry across runs" {
 	awk '$3 <= 1000 && $3 % 2' frames > odd
 	awk '$3 <= 1000 && $3 % 2 == 0' frames > even
-	smqtt-verify -R reg.db < odd > out.1
+	smqtt-verify -R "$REG" < odd > out.1
 	cmp out.1 odd
 	# Only devices with numbers missing in their last 1024 store a window.
-	[ "$(sqlite3 reg.db 'select count(*) from devices where replay_window is not null')" -eq 10 ]
-	smqtt-verify -R reg.db < even > out.2
+	[ "$(reg_sql 'select count(*) from devices where replay_window is not null')" -eq 10 ]
+	smqtt-verify -R "$REG" < even > out.2
 	cmp out.2 even
-	[ "$(sqlite3 reg.db 'select count(*) from devices where replay_window is not null')" -eq 0 ]
+	[ "$(reg_sql 'select count(*) from devices where replay_window is not null')" -eq 0 ]
 	status=0
-	smqtt-verify -R reg.db < odd > out.3 2> err.3 || status=$?
+	smqtt-verify -R "$REG" < odd > out.3 2> err.3 || status=$?
 	[ "$status" -eq 1 ]
 	[ ! -s out.3 ]
 	[ "$(grep -c ': replay: seq already accepted' err.3)" -eq 5000 ]

@@ -9,6 +9,7 @@ load registry_helper
 
 setup() {
 	common_setup
+	registry_fresh
 	smqtt-pkg setup -m master.key > params.pem
 	mkdir -m 700 keys
 }
@@ -134,27 +135,28 @@ OID=2.25.14047966797898528082281868243671959402
 
 @test "pkg -R: only attributes the registry holds; all of them by default; unknown and revoked refused" {
 	registry_setup M1 M2 M3
-	smqtt-register -R reg.db add < issued 2> /dev/null
-	smqtt-register -R reg.db set M1 kind=household feeder=F12
-	smqtt-register -R reg.db set M2 kind=industrial
-	smqtt-register -R reg.db revoke M3 --reason keyCompromise 2> /dev/null
-	run smqtt-pkg keygen -R reg.db --params params.pem -m master.key -o keys --epoch 2026-12 M1
+	smqtt-register -R "$REG" add < issued 2> /dev/null
+	smqtt-register -R "$REG" set M1 kind=household feeder=F12
+	smqtt-register -R "$REG" set M2 kind=industrial
+	smqtt-register -R "$REG" revoke M3 --reason keyCompromise 2> /dev/null
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys --epoch 2026-12 M1
 	assert_status 0
 	[ "$output" = "M1 key=keys/M1.cpkey cp feeder:F12 kind:household epoch:2026-12" ]
-	run smqtt-pkg keygen -R reg.db --params params.pem -m master.key -o keys --epoch 2026-12 M2 kind:household
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys --epoch 2026-12 M2 kind:household
 	assert_status 1
 	assert_contains "M2: attribute kind:household: not held by M2 in the registry; no key issued"
 	[ ! -e keys/M2.cpkey ]
-	run smqtt-pkg keygen -R reg.db --params params.pem -m master.key -o keys M3
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys M3
 	assert_status 1
-	assert_contains "M3: revoked in the registry reg.db; no key issued"
-	run smqtt-pkg keygen -R reg.db --params params.pem -m master.key -o keys NOPE role:x
+	assert_contains "M3: revoked in the registry $REG_SHOWN; no key issued"
+	run smqtt-pkg keygen -R "$REG" --params params.pem -m master.key -o keys NOPE role:x
 	assert_status 1
-	assert_contains "NOPE: not in the registry reg.db"
+	assert_contains "NOPE: not in the registry $REG_SHOWN"
+	refute_password
 	# KP: every attribute of the policy must be held.
-	run smqtt-pkg keygen --kp -R reg.db --params params.pem -m master.key -o keys M1 'kind:household and feeder:F12'
+	run smqtt-pkg keygen --kp -R "$REG" --params params.pem -m master.key -o keys M1 'kind:household and feeder:F12'
 	assert_status 0
-	run smqtt-pkg keygen --kp -R reg.db --params params.pem -m master.key -o keys M2 'kind:industrial or role:admin'
+	run smqtt-pkg keygen --kp -R "$REG" --params params.pem -m master.key -o keys M2 'kind:industrial or role:admin'
 	assert_status 1
 	assert_contains "attribute role:admin: not held by M2 in the registry"
 	[ ! -e keys/M2.kpkey ]
@@ -213,9 +215,9 @@ OID=2.25.14047966797898528082281868243671959402
 	[ "$output" = "billing key=keys/billing.cpkey cp role:billing epoch:2026-12" ]
 	# registry.db: only what the registry holds.
 	registry_setup M1
-	smqtt-register -R reg.db add < issued 2> /dev/null
-	smqtt-register -R reg.db set M1 kind=household
-	printf 'registry: {db: reg.db}\n' >> conf.yaml
+	smqtt-register -R "$REG" add < issued 2> /dev/null
+	smqtt-register -R "$REG" set M1 kind=household
+	printf 'registry: {db: "%s"}\n' "$REG" >> conf.yaml
 	run smqtt-pkg --config conf.yaml keygen --epoch 2026-12 M1
 	assert_status 0
 	[ "$output" = "M1 key=keys/M1.cpkey cp kind:household epoch:2026-12" ]
