@@ -178,8 +178,7 @@ static void check_schema(struct store *st, struct schema *schema, const char *sc
 	bool server = db_is_server(st->db);
 	const char *tables = server ? "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
 				    : "SELECT count(*) FROM sqlite_master";
-	int version = server ? 0 : query_int(st, "PRAGMA user_version");
-	if (version == 0 && query_int(st, tables) == 0) {
+	if (query_int(st, tables) == 0) {
 		/* Two stores starting on one new file: the one that takes the lock first creates the tables. */
 		if (!server)
 			exec(st, "BEGIN IMMEDIATE", "creating tables");
@@ -188,8 +187,13 @@ static void check_schema(struct store *st, struct schema *schema, const char *sc
 			return;
 		}
 		exec(st, "COMMIT", "reading schema");
-		version = query_int(st, "PRAGMA user_version");
 	}
+	/*
+	 * Only once tables are seen: the tables and the version are committed
+	 * together, so a version read before them could be that of the empty
+	 * file another store was still filling.
+	 */
+	int version = server ? 0 : query_int(st, "PRAGMA user_version");
 	if (db_table_exists(st->db, "smqtt_meta") != 1)
 		refuse(st, "not a database of smqtt-store (it has other tables)");
 	if (server)

@@ -77,6 +77,23 @@ gap_frames() {
 	[ "$(wc -l < missing)" -eq 5 ]
 }
 
+@test "store: stores starting at once on a new file all find the tables one of them made" {
+	# The version was once read before the tables, and could be that of the file still being made.
+	local round i pids
+	for round in $(seq 1 25); do
+		rm -f db db-wal db-shm
+		pids=()
+		for i in 1 2 3 4; do
+			smqtt-store -d db < /dev/null 2> "err.$i" &
+			pids+=($!)
+		done
+		for i in 1 2 3 4; do
+			wait "${pids[$((i - 1))]}" || fail "round $round, store $i: status $?: $(cat "err.$i")"
+		done
+	done
+	[ "$(q 'pragma user_version')" -eq 1 ]
+}
+
 @test "store: --gaps lists the runs missing in the database, written by two stores at once" {
 	gap_frames
 	# Two collectors, each given every other frame, as a shared subscription deals them.
