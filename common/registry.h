@@ -21,8 +21,10 @@
 #include "keys.h"
 #include "replay.h"
 
-/* Version 1 registries are upgraded when opened. */
+/* The schema of a registry file; versions 1 and 2 are upgraded when opened. */
 #define REGISTRY_SCHEMA_VERSION 3
+/* The schema of a registry on a PostgreSQL server; version 3 is upgraded when opened. */
+#define REGISTRY_SERVER_SCHEMA_VERSION 4
 #define REGISTRY_FORMAT "smqtt-registry"
 /* At most this many keys of a device are active: two during a rollover. */
 #define REGISTRY_ACTIVE_KEYS_MAX 2

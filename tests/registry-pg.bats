@@ -79,7 +79,7 @@ start_verifier() {
 @test "registry-pg: init creates the registry's tables on the server, typed, trusting the CA" {
 	registry_setup
 	[ "$(q "select value from meta where name = 'format'")" = smqtt-registry ]
-	[ "$(q "select value from meta where name = 'schema_version'")" = 3 ]
+	[ "$(q "select value from meta where name = 'schema_version'")" = 4 ]
 	[ "$(q "select value from meta where name = 'generation'")" = 1 ]
 	q "select value from meta where name = 'ca_certificate'" > stored.pem
 	[ "$(openssl x509 -in stored.pem -noout -fingerprint -sha256)" = "$(openssl x509 -in ca/ca.crt -noout -fingerprint -sha256)" ]
@@ -243,15 +243,42 @@ shared_setup() {
 
 @test "registry-pg: a registry of an older or newer schema version is refused (3), named" {
 	registry_setup
-	q "update meta set value = '4' where name = 'schema_version'"
+	q "update meta set value = '5' where name = 'schema_version'"
 	run smqtt-register -R "$REG" list
 	assert_status 3
-	assert_contains "smqtt-register: registry $SHOWN: schema version 4; this program handles version 3 on a PostgreSQL server"
+	assert_contains "smqtt-register: registry $SHOWN: schema version 5; this program handles versions 3 to 4 on a PostgreSQL server"
 	q "update meta set value = '2' where name = 'schema_version'"
 	run smqtt-verify -R "$REG" < /dev/null
 	assert_status 3
-	assert_contains "smqtt-verify: registry $SHOWN: schema version 2; this program handles version 3"
+	assert_contains "smqtt-verify: registry $SHOWN: schema version 2; this program handles versions 3 to 4"
 	refute_contains "$PG_PASSWORD"
+}
+
+@test "registry-pg: a registry of version 3 is upgraded when opened: its keys numbered in the order it broke ties by" {
+	registry_setup E
+	# Version 3 had no added_order: keys with the same notBefore went by
+	# added_at, then serial. Three such keys, added in serial order 30 10 20.
+	q "alter table keys drop column added_order; update meta set value = '3' where name = 'schema_version'"
+	q "insert into devices (id, added_at, generation) values ('D', 1000, 1)"
+	local s
+	for s in 30 10 20; do
+		q "insert into keys (serial, fingerprint, device, state, key_type, public_key, public_point,
+			not_before, not_after, added_at, certificate)
+			values ('S$s', 'F$s', 'D', 'retired', 'p256', '\\x00', '\\x00', 1, 2, 1000, 'pem')"
+	done
+	run smqtt-register -R "$REG" list
+	assert_status 0
+	[ "$(q "select value from meta where name = 'schema_version'")" = 4 ]
+	[ "$(q "select string_agg(serial, ' ' order by added_order) from keys")" = "S10 S20 S30" ]
+	[ "$(q "select is_nullable || ' ' || is_identity from information_schema.columns
+		where table_name = 'keys' and column_name = 'added_order'")" = "NO YES" ]
+	# A key added from now on comes after them.
+	smqtt-register -R "$REG" add < issued
+	[ "$(q "select max(added_order) from keys where device = 'E'")" = 4 ]
+	# Opened again, it is left as it is.
+	run smqtt-register -R "$REG" list
+	assert_status 0
+	[ "$(q "select string_agg(serial, ' ' order by added_order) from keys where device = 'D'")" = "S10 S20 S30" ]
 }
 
 @test "registry-pg: registry.db in the configuration may name the server" {

@@ -18,7 +18,7 @@ devices_in() {
 @test "register: init creates a versioned registry (in a file, in WAL mode) trusting the CA" {
 	registry_setup
 	if registry_on_server; then
-		[ "$(reg_sql "select value from meta where name = 'schema_version'")" = 3 ]
+		[ "$(reg_sql "select value from meta where name = 'schema_version'")" = 4 ]
 	else
 		[ "$(reg_sql 'pragma user_version')" = 3 ]
 		[ "$(reg_sql 'pragma journal_mode')" = wal ]
