@@ -178,6 +178,9 @@ static void check_schema(struct store *st, struct schema *schema, const char *sc
 	bool server = db_is_server(st->db);
 	const char *tables = server ? "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
 				    : "SELECT count(*) FROM sqlite_master";
+	/* First, on a file: a statement naming a table could not be prepared on one that is no database. */
+	if (!server)
+		query_int(st, "PRAGMA user_version");
 	if (query_int(st, tables) == 0) {
 		/* Two stores starting on one new file: the one that takes the lock first creates the tables. */
 		if (!server)
