@@ -966,9 +966,26 @@ void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 	struct pollfd fds[2];
 	int n = 0, sock_at = -1, fd_at = -1;
 	int sock = (l->state == MQTT_UP || l->state == MQTT_CONNECTING) ? mosquitto_socket(l->mosq) : -1;
+	bool congested = false;
 	if (sock >= 0) {
-		fds[n] = (struct pollfd){.fd = sock, .events = POLLIN};
-		if (mosquitto_want_write(l->mosq) || tls_unflushed(l))
+		bool pending = mosquitto_want_write(l->mosq) || tls_unflushed(l);
+		/*
+		 * What we have to send waits, and the socket takes no more: the
+		 * broker is not reading. Read nothing until it does, as TCP's own
+		 * flow control would have it. Otherwise a broker that streams a
+		 * session's queued messages without reading our acknowledgements
+		 * (mosquitto 2.0 does, for seconds) makes us read on and queue an
+		 * acknowledgement in memory for each message: 15 MiB of them for a
+		 * million. Once the connection is up only: the TLS handshake writes
+		 * and reads in turn. A socket that is writable is never held back,
+		 * so TLS wanting to read before it writes is served as before.
+		 */
+		if (pending && l->state == MQTT_UP) {
+			struct pollfd w = {.fd = sock, .events = POLLOUT};
+			congested = poll(&w, 1, 0) == 0;
+		}
+		fds[n] = (struct pollfd){.fd = sock, .events = congested ? 0 : POLLIN};
+		if (pending)
 			fds[n].events |= POLLOUT;
 		sock_at = n++;
 	}
@@ -987,7 +1004,7 @@ void mqtt_link_wait(struct mqtt_link *l, struct pollfd *fd, int timeout_ms)
 		wait = 0;
 	/* Records OpenSSL has read ahead are ready now, whatever poll() says of the socket. */
 	SSL *ssl = sock >= 0 ? mosquitto_ssl_get(l->mosq) : NULL;
-	bool buffered = ssl && SSL_has_pending(ssl);
+	bool buffered = !congested && ssl && SSL_has_pending(ssl);
 	if (buffered)
 		wait = 0;
 	int ready = poll(fds, (nfds_t)n, (int)wait);
