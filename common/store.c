@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "error.h"
@@ -218,6 +219,23 @@ static void check_schema(struct store *st, struct schema *schema, const char *sc
 	db_finalize(s);
 }
 
+/*
+ * Two stores opening one new file at once both switch it to WAL mode, and
+ * each then holds a read lock the other's switch needs: SQLite refuses one
+ * of them at once rather than waiting, whatever the busy timeout. That one
+ * tries again, for as long as the busy timeout, by when the other is done.
+ * A file already in WAL mode needs no lock.
+ */
+static void switch_to_wal(struct store *st)
+{
+	enum db_result r;
+	for (int waited = 0; (r = db_exec(st->db, "PRAGMA journal_mode = WAL")) == DB_RETRY && waited < BUSY_TIMEOUT_MS;
+	     waited += 10)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	if (r != DB_DONE)
+		die_db(st, "switching to WAL mode");
+}
+
 struct store *store_open(const char *target, struct schema *schema, const char *schema_text)
 {
 	struct store *st = xcalloc(1, sizeof *st);
@@ -234,7 +252,7 @@ struct store *store_open(const char *target, struct schema *schema, const char *
 	} else {
 		/* Before anything is written: switching to WAL mode would change the file of another program. */
 		check_schema(st, schema, schema_text);
-		exec(st, "PRAGMA journal_mode = WAL", "switching to WAL mode");
+		switch_to_wal(st);
 		exec(st, "PRAGMA synchronous = FULL", "setting synchronous mode");
 	}
 
