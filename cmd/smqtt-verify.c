@@ -131,14 +131,14 @@ struct pending {
 #define RECENT_FRAMES 65536
 
 struct recent {
-	struct devmap *map; /* digest -> its ring slot */
+	struct devmap *map; /* digest -> its ring slot, keyed by the digest in the ring itself */
 	unsigned char (*ring)[DIGEST_LEN];
 	size_t next, count;
 };
 
 static void recent_init(struct recent *r)
 {
-	r->map = devmap_new();
+	r->map = devmap_new_borrowing(RECENT_FRAMES);
 	r->ring = xmalloc(RECENT_FRAMES * sizeof *r->ring);
 	r->next = r->count = 0;
 }
@@ -152,6 +152,7 @@ static void recent_free(struct recent *r)
 static void recent_add(struct recent *r, const unsigned char digest[DIGEST_LEN])
 {
 	unsigned char *slot = r->ring[r->next];
+	/* The slot's digest is the key of its entry: out of the map before it is overwritten. */
 	if (r->count == RECENT_FRAMES)
 		devmap_remove(r->map, (const char *)slot, DIGEST_LEN);
 	else

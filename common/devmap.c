@@ -14,7 +14,7 @@
 #include "error.h"
 
 struct slot {
-	char *id;
+	const char *id; /* a copy the map owns, or the caller's own key (borrowed) */
 	size_t len;
 	uint64_t hash;
 	void *value;
@@ -26,6 +26,7 @@ struct devmap {
 	struct slot *slots;
 	size_t cap; /* power of two */
 	size_t count;
+	bool borrowed; /* ids are the caller's, not copies */
 	EVP_MAC_CTX *mac; /* SipHash-2-4 with a 64-bit output, set up once */
 	unsigned char key[HASH_KEY_LEN];
 };
@@ -50,10 +51,14 @@ static uint64_t hash_id(const struct devmap *m, const char *id, size_t len)
 	return h;
 }
 
-struct devmap *devmap_new(void)
+static struct devmap *new_map(size_t expected, bool borrowed)
 {
 	struct devmap *m = xcalloc(1, sizeof *m);
+	m->borrowed = borrowed;
+	/* As put() grows it: at most three quarters full. */
 	m->cap = 64;
+	while (expected > m->cap / 4 * 3)
+		m->cap *= 2;
 	m->slots = xcalloc(m->cap, sizeof *m->slots);
 	size_t size = 8;
 	OSSL_PARAM params[] = {OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_END};
@@ -65,6 +70,16 @@ struct devmap *devmap_new(void)
 	return m;
 }
 
+struct devmap *devmap_new(void)
+{
+	return new_map(0, false);
+}
+
+struct devmap *devmap_new_borrowing(size_t expected)
+{
+	return new_map(expected, true);
+}
+
 void devmap_free(struct devmap *m, void (*free_value)(void *))
 {
 	if (!m)
@@ -72,7 +87,8 @@ void devmap_free(struct devmap *m, void (*free_value)(void *))
 	for (size_t i = 0; i < m->cap; i++) {
 		if (!m->slots[i].id)
 			continue;
-		free(m->slots[i].id);
+		if (!m->borrowed)
+			free((char *)m->slots[i].id);
 		if (free_value)
 			free_value(m->slots[i].value);
 	}
@@ -123,9 +139,14 @@ void *devmap_put(struct devmap *m, const char *id, size_t len, void *value)
 		grow(m);
 		s = find(m, id, len, h);
 	}
-	s->id = xmalloc(len + 1);
-	memcpy(s->id, id, len);
-	s->id[len] = '\0';
+	if (m->borrowed) {
+		s->id = id;
+	} else {
+		char *copy = xmalloc(len + 1);
+		memcpy(copy, id, len);
+		copy[len] = '\0';
+		s->id = copy;
+	}
 	s->len = len;
 	s->hash = h;
 	s->value = value;
@@ -139,7 +160,8 @@ void *devmap_remove(struct devmap *m, const char *id, size_t len)
 	if (!s->id)
 		return NULL;
 	void *value = s->value;
-	free(s->id);
+	if (!m->borrowed)
+		free((char *)s->id);
 	/*
 	 * Backward-shift deletion keeps every probe run unbroken without
 	 * tombstones: each later entry of the run moves into the hole unless

@@ -11,7 +11,14 @@
 struct devmap;
 
 struct devmap *devmap_new(void);
-/* Frees the map and its copies of the keys; values are the caller's (free_value may be NULL). */
+/*
+ * A map that keeps the caller's keys instead of copies, sized to hold
+ * EXPECTED entries without growing. Each key must stay as it
+ * was, where it was, until its entry is removed; devmap_each() then passes
+ * the keys as given, not NUL-terminated copies.
+ */
+struct devmap *devmap_new_borrowing(size_t expected);
+/* Frees the map and its copies of the keys; values (free_value may be NULL) and borrowed keys are the caller's. */
 void devmap_free(struct devmap *m, void (*free_value)(void *));
 void *devmap_get(const struct devmap *m, const char *id, size_t len);
 /* Insert or replace; returns the previous value, if any. */

@@ -8,6 +8,10 @@
  *     devmap-probe < ids       put the ids in a devmap, check that each is
  *                              found, removed and kept as it should be, and
  *                              print "N ids, longest probe P"
+ *     devmap-probe borrow < ids
+ *                              the same with a map that keeps the ids given
+ *                              (devmap_new_borrowing), sized for 1000 ids:
+ *                              it grows past that as a copying one does
  *
  * The collisions: a table slot is the low bits of the hash, and the low 32
  * bits of FNV-1a depend only on the low 32 bits of its state, since
@@ -17,6 +21,7 @@
  * any choice of one block per position then ends in the same state. 14
  * positions give 16384 ids of 56 characters.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,9 +108,9 @@ static void collide(unsigned long n)
 	}
 }
 
-static void probe(void)
+static void probe(bool borrow)
 {
-	struct devmap *m = devmap_new();
+	struct devmap *m = borrow ? devmap_new_borrowing(1000) : devmap_new();
 	char **ids = NULL, line[DEVICE_ID_MAX + 2];
 	size_t n = 0, cap = 0;
 	while (fgets(line, sizeof line, stdin)) {
@@ -141,9 +146,9 @@ int main(int argc, char **argv)
 	error_init(argv);
 	if (argc == 3 && strcmp(argv[1], "collide") == 0)
 		collide(strtoul(argv[2], NULL, 10));
-	else if (argc == 1)
-		probe();
+	else if (argc == 1 || (argc == 2 && strcmp(argv[1], "borrow") == 0))
+		probe(argc == 2);
 	else
-		die(EXIT_USAGE, "usage: devmap-probe collide N | devmap-probe < ids");
+		die(EXIT_USAGE, "usage: devmap-probe collide N | devmap-probe [borrow] < ids");
 	return EXIT_OK;
 }

@@ -46,3 +46,15 @@ print(len(low))' < ids
 	for _ in $(seq 20); do ./devmap-probe < ids; done | sort -u > seen
 	[ "$(wc -l < seen)" -ge 2 ] || fail "every run probed alike: $(cat seen)"
 }
+
+@test "devmap: a map that keeps the caller's ids finds, removes and keeps them as one with copies does" {
+	./devmap-probe collide 4096 > ids
+	seq -f 'meter-%06.0f' 1 5000 >> ids
+	# Sized for 1000: it grows past that, moving the ids it was given.
+	run ./devmap-probe borrow < ids
+	assert_status 0
+	[[ "$output" =~ ^9096\ ids,\ longest\ probe\ [0-9]+$ ]] || fail "unexpected output: $output"
+	run ./devmap-probe < ids
+	assert_status 0
+	[[ "$output" =~ ^9096\ ids,\ longest\ probe\ [0-9]+$ ]] || fail "unexpected output: $output"
+}
