@@ -248,7 +248,7 @@ static bool release(struct verifier *v)
 		trust_taken_clear(v->trust);
 	}
 	if (v->out.frames == 0)
-		return true;
+		return output_flush();
 	bool open = output_line(v->out.text, v->out.len - 1) && output_flush();
 	v->out.len = v->out.frames = 0;
 	return open;
@@ -316,6 +316,9 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 	trust_accept(v->trust, d, f->seq, digest);
 	recent_add(&v->recent, digest);
 	v->n.verified++;
+	/* Nothing to save first: out through stdout's buffer, flushed as held frames are. */
+	if (!trust_saves_state(v->trust))
+		return output_line(line, len);
 	hold(&v->out, line, len, lineno, f);
 	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
 		return release(v);

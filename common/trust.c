@@ -511,6 +511,11 @@ void trust_sync(struct trust *t)
 		save_replay_state(t);
 }
 
+bool trust_saves_state(const struct trust *t)
+{
+	return t->registry != NULL;
+}
+
 uint64_t trust_taken(const struct trust *t, const char *device, size_t len, uint64_t seq, bool *too_old)
 {
 	const struct taken *k = devmap_get(t->taken, device, len);

@@ -151,6 +151,9 @@ void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const
  */
 void trust_sync(struct trust *t);
 
+/* Whether trust_sync has replay state to save: without a registry, an accepted frame may leave at once. */
+bool trust_saves_state(const struct trust *t);
+
 /*
  * Verifiers sharing a registry: after trust_sync, whether another verifier
  * accepted the device's frame number seq while this one held a frame of
