@@ -15,8 +15,8 @@
 
 struct slot {
 	const char *id; /* a copy the map owns, or the caller's own key (borrowed) */
-	size_t len;
-	uint64_t hash;
+	uint32_t len;   /* ids and digests are short */
+	uint32_t hash;  /* enough for the home slot of a table of up to 2^32 slots */
 	void *value;
 };
 
@@ -38,7 +38,7 @@ struct devmap {
  * leaves nothing to aim at. Re-initialising the one context with the key
  * costs far less than a new context per id.
  */
-static uint64_t hash_id(const struct devmap *m, const char *id, size_t len)
+static uint32_t hash_id(const struct devmap *m, const char *id, size_t len)
 {
 	unsigned char out[8];
 	size_t out_len = 0;
@@ -48,7 +48,7 @@ static uint64_t hash_id(const struct devmap *m, const char *id, size_t len)
 	    !EVP_MAC_final(m->mac, out, &out_len, sizeof out) || out_len != sizeof out)
 		die_ssl(EXIT_SYSTEM, "hashing a device id");
 	memcpy(&h, out, sizeof h);
-	return h;
+	return (uint32_t)h;
 }
 
 static struct devmap *new_map(size_t expected, bool borrowed)
@@ -98,7 +98,7 @@ void devmap_free(struct devmap *m, void (*free_value)(void *))
 	free(m);
 }
 
-static struct slot *find(const struct devmap *m, const char *id, size_t len, uint64_t h)
+static struct slot *find(const struct devmap *m, const char *id, size_t len, uint32_t h)
 {
 	size_t mask = m->cap - 1;
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -128,7 +128,7 @@ static void grow(struct devmap *m)
 
 void *devmap_put(struct devmap *m, const char *id, size_t len, void *value)
 {
-	uint64_t h = hash_id(m, id, len);
+	uint32_t h = hash_id(m, id, len);
 	struct slot *s = find(m, id, len, h);
 	if (s->id) {
 		void *prev = s->value;
@@ -147,7 +147,7 @@ void *devmap_put(struct devmap *m, const char *id, size_t len, void *value)
 		copy[len] = '\0';
 		s->id = copy;
 	}
-	s->len = len;
+	s->len = (uint32_t)len;
 	s->hash = h;
 	s->value = value;
 	m->count++;
