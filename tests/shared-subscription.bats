@@ -121,20 +121,31 @@ summary() {
 	wait_for "$total rows" "[ \"\$(rows)\" -ge $total ]"
 	# The same frames again, as a replaying attacker on the devices' topics
 	# would send them: the broker spreads them over the collectors again, so
-	# most reach a collector that did not see the original.
+	# most reach a collector that did not see the original. mosquitto deals
+	# a shared subscription's messages round robin, and the first round was
+	# a multiple of 4: one frame sent again first moves every later one to
+	# the next collector, should the publishers' frames reach the broker in
+	# the same order as the first time.
+	head -n 1 M1.frames | pub_as M1 > /dev/null 2> M1.pub.err || fail "$(cat M1.pub.err)"
 	publish_all
 	# Every copy is accounted for, as a replay or a duplicate, before stopping.
-	wait_for "the second round to be refused" \
-		"[ \"\$(cat verify.*.err | grep -c ': replay: ')\" -ge $((total / 2)) ]"
+	local i replays=0
+	for ((i = 0; i < 600; i++)); do
+		replays=$(cat verify.*.err | grep -c ': replay: ' || true)
+		[ "$replays" -lt $((total / 2)) ] || break
+		sleep 0.05
+	done
+	[ "$replays" -ge $((total / 2)) ] ||
+		fail "$replays replays after 30 s; per collector: $(grep -c ': replay: ' verify.*.err | tr '\n' ' ')"
 	sleep 1
 	stop_collectors
 	[ "$(rows)" -eq "$total" ] || fail "$(rows) rows for $total frames"
 	[ "$(summary stored store.*.err)" -eq "$total" ] || fail "stored: $(tail -n 1 store.*.err)"
-	local replays duplicates
+	local duplicates
 	replays=$(cat verify.*.err | grep -c ': replay: ')
 	duplicates=$(summary 'duplicates dropped' verify.*.err)
-	[ "$((replays + duplicates))" -eq "$total" ] ||
-		fail "$replays replays and $duplicates duplicates for $total frames sent again"
+	[ "$((replays + duplicates))" -eq "$((total + 1))" ] ||
+		fail "$replays replays and $duplicates duplicates for $((total + 1)) frames sent again"
 	# The stores saw no copy: the verifiers stopped them all.
 	[ "$(summary duplicates store.*.err)" -eq 0 ]
 }
