@@ -31,14 +31,24 @@ void line_reader_free(struct line_reader *r)
 	r->buf = NULL;
 }
 
+static bool output_failed(void);
+
 /* Wait for input; returns LINE_OK when readable. */
 static enum line_status wait_readable(struct line_reader *r, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 	int n = poll(&pfd, 1, 0);
 	if (n == 0) {
-		if (r->flush_before_wait)
-			fflush(r->flush_before_wait);
+		/*
+		 * A failed flush drops what was buffered: never in silence. On stdout
+		 * it is the error output_flush() would report (the reader gone: the
+		 * next output call says so).
+		 */
+		if (r->flush_before_wait && fflush(r->flush_before_wait) == EOF) {
+			if (r->flush_before_wait != stdout)
+				die(EXIT_SYSTEM, "writing output: %s", strerror(errno));
+			output_failed();
+		}
 		n = poll(&pfd, 1, timeout_ms);
 	}
 	if (n < 0 && errno == EINTR)
@@ -135,15 +145,22 @@ void output_init(void)
 	setvbuf(stdout, buf, _IOFBF, sizeof buf);
 }
 
+/* The reader of stdout has gone (EPIPE): every later output call says so. */
+static bool stdout_closed;
+
 static bool output_failed(void)
 {
-	if (errno == EPIPE)
+	if (errno == EPIPE) {
+		stdout_closed = true;
 		return false;
+	}
 	die(EXIT_SYSTEM, "writing stdout: %s", strerror(errno));
 }
 
 bool output_line(const char *line, size_t len)
 {
+	if (stdout_closed)
+		return false;
 	if (fwrite(line, 1, len, stdout) != len || putc('\n', stdout) == EOF)
 		return output_failed();
 	return true;
@@ -151,6 +168,8 @@ bool output_line(const char *line, size_t len)
 
 bool output_flush(void)
 {
+	if (stdout_closed)
+		return false;
 	if (fflush(stdout) == EOF)
 		return output_failed();
 	return true;

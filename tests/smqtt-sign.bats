@@ -216,6 +216,10 @@ setup() {
 	run sh -c 'echo r | smqtt-sign -k m.key -i X > /dev/full'
 	assert_status 4
 	assert_contains "writing stdout"
+	# Records with pauses between them: the flush at each pause fails, and says so.
+	run bash -c 'for r in a b c; do echo "$r"; sleep 0.2; done | smqtt-sign -k m.key -i Y > /dev/full'
+	assert_status 4
+	assert_contains "writing stdout"
 }
 
 @test "sign: P-384 and Ed25519 keys" {
