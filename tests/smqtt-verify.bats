@@ -369,4 +369,20 @@ mixed_stream() {
 	run sh -c 'smqtt-verify --pubkey ABC=m.pub < good > /dev/full'
 	assert_status 4
 	assert_contains "writing stdout"
+	# Frames that arrive with pauses between them, as from smqtt-sub: each
+	# pause flushes what was accepted, and a failure is seen there too.
+	local j
+	for j in 1 4; do
+		run bash -c "for i in 1 2 3 4 5; do sed -n \"\${i}p\" big; sleep 0.2; done |
+			smqtt-verify -j $j --pubkey ABC=m.pub > /dev/full"
+		assert_status 4
+		assert_contains "writing stdout"
+		# A reader that goes away is noticed at the next pause: the feeder
+		# is stopped long before the last of its 3000 frames.
+		run bash -c "for i in \$(seq 1 3000); do sed -n \"\${i}p\" big || break; echo \$i > fed; sleep 0.005; done |
+			smqtt-verify -j $j --pubkey ABC=m.pub | head -n 1"
+		assert_status 0
+		refute_contains "smqtt-verify:"
+		[ "$(cat fed)" -lt 1000 ] || fail "smqtt-verify -j $j read $(cat fed) frames after its reader had gone"
+	done
 }
