@@ -180,24 +180,25 @@ static void check_schema(struct store *st, struct schema *schema, const char *sc
 	const char *tables = server ? "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
 				    : "SELECT count(*) FROM sqlite_master";
 	/* First, on a file: a statement naming a table could not be prepared on one that is no database. */
-	if (!server)
-		query_int(st, "PRAGMA user_version");
-	if (query_int(st, tables) == 0) {
+	int version = server ? 0 : query_int(st, "PRAGMA user_version");
+	if (version == 0 && query_int(st, tables) == 0) {
 		/* Two stores starting on one new file: the one that takes the lock first creates the tables. */
 		if (!server)
 			exec(st, "BEGIN IMMEDIATE", "creating tables");
-		if (server || query_int(st, tables) == 0) {
+		if (server || (query_int(st, "PRAGMA user_version") == 0 && query_int(st, tables) == 0)) {
 			create_tables(st, schema_text);
 			return;
 		}
 		exec(st, "COMMIT", "reading schema");
 	}
 	/*
-	 * Only once tables are seen: the tables and the version are committed
-	 * together, so a version read before them could be that of the empty
-	 * file another store was still filling.
+	 * Again: the tables and the version are committed together, so a version
+	 * read before the tables were seen could be that of the empty file
+	 * another store was still filling. A file with a version and no tables
+	 * is another program's, and is refused below.
 	 */
-	int version = server ? 0 : query_int(st, "PRAGMA user_version");
+	if (!server)
+		version = query_int(st, "PRAGMA user_version");
 	if (db_table_exists(st->db, "smqtt_meta") != 1)
 		refuse(st, "not a database of smqtt-store (it has other tables)");
 	if (server)
