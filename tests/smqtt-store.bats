@@ -233,6 +233,13 @@ gap_frames() {
 	run smqtt-store -d other.db < frames
 	assert_status 3
 	assert_contains "database other.db: not a database of smqtt-store (it has other tables)"
+	# Another program's file with a version and no tables yet is not taken over.
+	sqlite3 stamped.db 'pragma user_version = 7'
+	run smqtt-store -d stamped.db < frames
+	assert_status 3
+	assert_contains "database stamped.db: not a database of smqtt-store"
+	[ "$(sqlite3 stamped.db 'select count(*) from sqlite_master')" -eq 0 ]
+	[ "$(sqlite3 stamped.db 'pragma user_version')" -eq 7 ]
 	head -c 4096 /dev/urandom > noise.db
 	run smqtt-store -d noise.db < frames
 	assert_status 3
