@@ -117,7 +117,6 @@ struct pending {
 	size_t len, cap, frames;
 	struct held *held; /* one per frame */
 	size_t held_cap;
-	bool unflushed; /* frames written to stdout's buffer (no registry) and not yet flushed */
 	long long since_ms; /* when the oldest waiting frame was accepted */
 };
 
@@ -248,7 +247,6 @@ static bool release(struct verifier *v)
 		drop_taken(v);
 		trust_taken_clear(v->trust);
 	}
-	v->out.unflushed = false;
 	if (v->out.frames == 0)
 		return output_flush();
 	bool open = output_line(v->out.text, v->out.len - 1) && output_flush();
@@ -318,11 +316,9 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 	trust_accept(v->trust, d, f->seq, digest);
 	recent_add(&v->recent, digest);
 	v->n.verified++;
-	/* Nothing to save first: out through stdout's buffer, flushed (and checked) when input pauses. */
-	if (!trust_saves_state(v->trust)) {
-		v->out.unflushed = true;
+	/* Nothing to save first: out through stdout's buffer, flushed (and checked) by the line reader when input pauses. */
+	if (!trust_saves_state(v->trust))
 		return output_line(line, len);
-	}
 	hold(&v->out, line, len, lineno, f);
 	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
 		return release(v);
@@ -365,7 +361,7 @@ static void verify_stream(struct verifier *v)
 	in.flush_before_wait = stdout;
 	for (;;) {
 		/* Accepted frames go out as soon as input pauses. */
-		enum line_status st = line_read(&in, &line, &len, v->out.frames || v->out.unflushed ? 0 : -1);
+		enum line_status st = line_read(&in, &line, &len, v->out.frames ? 0 : -1);
 		if (st == LINE_TIMEOUT) {
 			if (!release(v))
 				break;
@@ -659,7 +655,7 @@ static void verify_stream_batched(struct verifier *v, struct crew *crew, size_t 
 	in.strip_cr = false;
 	in.flush_before_wait = stdout;
 	for (bool end = false; !end;) {
-		enum line_status st = line_read(&in, &line, &len, v->out.frames || v->out.unflushed ? 0 : -1);
+		enum line_status st = line_read(&in, &line, &len, v->out.frames ? 0 : -1);
 		if (st == LINE_TIMEOUT) {
 			if (!release(v))
 				break;
