@@ -360,8 +360,12 @@ static void verify_stream(struct verifier *v)
 	in.strip_cr = false;
 	in.flush_before_wait = stdout;
 	for (;;) {
-		/* Accepted frames go out as soon as input pauses. */
-		enum line_status st = line_read(&in, &line, &len, v->out.frames ? 0 : -1);
+		/*
+		 * Accepted frames go out as soon as input pauses, and the
+		 * registry's read snapshot ends then too.
+		 */
+		enum line_status st =
+			line_read(&in, &line, &len, v->out.frames || trust_holds_snapshot(v->trust) ? 0 : -1);
 		if (st == LINE_TIMEOUT) {
 			if (!release(v))
 				break;

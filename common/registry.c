@@ -286,6 +286,7 @@ struct registry {
 	X509 *ca;
 	struct db_stmt *statements[ST_COUNT];
 	bool in_transaction;
+	bool reading; /* a file, between registry_read_begin and registry_read_end */
 	/*
 	 * Server, inside registry_try_begin: a failure that may go away (see
 	 * db_result) ends the transaction's work quietly, and registry_try_commit
@@ -613,6 +614,8 @@ static void upgrade_schema(const char *path)
  */
 static enum db_result begin(struct registry *r)
 {
+	/* A write transaction cannot grow out of a snapshot another connection may have overtaken. */
+	registry_read_end(r);
 	enum db_result res = db_begin(r->db);
 	if (res != DB_DONE || !db_is_server(r->db))
 		return res;
@@ -797,7 +800,7 @@ void registry_close(struct registry *r)
 {
 	if (!r)
 		return;
-	if (r->in_transaction)
+	if (r->in_transaction || r->reading)
 		db_rollback(r->db);
 	for (int i = 0; i < ST_COUNT; i++)
 		db_finalize(r->statements[i]);
@@ -843,6 +846,30 @@ void registry_commit(struct registry *r)
 	if (res != DB_DONE)
 		die_db(r, "committing");
 	r->in_transaction = false;
+}
+
+void registry_read_begin(struct registry *r)
+{
+	if (r->reading || r->in_transaction || db_is_server(r->db))
+		return;
+	/* Deferred: the first read takes the snapshot. */
+	if (db_exec(r->db, "BEGIN") != DB_DONE)
+		die_db(r, "beginning a read transaction");
+	r->reading = true;
+}
+
+void registry_read_end(struct registry *r)
+{
+	if (!r->reading)
+		return;
+	r->reading = false;
+	if (db_exec(r->db, "COMMIT") != DB_DONE)
+		die_db(r, "ending a read transaction");
+}
+
+bool registry_reading(const struct registry *r)
+{
+	return r->reading;
 }
 
 bool registry_try_begin(struct registry *r)

@@ -76,6 +76,16 @@ void registry_commit(struct registry *r);
  */
 bool registry_try_begin(struct registry *r);
 bool registry_try_commit(struct registry *r);
+/*
+ * Several reads in one snapshot: on a file, one read transaction (a lock and
+ * a look at the write-ahead log for all of them rather than for each), ended
+ * by registry_read_end or by the next registry_begin or registry_try_begin.
+ * Keep it short: while it is open, the log cannot be checkpointed past it.
+ * Does nothing on a server, where each statement reads on its own.
+ */
+void registry_read_begin(struct registry *r);
+void registry_read_end(struct registry *r);
+bool registry_reading(const struct registry *r);
 /* Why registry_try_begin or registry_try_commit returned false. */
 const char *registry_error(const struct registry *r);
 

@@ -39,6 +39,14 @@ struct taken {
  */
 #define SPARE_KEYS 64
 
+/*
+ * Devices loaded from a registry file in one read snapshot
+ * (registry_read_begin) before it is renewed. Taking a snapshot per device
+ * costs about as much as reading the device; the snapshot ends anyway when
+ * replay state is saved, at the end of a batch and before waiting for input.
+ */
+#define SNAPSHOT_LOADS 1024
+
 struct trust {
 	struct devmap *devices;
 	int64_t now; /* the time validity is checked against, read at each lookup */
@@ -58,6 +66,7 @@ struct trust {
 	struct signing_key *spare[2][SPARE_KEYS];
 	size_t nspare[2];
 	bool stored;         /* re-verifying stored frames (trust_use_registry) */
+	size_t snapshot_loads; /* devices loaded in the registry's current read snapshot */
 	char why[128];       /* trust_explain_invalid's text for stored frames */
 };
 
@@ -409,11 +418,23 @@ static void add_stored_key(const struct registry_stored_key *k, void *arg)
 	};
 }
 
+/* Read the next device in the current snapshot, or in a new one. */
+static void snapshot_for_load(struct trust *t)
+{
+	if (t->snapshot_loads >= SNAPSHOT_LOADS || !registry_reading(t->registry)) {
+		registry_read_end(t->registry);
+		registry_read_begin(t->registry);
+		t->snapshot_loads = 0;
+	}
+	t->snapshot_loads++;
+}
+
 /* Fill d with every key it had, for re-verifying stored frames; replay state stays in memory. */
 static void load_stored_device(struct trust *t, struct trusted_device *d)
 {
 	free_keys(d);
 	d->stale = false;
+	snapshot_for_load(t);
 	struct stored_keys s = {t, d};
 	d->refused = !registry_each_stored_key(t->registry, d->id, d->id_len, add_stored_key, &s);
 	d->refusal = TRUST_UNKNOWN_DEVICE;
@@ -427,6 +448,7 @@ static void load_device(struct trust *t, struct trusted_device *d)
 		return;
 	}
 	struct registry_entry e;
+	snapshot_for_load(t);
 	registry_load(t->registry, d->id, d->id_len, &e);
 	recycle_keys(t, d);
 	d->stale = false;
@@ -507,8 +529,15 @@ static void mark_stale(const char *id, size_t len, void *arg)
 
 void trust_sync(struct trust *t)
 {
-	if (t->registry)
-		save_replay_state(t);
+	if (!t->registry)
+		return;
+	registry_read_end(t->registry);
+	save_replay_state(t);
+}
+
+bool trust_holds_snapshot(const struct trust *t)
+{
+	return t->registry && registry_reading(t->registry);
 }
 
 bool trust_saves_state(const struct trust *t)
@@ -541,7 +570,11 @@ void trust_taken_clear(struct trust *t)
 
 void trust_refresh(struct trust *t)
 {
-	if (!t->registry || !registry_changed_elsewhere(t->registry))
+	if (!t->registry)
+		return;
+	/* Others' commits are seen outside a snapshot only. */
+	registry_read_end(t->registry);
+	if (!registry_changed_elsewhere(t->registry))
 		return;
 	/* Read the counter first: a change committed meanwhile is seen now or next time, never missed. */
 	int64_t generation = registry_generation(t->registry);
@@ -592,6 +625,8 @@ void trust_pin_begin(struct trust *t)
 void trust_pin_end(struct trust *t)
 {
 	t->batch = 0;
+	if (t->registry)
+		registry_read_end(t->registry);
 }
 
 int64_t trust_time(const struct trust *t)

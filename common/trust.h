@@ -151,6 +151,13 @@ void trust_accept(struct trust *t, struct trusted_device *d, uint64_t seq, const
  */
 void trust_sync(struct trust *t);
 
+/*
+ * Whether devices were loaded from the registry in a read snapshot that is
+ * still open: trust_sync (or trust_pin_end) ends it, and must before the
+ * caller waits for input.
+ */
+bool trust_holds_snapshot(const struct trust *t);
+
 /* Whether trust_sync has replay state to save: without a registry, an accepted frame may leave at once. */
 bool trust_saves_state(const struct trust *t);
 

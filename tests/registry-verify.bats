@@ -332,6 +332,51 @@ N active 1 2" ]
 	[ "$(cat out)" = "$(sed -n 2p n.frames)" ]
 }
 
+# open_transactions: transactions open on the registry's server, other than
+# this query's own; on a file, "busy" when a reader keeps the write-ahead log
+# from being checkpointed to the end and truncated.
+open_transactions() {
+	if registry_on_server; then
+		reg_sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+	else
+		sqlite3 "$REG" 'PRAGMA wal_checkpoint(TRUNCATE)' | cut -d '|' -f 1 | sed 's/^1$/busy/'
+	fi
+}
+no_open_transactions() { [ "$(open_transactions)" = 0 ]; }
+
+# idle_scenario JOBS KNOWN UNKNOWN: a verifier with -j JOBS, fed a frame of
+# the unregistered device UNKNOWN, then one of KNOWN; after each, while it
+# waits for more input, others write to the registry and no transaction of
+# the verifier's stays open.
+idle_scenario() {
+	start_verifier -j "$1" -R "$REG"
+	# Devices are read in batches, in one snapshot; it must not outlast the
+	# input: not after a rejected frame, with nothing held for release...
+	cat "$3.frames" >&6
+	wait_for contains err "unknown device"
+	grep "^$3 " issued | smqtt-register -R "$REG" add 2> /dev/null
+	wait_for no_open_transactions
+	# ... nor after an accepted one.
+	cat "$2.frames" >&6
+	wait_for lines_at_least out 1
+	smqtt-register -R "$REG" set "$2" site=x
+	wait_for no_open_transactions
+	stop_verifier || true
+	[ "$(cat out)" = "$(cat "$2.frames")" ]
+}
+
+@test "verify -R: a verifier waiting for input holds no transaction on the registry" {
+	registry_setup A B C D
+	grep -e '^A ' -e '^C ' issued | smqtt-register -R "$REG" add 2> /dev/null
+	local d
+	for d in A B C D; do
+		sign "$d" "certs/$d.key" 1 > "$d.frames"
+	done
+	idle_scenario 1 A B
+	idle_scenario 2 C D
+}
+
 @test "verify -R: usage and registry errors" {
 	registry_setup A
 	make_key k
