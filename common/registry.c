@@ -204,10 +204,11 @@ static const char *const statement_sql[ST_COUNT] = {
 	[ST_EACH_KEY] = KEY_COLUMNS "WHERE device = ?1 ORDER BY state = 'active' DESC, not_before DESC, rowid DESC",
 	[ST_EACH_ATTRIBUTE] = "SELECT name, value FROM attributes WHERE device = ?1 ORDER BY name",
 	[ST_EACH_REVOKED] = KEY_COLUMNS "WHERE state = 'revoked' ORDER BY revoked_at, serial",
+	/* Unordered: registry_load keeps the newest keys, without a sort per device. */
 	[ST_LOAD] = "SELECT d.revoked_at IS NOT NULL, d.last_seq, d.last_digest, k.key_type, k.public_point,"
-		    " k.not_before, k.not_after, d.replay_window"
+		    " k.not_before, k.not_after, d.replay_window, k.rowid"
 		    " FROM devices d LEFT JOIN keys k ON k.device = d.id AND k.state = 'active'"
-		    " WHERE d.id = ?1 ORDER BY k.not_before DESC, k.rowid DESC LIMIT 2", /* REGISTRY_ACTIVE_KEYS_MAX */
+		    " WHERE d.id = ?1",
 	[ST_LOAD_INACTIVE] = "SELECT key_type, public_point, not_before, not_after, state = 'revoked' FROM keys"
 			     " WHERE device = ?1 AND state != 'active'"
 			     " ORDER BY coalesce(revoked_at, retired_at) DESC, rowid DESC LIMIT 2",
@@ -259,9 +260,9 @@ static const char *const server_sql[ST_COUNT] = {
 	[ST_EACH_ATTRIBUTE] = "SELECT name, value FROM attributes WHERE device = ?1 ORDER BY name COLLATE \"C\"",
 	[ST_EACH_REVOKED] = KEY_COLUMNS "WHERE state = 'revoked' ORDER BY revoked_at, serial COLLATE \"C\"",
 	[ST_LOAD] = "SELECT CASE WHEN d.revoked_at IS NULL THEN 0 ELSE 1 END, d.last_seq, d.last_digest, k.key_type,"
-		    " k.public_point, k.not_before, k.not_after, d.replay_window"
+		    " k.public_point, k.not_before, k.not_after, d.replay_window, k.added_order"
 		    " FROM devices d LEFT JOIN keys k ON k.device = d.id AND k.state = 'active'"
-		    " WHERE d.id = ?1 ORDER BY k.not_before DESC, k.added_order DESC LIMIT 2",
+		    " WHERE d.id = ?1",
 	[ST_LOAD_INACTIVE] = "SELECT key_type, public_point, not_before, not_after,"
 			     " CASE WHEN state = 'revoked' THEN 1 ELSE 0 END FROM keys"
 			     " WHERE device = ?1 AND state != 'active'"
@@ -1348,18 +1349,25 @@ void registry_each_attribute(struct registry *r, const char *device, registry_at
 /* ---- verification ---- */
 
 /* Copy one key row (type, point, not_before, not_after from column first on) into e->keys[e->nkeys]. */
-static void load_key(struct registry *r, struct db_stmt *s, int first, struct registry_entry *e, const char *device,
-		     size_t len)
+/* The key in columns first.. of s into e->keys[i]. */
+static void load_key_at(struct registry *r, struct db_stmt *s, int first, struct registry_entry *e, size_t i,
+			const char *device, size_t len)
 {
 	const char *type = column_text(s, first);
 	int point_len = (int)db_column_bytes(s, first + 1);
-	if (!type || !key_type_parse(type, &e->keys[e->nkeys].type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
+	if (!type || !key_type_parse(type, &e->keys[i].type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
 		die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", registry_path(r), (int)len, device);
-	memcpy(e->keys[e->nkeys].point, db_column_blob(s, first + 1), (size_t)point_len);
-	e->keys[e->nkeys].point_len = (size_t)point_len;
-	e->keys[e->nkeys].not_before = db_column_int64(s, first + 2);
-	e->keys[e->nkeys].not_after = db_column_int64(s, first + 3);
-	e->keys[e->nkeys].revoked = false;
+	memcpy(e->keys[i].point, db_column_blob(s, first + 1), (size_t)point_len);
+	e->keys[i].point_len = (size_t)point_len;
+	e->keys[i].not_before = db_column_int64(s, first + 2);
+	e->keys[i].not_after = db_column_int64(s, first + 3);
+	e->keys[i].revoked = false;
+}
+
+static void load_key(struct registry *r, struct db_stmt *s, int first, struct registry_entry *e, const char *device,
+		     size_t len)
+{
+	load_key_at(r, s, first, e, e->nkeys, device, len);
 	e->nkeys++;
 }
 
@@ -1376,6 +1384,7 @@ static void read_window(struct registry *r, struct db_stmt *s, int col, uint64_t
 
 void registry_load(struct registry *r, const char *device, size_t len, struct registry_entry *e)
 {
+	int64_t order[REGISTRY_ACTIVE_KEYS_MAX]; /* of e->keys: rowid on a file, added_order on a server */
 	memset(e, 0, sizeof *e);
 	struct db_stmt *s = statement(r, ST_LOAD);
 	db_bind_text(s, 1, device, len);
@@ -1390,9 +1399,22 @@ void registry_load(struct registry *r, const char *device, size_t len, struct re
 			}
 			read_window(r, s, 7, e->last_seq, &e->window, device, len);
 		}
-		if (db_column_null(s, 3) || e->nkeys == REGISTRY_ACTIVE_KEYS_MAX)
+		if (db_column_null(s, 3))
 			continue; /* no active key (LEFT JOIN) */
-		load_key(r, s, 3, e, device, len);
+		/* Newest first: by notBefore, then by the order keys were added in. */
+		int64_t not_before = db_column_int64(s, 5), added = db_column_int64(s, 8);
+		size_t at = e->nkeys;
+		while (at > 0 && (not_before > e->keys[at - 1].not_before ||
+				  (not_before == e->keys[at - 1].not_before && added > order[at - 1])))
+			at--;
+		if (at == REGISTRY_ACTIVE_KEYS_MAX)
+			continue;
+		size_t n = e->nkeys < REGISTRY_ACTIVE_KEYS_MAX ? e->nkeys + 1 : REGISTRY_ACTIVE_KEYS_MAX;
+		memmove(&e->keys[at + 1], &e->keys[at], (n - 1 - at) * sizeof e->keys[0]);
+		memmove(&order[at + 1], &order[at], (n - 1 - at) * sizeof order[0]);
+		e->nkeys = n;
+		load_key_at(r, s, 3, e, at, device, len);
+		order[at] = added;
 	}
 	done(s);
 }
