@@ -19,13 +19,24 @@
 
 /* A device may hold two keys at once while it rolls over to a new one. */
 #define TRUST_KEYS_MAX 2
-/* Devices a registry-backed trust keeps parsed keys for (about 3 KB each with P-256). */
+/* Devices a registry-backed trust keeps in memory (about 1 KB each). */
 #define TRUST_CACHE_DEFAULT 100000
+/* The largest public point a device key has (uncompressed P-384). */
+#define TRUST_POINT_MAX 97
 
 struct stored_key;
 
 struct trusted_device {
 	struct signing_key *keys[TRUST_KEYS_MAX];
+	/*
+	 * From a registry: each ECDSA key's point, and keys[i] is borrowed from
+	 * trust.c's key pool while slot[i] (its index + 1) is nonzero; NULL
+	 * once the pool lent it to another device, and borrowed again on use.
+	 */
+	unsigned char point[TRUST_KEYS_MAX][TRUST_POINT_MAX];
+	unsigned char point_len[TRUST_KEYS_MAX];
+	uint32_t slot[TRUST_KEYS_MAX];
+	enum key_type type[TRUST_KEYS_MAX];
 	int64_t not_before[TRUST_KEYS_MAX], not_after[TRUST_KEYS_MAX]; /* Unix seconds, inclusive */
 	size_t nkeys;
 	struct replay_window window; /* the numbers accepted (window.last the highest) */
@@ -103,8 +114,9 @@ enum verdict trust_verify_stored(const struct trusted_device *d, uint64_t seq, c
 /*
  * For a caller that looks up a batch of frames before deciding any of them
  * (and checks their signatures elsewhere meanwhile): from trust_pin_begin to
- * trust_pin_end, every device trust_lookup returns stays in the cache with its
- * keys. A batch may look up at most as many frames as the cache holds devices.
+ * trust_pin_end, every device trust_lookup returns stays in the cache, and
+ * every key trust_keys_valid_now returns keeps its point. A batch may look up
+ * at most as many frames as the cache holds devices.
  */
 void trust_pin_begin(struct trust *t);
 void trust_pin_end(struct trust *t);
@@ -114,8 +126,7 @@ void trust_pin_end(struct trust *t);
  * time of the last trust_lookup. Returns how many (at least one after a
  * successful lookup).
  */
-size_t trust_keys_valid_now(const struct trust *t, const struct trusted_device *d,
-			    const struct signing_key *keys[TRUST_KEYS_MAX]);
+size_t trust_keys_valid_now(struct trust *t, struct trusted_device *d, const struct signing_key *keys[TRUST_KEYS_MAX]);
 
 /*
  * The time (Unix seconds) the last trust_lookup checked key validity against,

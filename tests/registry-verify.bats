@@ -239,6 +239,36 @@ stop_verifier() {
 	[ "$(reg_sql 'select last_seq from devices' | paste -sd,)" = "3,3,3,3,3" ]
 }
 
+@test "verify -R: keys lent from one cached device to another never verify the first one's frames" {
+	registry_setup D1 D2 D3 D4 D5 D6
+	smqtt-register -R "$REG" add < issued 2> /dev/null
+	local d k
+	sign D1 certs/D1.key 6 > D1.frames
+	for d in D2 D3 D4 D5 D6; do sign "$d" "certs/$d.key" 1 > "$d.frames"; done
+	# Room for eight devices, and so key objects for two (a quarter): all
+	# stay cached while the key objects are lent from device to device. After each other
+	# device's frame comes one of D1, numbered on, signed with that device's
+	# key: the key object D1 had may hold that key now.
+	for k in 2 3 4 5 6; do
+		sed -n "$((k - 1))p" D1.frames
+		cat "D$k.frames"
+		printf '%020d\n' $((k + 10)) > forged.seq
+		echo "D1,forged by D$k" | smqtt-sign -k "certs/D$k.key" -i D1 -S forged.seq
+	done > in.frames
+	sed -n 6p D1.frames >> in.frames
+	local j reg
+	for j in 1 2; do
+		reg=$(registry_copy "j$j")
+		run smqtt-verify -j "$j" -R "$reg" --cache 8 < in.frames
+		assert_status 1
+		for k in 2 3 4 5 6; do
+			assert_contains "line $((3 * k - 3)): device D1 seq $((k + 10)): bad signature"
+		done
+		assert_contains "11 verified, 5 rejected"
+		[ "$(reg_sql_in "$reg" 'select last_seq from devices order by id' | paste -sd,)" = "6,1,1,1,1,1" ]
+	done
+}
+
 @test "verify -R: -j 1 and -j 4 give the same output, messages, status and replay state" {
 	registry_setup A B C D R X
 	grep -v '^X ' issued | smqtt-register -R "$REG" add 2> /dev/null
