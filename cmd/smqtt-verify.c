@@ -325,6 +325,16 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 	return true;
 }
 
+/*
+ * Whether the frames held have waited RELEASE_MS, whatever came after them:
+ * a stream of rejected or duplicate frames, which hold nothing, must not keep
+ * them (or the registry's read snapshot, which release ends) waiting.
+ */
+static bool release_due(const struct verifier *v)
+{
+	return v->out.frames && monotonic_ms() - v->out.since_ms >= RELEASE_MS;
+}
+
 /* Decide one frame line; returns false when stdout has gone away. */
 static bool verify_line(struct verifier *v, unsigned long long lineno, char *line, size_t len)
 {
@@ -386,7 +396,7 @@ static void verify_stream(struct verifier *v)
 		/* Registry changes (a revocation, say) apply from the first frame of the next batch. */
 		if (v->out.frames == 0)
 			trust_refresh(v->trust);
-		if (!verify_line(v, in.lineno, line, len))
+		if (!verify_line(v, in.lineno, line, len) || (release_due(v) && !release(v)))
 			break;
 	}
 	release(v);
@@ -617,6 +627,8 @@ static bool decide_batch(struct verifier *v, struct crew *crew, struct batch *b)
 			     s->digest);
 		nchecks++;
 	}
+	/* Writing the decisions may wait on stderr or --rejects: not inside a snapshot. */
+	trust_reads_done(v->trust);
 	crew_check(crew, b->slots, b->n, nchecks);
 
 	bool open = true;
@@ -683,7 +695,7 @@ static void verify_stream_batched(struct verifier *v, struct crew *crew, size_t 
 				break;
 			}
 		}
-		if (!decide_batch(v, crew, &b))
+		if (!decide_batch(v, crew, &b) || (release_due(v) && !release(v)))
 			break;
 	}
 	release(v);

@@ -1348,26 +1348,35 @@ void registry_each_attribute(struct registry *r, const char *device, registry_at
 
 /* ---- verification ---- */
 
-/* Copy one key row (type, point, not_before, not_after from column first on) into e->keys[e->nkeys]. */
-/* The key in columns first.. of s into e->keys[i]. */
-static void load_key_at(struct registry *r, struct db_stmt *s, int first, struct registry_entry *e, size_t i,
-			const char *device, size_t len)
+/*
+ * Copy one key row (type, point, not_before, not_after from column first on)
+ * into e->keys[i]; false if it is damaged.
+ */
+static bool read_key_at(struct db_stmt *s, int first, struct registry_entry *e, size_t i)
 {
 	const char *type = column_text(s, first);
 	int point_len = (int)db_column_bytes(s, first + 1);
 	if (!type || !key_type_parse(type, &e->keys[i].type) || point_len <= 0 || point_len > PUBLIC_POINT_MAX)
-		die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", registry_path(r), (int)len, device);
+		return false;
 	memcpy(e->keys[i].point, db_column_blob(s, first + 1), (size_t)point_len);
 	e->keys[i].point_len = (size_t)point_len;
 	e->keys[i].not_before = db_column_int64(s, first + 2);
 	e->keys[i].not_after = db_column_int64(s, first + 3);
 	e->keys[i].revoked = false;
+	return true;
 }
 
+static _Noreturn void die_damaged_key(const struct registry *r, const char *device, size_t len)
+{
+	die(EXIT_CONFIG, "registry %s: device %.*s: damaged key", registry_path(r), (int)len, device);
+}
+
+/* read_key_at into e->keys[e->nkeys], which it counts; dies if the key is damaged. */
 static void load_key(struct registry *r, struct db_stmt *s, int first, struct registry_entry *e, const char *device,
 		     size_t len)
 {
-	load_key_at(r, s, first, e, e->nkeys, device, len);
+	if (!read_key_at(s, first, e, e->nkeys))
+		die_damaged_key(r, device, len);
 	e->nkeys++;
 }
 
@@ -1385,6 +1394,7 @@ static void read_window(struct registry *r, struct db_stmt *s, int col, uint64_t
 void registry_load(struct registry *r, const char *device, size_t len, struct registry_entry *e)
 {
 	int64_t order[REGISTRY_ACTIVE_KEYS_MAX]; /* of e->keys: rowid on a file, added_order on a server */
+	bool damaged[REGISTRY_ACTIVE_KEYS_MAX];
 	memset(e, 0, sizeof *e);
 	struct db_stmt *s = statement(r, ST_LOAD);
 	db_bind_text(s, 1, device, len);
@@ -1412,11 +1422,16 @@ void registry_load(struct registry *r, const char *device, size_t len, struct re
 		size_t n = e->nkeys < REGISTRY_ACTIVE_KEYS_MAX ? e->nkeys + 1 : REGISTRY_ACTIVE_KEYS_MAX;
 		memmove(&e->keys[at + 1], &e->keys[at], (n - 1 - at) * sizeof e->keys[0]);
 		memmove(&order[at + 1], &order[at], (n - 1 - at) * sizeof order[0]);
+		memmove(&damaged[at + 1], &damaged[at], (n - 1 - at) * sizeof damaged[0]);
 		e->nkeys = n;
-		load_key_at(r, s, 3, e, at, device, len);
+		/* A damaged key counts only if it is among those kept, as when the SQL kept them. */
+		damaged[at] = !read_key_at(s, 3, e, at);
 		order[at] = added;
 	}
 	done(s);
+	for (size_t i = 0; i < e->nkeys; i++)
+		if (damaged[i])
+			die_damaged_key(r, device, len);
 }
 
 void registry_load_inactive(struct registry *r, const char *device, size_t len, struct registry_entry *e)

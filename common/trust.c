@@ -668,6 +668,12 @@ void trust_sync(struct trust *t)
 	save_replay_state(t);
 }
 
+void trust_reads_done(struct trust *t)
+{
+	if (t->registry)
+		registry_read_end(t->registry);
+}
+
 bool trust_holds_snapshot(const struct trust *t)
 {
 	return t->registry && registry_reading(t->registry);

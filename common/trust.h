@@ -168,6 +168,8 @@ void trust_sync(struct trust *t);
  * caller waits for input.
  */
 bool trust_holds_snapshot(const struct trust *t);
+/* End that snapshot now: no device is to be loaded for a while (the frames looked up are being decided). */
+void trust_reads_done(struct trust *t);
 
 /* Whether trust_sync has replay state to save: without a registry, an accepted frame may leave at once. */
 bool trust_saves_state(const struct trust *t);

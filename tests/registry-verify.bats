@@ -407,6 +407,37 @@ idle_scenario() {
 	idle_scenario 2 C D
 }
 
+@test "verify -R: a stream of duplicates holds back neither an accepted frame nor the registry" {
+	registry_setup A
+	grep '^A ' issued | smqtt-register -R "$REG" add 2> /dev/null
+	sign A certs/A.key 1 > a.frames
+	local j reg flood
+	for j in 1 2; do
+		reg=$(registry_copy "j$j")
+		REG=$reg start_verifier -j "$j" -R "$reg"
+		# The frame, then copies of it without a pause, until told to stop
+		# (at most 200000): each is dropped as a duplicate, and none lets
+		# the input pause. Whole lines only: the writer is not killed.
+		rm -f stop
+		(
+			block=$(for ((k = 0; k < 100; k++)); do cat a.frames; done)
+			for ((i = 0; i < 2000; i++)); do
+				[ ! -e stop ] || break
+				printf '%s\n' "$block"
+			done
+		) >&6 &
+		flood=$!
+		wait_for lines_at_least out 1
+		REG=$reg smqtt-register -R "$reg" set A site=x
+		REG=$reg wait_for no_open_transactions
+		touch stop
+		wait "$flood" || true
+		stop_verifier || true
+		[ "$(cat out)" = "$(cat a.frames)" ] || fail "-j $j: $(wc -l < out) lines out"
+		grep -q ' 1 verified, 0 rejected' err || fail "-j $j: $(tail -n 2 err)"
+	done
+}
+
 @test "verify -R: usage and registry errors" {
 	registry_setup A
 	make_key k
