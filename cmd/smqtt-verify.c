@@ -239,6 +239,16 @@ static void drop_taken(struct verifier *v)
 	p->len = len;
 }
 
+/*
+ * Whether the frames held have waited RELEASE_MS, whatever came after them:
+ * a stream of rejected or duplicate frames, which hold nothing, must not keep
+ * them (or the registry's read snapshot, which release ends) waiting.
+ */
+static bool release_due(const struct verifier *v)
+{
+	return v->out.frames && monotonic_ms() - v->out.since_ms >= RELEASE_MS;
+}
+
 /* Save replay state, then write the waiting frames; false when stdout has gone away. */
 static bool release(struct verifier *v)
 {
@@ -320,19 +330,9 @@ static bool decide_frame(struct verifier *v, unsigned long long lineno, const ch
 	if (!trust_saves_state(v->trust))
 		return output_line(line, len);
 	hold(&v->out, line, len, lineno, f);
-	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || monotonic_ms() - v->out.since_ms >= RELEASE_MS)
+	if (v->out.frames >= RELEASE_FRAMES || v->out.len >= RELEASE_BYTES || release_due(v))
 		return release(v);
 	return true;
-}
-
-/*
- * Whether the frames held have waited RELEASE_MS, whatever came after them:
- * a stream of rejected or duplicate frames, which hold nothing, must not keep
- * them (or the registry's read snapshot, which release ends) waiting.
- */
-static bool release_due(const struct verifier *v)
-{
-	return v->out.frames && monotonic_ms() - v->out.since_ms >= RELEASE_MS;
 }
 
 /* Decide one frame line; returns false when stdout has gone away. */

@@ -33,22 +33,15 @@ struct taken {
 };
 
 /*
- * Spare keys kept per curve. A cache that is full evicts one device for each
- * one it loads, so a few are enough; building a key from nothing copies the
- * curve, and freeing one frees it again, most of what loading a key costs.
- */
-#define SPARE_KEYS 64
-
-/*
  * ECDSA keys of registry devices are lent from a pool, by curve, rather than
  * built for each device cached: building one (copying the curve, a verifying
  * context) costs about 6 µs and 2.5 KB, giving a pooled one another point
  * under 1 µs. The pool keeps keys for a quarter of the devices the cache
  * keeps, at most KEY_POOL_KEYS per curve: a device's replay state is worth
- * keeping longer than its key object. A device loaded for its first frame borrows its keys at once
- * (which checks the points); the pool lends the least recently lent one
- * next, except keys lent in the current batch (trust_pin_begin), and grows
- * when all of those are.
+ * keeping longer than its key object. A device loaded for its first frame
+ * borrows its keys at once (which checks the points); the pool lends the
+ * least recently lent one next, except keys lent in the current batch
+ * (trust_pin_begin), and grows when all of those are.
  */
 #define KEY_POOL_KEYS 2048
 
@@ -87,9 +80,6 @@ struct trust {
 	uint64_t batch;      /* nonzero between trust_pin_begin and trust_pin_end */
 	uint64_t batches;    /* batches begun so far: the stamp of the current one */
 	EVP_PKEY *curves[2]; /* P-256 and P-384 domain parameters, copied into each key */
-	/* Keys of devices that left the cache, by curve, given the next device's point (signing_key_set_public). */
-	struct signing_key *spare[2][SPARE_KEYS];
-	size_t nspare[2];
 	struct key_pool pool[2]; /* P-256 and P-384 */
 	bool stored;         /* re-verifying stored frames (trust_use_registry) */
 	size_t snapshot_loads; /* devices loaded in the registry's current read snapshot */
@@ -156,23 +146,6 @@ static void free_keys(struct trust *t, struct trusted_device *d)
 	d->nstored = 0;
 }
 
-/* Keep d's keys for the next devices loaded (key_from_point), as many as fit; free the rest. */
-static void recycle_keys(struct trust *t, struct trusted_device *d)
-{
-	for (size_t i = 0; i < d->nkeys; i++) {
-		if (return_key(t, d, i))
-			continue;
-		const EVP_PKEY *pkey = signing_key_pkey(d->keys[i]);
-		int curve = EVP_PKEY_is_a(pkey, "EC") ? (EVP_PKEY_get_bits(pkey) == 256 ? 0 : 1) : -1;
-		if (curve >= 0 && t->nspare[curve] < SPARE_KEYS)
-			t->spare[curve][t->nspare[curve]++] = d->keys[i];
-		else
-			signing_key_free(d->keys[i]);
-	}
-	d->nkeys = 0;
-	free_keys(t, d);
-}
-
 /* At trust_free: pooled keys are freed with the pool. */
 static void free_device(void *p)
 {
@@ -203,9 +176,6 @@ void trust_free(struct trust *t)
 	free(t->dirty);
 	for (size_t i = 0; i < sizeof t->curves / sizeof *t->curves; i++)
 		EVP_PKEY_free(t->curves[i]);
-	for (size_t c = 0; c < sizeof t->spare / sizeof *t->spare; c++)
-		for (size_t i = 0; i < t->nspare[c]; i++)
-			signing_key_free(t->spare[c][i]);
 	registry_close(t->registry);
 	free(t);
 }
@@ -310,14 +280,6 @@ void trust_use_registry(struct trust *t, const char *path, size_t cache_devices,
 static struct signing_key *key_from_point(struct trust *t, enum key_type type, const unsigned char *point,
 					  size_t len)
 {
-	int curve = type == KEY_P256 ? 0 : 1;
-	if (type != KEY_ED25519 && t->nspare[curve] > 0) {
-		struct signing_key *k = t->spare[curve][--t->nspare[curve]];
-		if (signing_key_set_public(k, type, point, len))
-			return k;
-		signing_key_free(k);
-		return NULL;
-	}
 	EVP_PKEY *pkey = NULL;
 	if (type == KEY_ED25519) {
 		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, point, len);
@@ -384,8 +346,6 @@ static struct signing_key *device_key(struct trust *t, struct trusted_device *d,
 		if (k->key && !signing_key_set_public(k->key, d->type[i], d->point[i], d->point_len[i])) {
 			signing_key_free(k->key);
 			k->key = NULL;
-			die_ssl(EXIT_CONFIG, "registry %s: device %s: damaged public key", registry_path(t->registry),
-				d->id);
 		}
 		if (!k->key)
 			k->key = key_from_point(t, d->type[i], d->point[i], d->point_len[i]);
@@ -573,7 +533,7 @@ static void load_device(struct trust *t, struct trusted_device *d)
 	struct registry_entry e;
 	snapshot_for_load(t);
 	registry_load(t->registry, d->id, d->id_len, &e);
-	recycle_keys(t, d);
+	free_keys(t, d);
 	d->stale = false;
 	d->refused = true;
 	if (!e.found) {
@@ -636,7 +596,7 @@ static size_t cache_slot(struct trust *t)
 		if (victim->dirty)
 			save_replay_state(t);
 		devmap_remove(t->devices, victim->id, victim->id_len);
-		recycle_keys(t, victim);
+		free_keys(t, victim);
 		free(victim);
 		return slot;
 	}
@@ -764,8 +724,6 @@ void trust_pin_begin(struct trust *t)
 void trust_pin_end(struct trust *t)
 {
 	t->batch = 0;
-	if (t->registry)
-		registry_read_end(t->registry);
 }
 
 int64_t trust_time(const struct trust *t)
@@ -865,10 +823,7 @@ const char *trust_explain_invalid(struct trust *t, struct trusted_device *d, con
 		struct signing_key *k = key_from_point(t, e.keys[i].type, e.keys[i].point, e.keys[i].point_len);
 		if (k && signature_verify(k, digest, b64, b64_len) == SIGNATURE_VALID)
 			why = e.keys[i].revoked ? "revoked key" : "retired key";
-		if (k) {
-			struct trusted_device spare = {.keys = {k}, .nkeys = 1};
-			recycle_keys(t, &spare);
-		}
+		signing_key_free(k);
 	}
 	return why;
 }

@@ -29,9 +29,9 @@ struct stored_key;
 struct trusted_device {
 	struct signing_key *keys[TRUST_KEYS_MAX];
 	/*
-	 * From a registry: each ECDSA key's point, and keys[i] is borrowed from
-	 * trust.c's key pool while slot[i] (its index + 1) is nonzero; NULL
-	 * once the pool lent it to another device, and borrowed again on use.
+	 * From a registry: each ECDSA key's point. slot[i] nonzero: keys[i] is
+	 * borrowed from trust.c's key pool (slot[i] is then its index + 1), or
+	 * NULL once the pool lent it to another device, and borrowed again on use.
 	 */
 	unsigned char point[TRUST_KEYS_MAX][TRUST_POINT_MAX];
 	unsigned char point_len[TRUST_KEYS_MAX];
@@ -164,7 +164,7 @@ void trust_sync(struct trust *t);
 
 /*
  * Whether devices were loaded from the registry in a read snapshot that is
- * still open: trust_sync (or trust_pin_end) ends it, and must before the
+ * still open: trust_sync (or trust_reads_done) ends it, and must before the
  * caller waits for input.
  */
 bool trust_holds_snapshot(const struct trust *t);
